@@ -1,0 +1,10 @@
+export { Catalog, CatalogError } from './catalog.js';
+export type { CatalogSource } from './catalog.js';
+export { buildWorkflow } from './workflow.js';
+export type { Workflow, WorkflowReading } from './workflow.js';
+export type { NodeMeta, PromptGraph, PromptNode } from './graph.js';
+export { describe, inferInputType, inputKey } from './inputs.js';
+export type { ExposedInput, InputDescription, InputType, InputValue } from './inputs.js';
+export { checkSubmission, MAX_STRING_LENGTH } from './submission.js';
+export type { SubmissionCheck } from './submission.js';
+export { patchWorkflow, replaceInputValues } from './patch.js';
