@@ -1,0 +1,104 @@
+// Every setting in one typed object, read from the environment (and an optional .env loaded by main).
+// A bad value stops start-up with a message that names the setting.
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Normalised backend base URLs, e.g. http://127.0.0.1:8188 */
+  comfyServers: string[];
+  workflowDir: string;
+  workflowAlias: string;
+  currentState: string;
+  uploadDir: string;
+  dataDir: string;
+  uploadMaxBytes: number;
+  /** Jobs a backend may hold beyond the running one, so its GPU never idles between jobs. */
+  prefetch: number;
+  /** Seconds between `listening` heartbeats on client websockets. */
+  heartbeatMs: number;
+  /** How long a job survives its client's websocket going away before it is cancelled. */
+  disconnectGraceMs: number;
+  /** Seconds between backend health probes. */
+  healthIntervalMs: number;
+  /** Timeout of one backend request. */
+  backendTimeoutMs: number;
+  /** Consecutive failed probes before a backend is taken out of rotation. */
+  healthFailures: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const v = env[name]?.trim();
+    if (v === undefined || v === '') return fallback;
+    return v;
+  };
+  const num = (name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER, integer = true } = {}): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    const v = Number(raw);
+    if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} is not ${integer ? 'an integer' : 'a number'} between ${min} and ${max}`);
+      return fallback;
+    }
+    return v;
+  };
+
+  const servers: string[] = [];
+  for (const entry of str('COMFYUI_SERVERS', '127.0.0.1:8188').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const url = parseServer(entry);
+    if (url) servers.push(url);
+    else problems.push(`COMFYUI_SERVERS entry ${JSON.stringify(entry)} is not host:port or http(s)://host:port`);
+  }
+  if (servers.length === 0 && !problems.some((p) => p.startsWith('COMFYUI_SERVERS'))) {
+    problems.push('COMFYUI_SERVERS names no server');
+  }
+  const dupes = servers.filter((s, i) => servers.indexOf(s) !== i);
+  if (dupes.length) problems.push(`COMFYUI_SERVERS lists ${dupes[0]} more than once`);
+
+  const logLevel = str('LOG_LEVEL', 'info');
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)} is not one of debug, info, warn, error, silent`);
+  }
+
+  const config: Config = {
+    host: str('HOST', '127.0.0.1'),
+    port: num('PORT', 8000, { max: 65535 }),
+    comfyServers: [...new Set(servers)],
+    workflowDir: str('WORKFLOW_DIR', 'workflows'),
+    workflowAlias: str('WORKFLOW_ALIAS', 'workflow_alias.json'),
+    currentState: str('CURRENT_STATE', 'current_state.json'),
+    uploadDir: str('UPLOAD_DIR', 'uploads'),
+    dataDir: str('DATA_DIR', 'data'),
+    uploadMaxBytes: Math.round(num('UPLOAD_MAX_SIZE', 100, { min: 0.001, max: 10_000, integer: false }) * 1024 * 1024),
+    prefetch: num('BACKEND_PREFETCH', 1, { max: 64 }),
+    heartbeatMs: Math.round(num('HEARTBEAT_INTERVAL', 10, { min: 0.01, max: 3600, integer: false }) * 1000),
+    disconnectGraceMs: Math.round(num('DISCONNECT_GRACE', 5, { max: 3600, integer: false }) * 1000),
+    healthIntervalMs: Math.round(num('HEALTH_INTERVAL', 2, { min: 0.01, max: 3600, integer: false }) * 1000),
+    backendTimeoutMs: Math.round(num('BACKEND_TIMEOUT', 10, { min: 0.01, max: 3600, integer: false }) * 1000),
+    healthFailures: num('HEALTH_FAILURES', 2, { min: 1, max: 100 }),
+    logLevel: logLevel as Config['logLevel'],
+  };
+  if (problems.length) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  return config;
+}
+
+/** `host:port` or `http(s)://host:port[/]` → `http(s)://host:port`; undefined when malformed. */
+export function parseServer(entry: string): string | undefined {
+  const withScheme = /^[a-z]+:\/\//i.test(entry) ? entry : `http://${entry}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (!url.hostname || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) return undefined;
+  if (!/:\d+$/.test(url.host) && !/^https?:\/\/[^/]+:\d+\/?$/i.test(withScheme)) return undefined;
+  return `${url.protocol}//${url.host}`;
+}

@@ -1,0 +1,78 @@
+// The Job: one run of one workflow for one client, and its lifecycle.
+//
+//   queued ──▶ dispatching ──▶ submitted ──▶ running ──▶ completed
+//     ▲             │               │            │    └─▶ failed
+//     └─────────────┴───────────────┴────────────┘        cancelled (from any non-final state)
+//        (backend lost: back to the queue, next attempt)
+//
+// queued: waiting in the bridge. dispatching: inputs going to the chosen backend.
+// submitted: accepted by the backend, waiting in its queue. running: executing there.
+import type { ComfyPrompt, FileRef } from '../comfy/protocol.js';
+
+export type JobState = 'queued' | 'dispatching' | 'submitted' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** An output file and the backend that holds it (file names are only unique per backend). */
+export interface OutputFile extends FileRef {
+  backend: string;
+}
+
+export interface Job {
+  /** uuid4; also the prompt_id on the backend, so events route without a lookup table. */
+  id: string;
+  clientId: string;
+  /** Workflow alias, for logs and the learned duration per workflow. */
+  workflow: string;
+  /** The patched graph to run. */
+  prompt: ComfyPrompt;
+  /** Names (in the upload folder) of files the prompt refers to; sent to the backend before it runs. */
+  uploads: string[];
+  state: JobState;
+  /** Lower runs first; equal priorities run in arrival order. */
+  priority: number;
+  createdAt: number;
+  attempts: number;
+  /** Backend URL of the current or last attempt. */
+  backend?: string;
+  startedAt?: number;
+  finishedAt?: number;
+  outputs: OutputFile[];
+  error?: string;
+  /** When the client took the results; the job is dropped a while later. */
+  collectedAt?: number;
+}
+
+export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+export const ON_BACKEND_STATES: ReadonlySet<JobState> = new Set(['dispatching', 'submitted', 'running']);
+
+export function isFinal(job: Pick<Job, 'state'>): boolean {
+  return FINAL_STATES.has(job.state);
+}
+
+export function isOnBackend(job: Pick<Job, 'state'>): boolean {
+  return ON_BACKEND_STATES.has(job.state);
+}
+
+const NEXT: Record<JobState, readonly JobState[]> = {
+  queued: ['dispatching', 'cancelled', 'failed'],
+  dispatching: ['submitted', 'running', 'completed', 'queued', 'failed', 'cancelled'],
+  submitted: ['running', 'completed', 'queued', 'failed', 'cancelled'],
+  running: ['completed', 'queued', 'failed', 'cancelled'],
+  completed: [],
+  failed: [],
+  cancelled: [],
+};
+
+export function canMove(from: JobState, to: JobState): boolean {
+  return NEXT[from].includes(to);
+}
+
+export function newJob(fields: Pick<Job, 'id' | 'clientId' | 'workflow' | 'prompt' | 'uploads'> & Partial<Pick<Job, 'priority' | 'createdAt'>>): Job {
+  return {
+    ...fields,
+    state: 'queued',
+    priority: fields.priority ?? 0,
+    createdAt: fields.createdAt ?? Date.now(),
+    attempts: 0,
+    outputs: [],
+  };
+}

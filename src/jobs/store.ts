@@ -1,0 +1,185 @@
+// Where jobs live: an in-memory index backed by a lowdb JSON file under DATA_DIR.
+//
+// Durability: `add` resolves only once the job is on disk. Changes made in the same tick are
+// written together in one file write (group commit), so many concurrent accepts cost one write.
+// The file is replaced atomically (lowdb writes a temp file and renames it), and the previous good
+// copy is kept as jobs.json.bak so a damaged file can be recovered instead of silently emptied.
+import { EventEmitter } from 'node:events';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Low } from 'lowdb';
+import { JSONFile } from 'lowdb/node';
+import type { Job, JobState } from './job.js';
+import { canMove, isFinal } from './job.js';
+import { logger } from '../log.js';
+
+const log = logger('store');
+
+interface StoreData {
+  version: 1;
+  jobs: Job[];
+}
+
+export interface JobStoreEvents {
+  /** A job was added or changed state. */
+  state: [job: Job, previous: JobState | undefined];
+  /** A job's progress or other non-durable detail changed. */
+  progress: [job: Job, fraction: number];
+  removed: [job: Job];
+}
+
+export class StoreError extends Error {}
+
+export class JobStore extends EventEmitter<JobStoreEvents> {
+  private readonly jobs = new Map<string, Job>();
+  private readonly byClient = new Map<string, Set<Job>>();
+  private pendingWrite: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(private readonly db: Low<StoreData> | undefined, readonly file: string | undefined) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  /** A store that keeps nothing on disk (tests of pure behaviour, benchmarks of the baseline). */
+  static memory(): JobStore {
+    return new JobStore(undefined, undefined);
+  }
+
+  static async open(dataDir: string): Promise<JobStore> {
+    await fs.mkdir(dataDir, { recursive: true });
+    const file = path.join(dataDir, 'jobs.json');
+    const data = await readStoreFile(file);
+    const db = new Low<StoreData>(new JSONFile<StoreData>(file), data);
+    const store = new JobStore(db, file);
+    for (const job of data.jobs) store.index(job);
+    // Keep the copy we just proved readable: it is what a damaged file is recovered from.
+    await fs.copyFile(file, `${file}.bak`).catch(() => undefined);
+    return store;
+  }
+
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  get(id: string): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  all(): IterableIterator<Job> {
+    return this.jobs.values();
+  }
+
+  ofClient(clientId: string): Job[] {
+    return [...(this.byClient.get(clientId) ?? [])];
+  }
+
+  /** Add a job; resolves once it is on disk. */
+  async add(job: Job): Promise<void> {
+    if (this.jobs.has(job.id)) throw new StoreError(`job ${job.id} exists already`);
+    this.index(job);
+    this.emit('state', job, undefined);
+    await this.persist();
+  }
+
+  /** Move a job to a new state (and set other fields with it); written in the next group commit. */
+  transition(job: Job, state: JobState, fields: Partial<Job> = {}): Promise<void> {
+    const previous = job.state;
+    if (previous !== state && !canMove(previous, state)) {
+      log.warn(`ignored move of job ${job.id} from ${previous} to ${state}`);
+      return Promise.resolve();
+    }
+    Object.assign(job, fields, { state });
+    if (isFinal(job) && job.finishedAt === undefined) job.finishedAt = Date.now();
+    this.emit('state', job, previous);
+    return this.persist();
+  }
+
+  /** Change durable fields without a state change. */
+  update(job: Job, fields: Partial<Job>): Promise<void> {
+    Object.assign(job, fields);
+    return this.persist();
+  }
+
+  progress(job: Job, fraction: number): void {
+    this.emit('progress', job, fraction);
+  }
+
+  async remove(jobs: Job[]): Promise<void> {
+    for (const job of jobs) {
+      if (!this.jobs.delete(job.id)) continue;
+      const set = this.byClient.get(job.clientId);
+      set?.delete(job);
+      if (set && set.size === 0) this.byClient.delete(job.clientId);
+      this.emit('removed', job);
+    }
+    await this.persist();
+  }
+
+  /** Wait until everything changed so far is on disk. */
+  async flush(): Promise<void> {
+    while (this.pendingWrite) await this.pendingWrite;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+  }
+
+  private index(job: Job): void {
+    this.jobs.set(job.id, job);
+    let set = this.byClient.get(job.clientId);
+    if (!set) this.byClient.set(job.clientId, (set = new Set()));
+    set.add(job);
+  }
+
+  /** Group commit: every change in this tick joins one write. */
+  private persist(): Promise<void> {
+    if (!this.db || this.closed) return Promise.resolve();
+    if (this.pendingWrite) return this.pendingWrite;
+    const db = this.db;
+    const write = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      // New changes from here on belong to the next write.
+      this.pendingWrite = undefined;
+      db.data = { version: 1, jobs: [...this.jobs.values()] };
+      await db.write();
+    });
+    this.pendingWrite = write;
+    write.catch((err) => log.error(`writing ${this.file} failed: ${(err as Error).message}`));
+    return write;
+  }
+}
+
+/** Read the store, falling back to the last good copy when the file is damaged. */
+async function readStoreFile(file: string): Promise<StoreData> {
+  const primary = await tryRead(file);
+  if (primary.ok) return primary.data ?? { version: 1, jobs: [] };
+  const backup = await tryRead(`${file}.bak`);
+  if (backup.ok && backup.data) {
+    log.error(`${file} is damaged (${primary.error}); recovered ${backup.data.jobs.length} jobs from ${file}.bak`);
+    await fs.rename(file, `${file}.damaged-${Date.now()}`).catch(() => undefined);
+    await fs.copyFile(`${file}.bak`, file);
+    return backup.data;
+  }
+  throw new StoreError(
+    `${file} is damaged (${primary.error}) and no good copy exists (${backup.ok ? 'no backup' : backup.error}). ` +
+      'Move the file aside to start with an empty job store; nothing was changed.',
+  );
+}
+
+async function tryRead(file: string): Promise<{ ok: true; data: StoreData | undefined } | { ok: false; error: string }> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, data: undefined };
+    return { ok: false, error: (err as Error).message };
+  }
+  try {
+    const data = JSON.parse(text) as StoreData;
+    if (!data || typeof data !== 'object' || !Array.isArray(data.jobs)) return { ok: false, error: 'not a job store' };
+    return { ok: true, data };
+  } catch (err) {
+    return { ok: false, error: `invalid JSON: ${(err as Error).message}` };
+  }
+}

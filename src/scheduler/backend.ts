@@ -1,0 +1,180 @@
+// One ComfyUI server as the scheduler sees it: its HTTP client, its event socket, whether it is
+// healthy, and which of our jobs it holds. Events from its socket are routed by prompt_id to
+// whoever follows that prompt.
+import { EventEmitter } from 'node:events';
+import { ComfyClient } from '../comfy/client.js';
+import { ComfyEventSocket } from '../comfy/events.js';
+import type { BinaryFrame, ComfyMessage } from '../comfy/protocol.js';
+import { BinaryEvent } from '../comfy/protocol.js';
+import { logger } from '../log.js';
+
+const log = logger('backend');
+
+export interface BackendOptions {
+  timeoutMs: number;
+  healthIntervalMs: number;
+  healthFailures: number;
+}
+
+export interface PromptListener {
+  message(msg: ComfyMessage): void;
+  binary?(frame: BinaryFrame): void;
+  /** The event socket dropped: events may have been missed, so the follower should check. */
+  disconnected?(): void;
+}
+
+export interface BackendEvents {
+  up: [];
+  down: [reason: string];
+  /** Queue length changed (ours and anyone else's prompts). */
+  status: [queueRemaining: number];
+}
+
+export class Backend extends EventEmitter<BackendEvents> {
+  readonly client: ComfyClient;
+  readonly socket: ComfyEventSocket;
+  /** Answered its last probes. */
+  private answering = false;
+  private failures = 0;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  private stopped = true;
+  /** ComfyUI version from /system_stats, when it reports one. */
+  version: string | undefined;
+  /** Jobs of ours it holds (dispatching, queued there or running). */
+  readonly jobs = new Set<string>();
+  /** ComfyUI's queue_remaining (pending + running, everybody's). */
+  queueRemaining = 0;
+  /** The prompt executing now, for frames that carry no prompt_id. */
+  runningPromptId: string | undefined;
+  private readonly followers = new Map<string, PromptListener>();
+
+  constructor(readonly url: string, private readonly options: BackendOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.client = new ComfyClient(url, { timeoutMs: options.timeoutMs });
+    this.socket = new ComfyEventSocket(url);
+    this.socket.on('message', (msg) => this.route(msg));
+    this.socket.on('binary', (frame) => this.routeBinary(frame));
+    this.socket.on('open', () => {
+      log.info(`${url}: event socket connected`);
+      this.refresh();
+    });
+    this.socket.on('close', () => {
+      log.warn(`${url}: event socket closed`);
+      this.runningPromptId = undefined;
+      for (const l of [...this.followers.values()]) l.disconnected?.();
+      this.refresh();
+    });
+  }
+
+  /** Answers its health probes. */
+  get reachable(): boolean {
+    return this.answering;
+  }
+
+  /** Usable for new work: answers probes and its event socket is registered. */
+  get healthy(): boolean {
+    return this.answering && this.socket.connected;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.socket.start();
+    void this.probe();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.probeTimer);
+    this.socket.stop();
+    await this.client.close();
+  }
+
+  follow(promptId: string, listener: PromptListener): void {
+    this.followers.set(promptId, listener);
+  }
+
+  unfollow(promptId: string): void {
+    this.followers.delete(promptId);
+  }
+
+  /** Report a failed request made on behalf of a job: counts like a failed probe. */
+  reportFailure(reason: string): void {
+    this.markFailure(reason);
+  }
+
+  private async probe(): Promise<void> {
+    if (this.stopped || this.probing) return;
+    this.probing = true;
+    try {
+      const stats = await this.client.systemStats();
+      this.version = typeof stats?.system?.comfyui_version === 'string' ? stats.system.comfyui_version : this.version;
+      this.queueRemaining = await this.client.queueRemaining();
+      this.failures = 0;
+      if (!this.answering) {
+        this.answering = true;
+        log.info(`${this.url}: reachable (ComfyUI ${this.version ?? 'unknown version'})`);
+      }
+      this.refresh();
+    } catch (err) {
+      this.markFailure((err as Error).message);
+    } finally {
+      this.probing = false;
+      if (!this.stopped) {
+        clearTimeout(this.probeTimer);
+        this.probeTimer = setTimeout(() => void this.probe(), this.options.healthIntervalMs);
+        this.probeTimer.unref();
+      }
+    }
+  }
+
+  private markFailure(reason: string): void {
+    this.failures += 1;
+    if (this.answering && this.failures >= this.options.healthFailures) {
+      this.answering = false;
+      log.warn(`${this.url}: taken out of rotation after ${this.failures} failures (${reason})`);
+      this.refresh();
+    } else if (!this.answering && this.failures === 1) {
+      log.warn(`${this.url}: not reachable (${reason})`);
+    }
+  }
+
+  private wasHealthy = false;
+  /** Emit up/down when the combined health changes. */
+  private refresh(): void {
+    const now = this.healthy;
+    if (now === this.wasHealthy) return;
+    this.wasHealthy = now;
+    if (now) this.emit('up');
+    else this.emit('down', this.answering ? 'event socket lost' : 'not answering');
+  }
+
+  private route(msg: ComfyMessage): void {
+    const data = msg.data;
+    if (msg.type === 'status') {
+      const n = Number(data?.status?.exec_info?.queue_remaining);
+      if (Number.isFinite(n)) {
+        this.queueRemaining = n;
+        this.emit('status', n);
+      }
+      return;
+    }
+    if (msg.type === 'execution_start' && typeof data.prompt_id === 'string') this.runningPromptId = data.prompt_id;
+    // The reconnect `executing` frame and some custom messages carry no prompt_id: they belong
+    // to whatever runs now, since a backend runs one prompt at a time.
+    const promptId = typeof data.prompt_id === 'string' ? data.prompt_id : this.runningPromptId;
+    if (promptId === undefined) return;
+    if (msg.type === 'executing' && data.node === null && promptId === this.runningPromptId) this.runningPromptId = undefined;
+    this.followers.get(promptId)?.message(msg);
+  }
+
+  private routeBinary(frame: BinaryFrame): void {
+    // TEXT frames are sent to every socket whoever owns the prompt: only the running prompt's
+    // follower may see them, and only if that prompt is ours.
+    const promptId = frame.type === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA ? frame.promptId ?? this.runningPromptId : this.runningPromptId;
+    if (promptId === undefined) return;
+    this.followers.get(promptId)?.binary?.(frame);
+  }
+}

@@ -1,0 +1,282 @@
+// Running one job on one backend: send its inputs, queue the prompt under the job's id, follow
+// the backend's events for it, and confirm the result from /history before calling it done.
+//
+// Completion is confirmed, not assumed: ComfyUI can report success before /history has the
+// entry, drops events for a socket that is gone, and answers 200 to a cancel that did nothing.
+import type { Backend, PromptListener } from './backend.js';
+import { BackendError } from '../comfy/client.js';
+import type { BinaryFrame, ComfyMessage, HistoryEntry } from '../comfy/protocol.js';
+import { describeExecutionError, describeRejection, outputFiles } from '../comfy/protocol.js';
+import type { Job, OutputFile } from '../jobs/job.js';
+import { JobProgress } from '../jobs/progress.js';
+import type { UploadStore } from '../uploads/store.js';
+import { replaceInputValues } from '../workflows/index.js';
+import { logger } from '../log.js';
+
+const log = logger('execution');
+
+export type Outcome =
+  | { kind: 'completed'; outputs: OutputFile[] }
+  | { kind: 'failed'; error: string }
+  | { kind: 'cancelled'; reason: string }
+  /** The backend died or forgot the prompt: the job may run again elsewhere. */
+  | { kind: 'lost'; reason: string };
+
+export interface ExecutionHooks {
+  submitted(): void;
+  running(): void;
+  progress(fraction: number): void;
+  preview?(frame: BinaryFrame): void;
+  message?(msg: ComfyMessage): void;
+}
+
+export interface ExecutionOptions {
+  uploads: UploadStore;
+  /**
+   * Pick up a prompt queued on the backend by an earlier run of the bridge: nothing is sent, and
+   * since its events go to a socket that no longer exists, the outcome is found by polling.
+   */
+  resume?: boolean;
+  /** How often to check /history and /queue while the event socket is down or silent. */
+  pollMs: number;
+}
+
+export class Execution implements PromptListener {
+  readonly progress: JobProgress;
+  private settle!: (o: Outcome) => void;
+  private readonly done: Promise<Outcome>;
+  private settled = false;
+  private submitted = false;
+  private cancelReason: string | undefined;
+  private finishing = false;
+  private executionError: string | undefined;
+  private interrupted = false;
+  /** Outputs seen in `executed` events: the fallback when /history cannot be read. */
+  private readonly seenOutputs: Record<string, Record<string, unknown> | null> = {};
+  private pollTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly job: Job, readonly backend: Backend, private readonly hooks: ExecutionHooks, private readonly options: ExecutionOptions) {
+    this.progress = new JobProgress(job.prompt);
+    this.done = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  /** Run to an outcome; never throws. */
+  async run(): Promise<Outcome> {
+    void this.start().catch((err) => this.resolve({ kind: 'lost', reason: (err as Error).message }));
+    return this.done;
+  }
+
+  /** Stop this job: taken off the backend queue, or interrupted there if it runs. */
+  cancel(reason: string): void {
+    if (this.settled || this.cancelReason !== undefined) return;
+    this.cancelReason = reason;
+    if (this.submitted) void this.cancelOnBackend();
+  }
+
+  /** Give up on this backend (it died or hangs): the job goes back to the queue. */
+  abandon(reason: string): void {
+    if (this.settled) return;
+    void this.removeFromBackend();
+    this.resolve({ kind: 'lost', reason });
+  }
+
+  private async start(): Promise<void> {
+    if (this.options.resume) return this.resume();
+    if (this.cancelReason !== undefined) return this.resolve({ kind: 'cancelled', reason: this.cancelReason });
+    const { job, backend } = this;
+
+    // Inputs go to the backend that runs the job, just before it runs.
+    const names: Record<string, string> = {};
+    for (const name of job.uploads) {
+      let bytes: Buffer;
+      try {
+        bytes = await this.options.uploads.read(name);
+      } catch {
+        return this.resolve({ kind: 'failed', error: `uploaded file ${name} is no longer available; upload it again` });
+      }
+      try {
+        const ref = await backend.client.uploadImage(name, bytes);
+        names[name] = ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
+      } catch (err) {
+        backend.reportFailure((err as Error).message);
+        return this.resolve({ kind: 'lost', reason: `sending ${name} to ${backend.url} failed: ${(err as Error).message}` });
+      }
+      if (this.settled) return;
+    }
+    const prompt = job.uploads.length ? replaceInputValues(job.prompt, names) : job.prompt;
+
+    const clientId = backend.socket.clientId;
+    if (!clientId) return this.resolve({ kind: 'lost', reason: `${backend.url} has no event socket` });
+    if (this.cancelReason !== undefined) return this.resolve({ kind: 'cancelled', reason: this.cancelReason });
+
+    // Follow before queueing: the first events can arrive before the POST's answer.
+    backend.follow(job.id, this);
+    let result;
+    try {
+      result = await backend.client.queuePrompt({ prompt, promptId: job.id, clientId });
+    } catch (err) {
+      backend.reportFailure((err as Error).message);
+      // The prompt may have been queued even though the answer was lost: make sure it does not run twice.
+      void this.removeFromBackend();
+      return this.resolve({ kind: 'lost', reason: (err as Error).message });
+    }
+    if (this.settled) return;
+    if (!result.accepted) {
+      return this.resolve({ kind: 'failed', error: `the backend rejected the workflow: ${describeRejection(result.error, result.nodeErrors, prompt)}` });
+    }
+    if (Object.keys(result.nodeErrors).length) {
+      log.warn(`job ${job.id}: accepted with some outputs dropped: ${describeRejection(undefined, result.nodeErrors, prompt)}`);
+    }
+    this.submitted = true;
+    this.hooks.submitted();
+    if (this.cancelReason !== undefined) void this.cancelOnBackend();
+    this.schedulePoll();
+  }
+
+  private async resume(): Promise<void> {
+    this.backend.follow(this.job.id, this);
+    this.submitted = true;
+    if (this.cancelReason !== undefined) void this.cancelOnBackend();
+    await this.check();
+    this.schedulePoll();
+  }
+
+  // ── events from the backend ────────────────────────────────────────────────────────────────
+
+  message(msg: ComfyMessage): void {
+    if (this.settled) return;
+    const d = msg.data;
+    switch (msg.type) {
+      case 'execution_start':
+        this.hooks.running();
+        break;
+      case 'executed':
+        if (d.node !== undefined && d.output !== undefined) this.seenOutputs[String(d.node)] = d.output;
+        break;
+      case 'execution_error':
+        // A blocked branch is not a failure: the prompt goes on and may still succeed.
+        if (d.exception_type !== 'ExecutionBlocked') this.executionError = describeExecutionError(d);
+        break;
+      case 'execution_interrupted':
+        this.interrupted = true;
+        break;
+    }
+    if (this.progress.apply(msg)) this.hooks.progress(this.progress.fraction);
+    this.hooks.message?.(msg);
+    // `executing` with node null is the last message of a prompt on every ComfyUI version,
+    // and by then the history entry is written.
+    if (msg.type === 'executing' && d.node === null) void this.finish();
+  }
+
+  binary(frame: BinaryFrame): void {
+    if (!this.settled) this.hooks.preview?.(frame);
+  }
+
+  disconnected(): void {
+    if (!this.settled && this.submitted) void this.check();
+  }
+
+  // ── confirming the end ─────────────────────────────────────────────────────────────────────
+
+  private schedulePoll(): void {
+    if (this.settled) return;
+    clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => {
+      const socket = this.backend.socket;
+      const quiet = this.options.resume || !socket.connected || Date.now() - socket.lastFrameAt >= this.options.pollMs;
+      void (quiet ? this.check() : Promise.resolve()).finally(() => this.schedulePoll());
+    }, this.options.pollMs);
+    this.pollTimer.unref();
+  }
+
+  /** Ask the backend directly what became of the prompt (the socket may have missed it). */
+  private async check(): Promise<void> {
+    if (this.settled || this.finishing) return;
+    try {
+      const entry = await this.backend.client.history(this.job.id);
+      if (entry) return this.conclude(entry);
+      const queue = await this.backend.client.queue();
+      if (queue.running.includes(this.job.id) || queue.pending.includes(this.job.id)) return;
+      // Not queued and no history: finished between our two reads, or forgotten (restart, deletion).
+      const late = await this.backend.client.history(this.job.id);
+      if (late) return this.conclude(late);
+      if (this.cancelReason !== undefined) return this.resolve({ kind: 'cancelled', reason: this.cancelReason });
+      this.resolve({ kind: 'lost', reason: `${this.backend.url} no longer knows the prompt (restarted?)` });
+    } catch (err) {
+      if (err instanceof BackendError) this.backend.reportFailure(err.message);
+    }
+  }
+
+  private async finish(): Promise<void> {
+    if (this.finishing || this.settled) return;
+    this.finishing = true;
+    for (let attempt = 0; attempt < 5 && !this.settled; attempt++) {
+      try {
+        const entry = await this.backend.client.history(this.job.id);
+        if (entry) return this.conclude(entry);
+      } catch (err) {
+        if (err instanceof BackendError) this.backend.reportFailure(err.message);
+      }
+      await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+    }
+    // No history entry (deleted by someone, or an old server): rely on what the events said.
+    this.conclude({ outputs: this.seenOutputs });
+  }
+
+  private conclude(entry: HistoryEntry): void {
+    if (this.settled) return;
+    const messages = entry.status?.messages ?? [];
+    const errorMsg = messages.find(([type, data]) => type === 'execution_error' && data?.exception_type !== 'ExecutionBlocked');
+    const interrupted = this.interrupted || messages.some(([type]) => type === 'execution_interrupted');
+    const failed = entry.status ? entry.status.status_str === 'error' : this.executionError !== undefined || interrupted;
+    if (interrupted) {
+      if (this.cancelReason !== undefined) return this.resolve({ kind: 'cancelled', reason: this.cancelReason });
+      return this.resolve({ kind: 'failed', error: 'interrupted on the backend' });
+    }
+    if (failed) {
+      const error = errorMsg ? describeExecutionError(errorMsg[1]) : this.executionError ?? 'execution failed';
+      return this.resolve({ kind: 'failed', error });
+    }
+    const outputs = outputFiles(entry.outputs ?? {}).map((f) => ({ ...f, backend: this.backend.url }));
+    this.resolve({ kind: 'completed', outputs });
+  }
+
+  private async cancelOnBackend(): Promise<void> {
+    const { client } = this.backend;
+    try {
+      await client.deleteQueued([this.job.id]);
+      const queue = await client.queue();
+      if (queue.running.includes(this.job.id)) {
+        await client.interrupt(this.job.id);
+      } else if (!queue.pending.includes(this.job.id)) {
+        // Deleted while pending (no events will follow), or finished meanwhile: the history tells.
+        await this.check();
+      }
+    } catch (err) {
+      log.warn(`job ${this.job.id}: cancel on ${this.backend.url} failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Best effort: make sure an abandoned prompt does not run later on the backend we left. */
+  private async removeFromBackend(): Promise<void> {
+    const { client } = this.backend;
+    try {
+      await client.deleteQueued([this.job.id]);
+      const queue = await client.queue();
+      if (queue.running.includes(this.job.id)) await client.interrupt(this.job.id);
+    } catch {
+      // The backend is gone; nothing runs there.
+    }
+  }
+
+  private resolve(outcome: Outcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.pollTimer);
+    this.backend.unfollow(this.job.id);
+    if (outcome.kind === 'completed') {
+      if (this.progress.complete()) this.hooks.progress(1);
+    }
+    this.settle(outcome);
+  }
+}

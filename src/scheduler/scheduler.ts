@@ -1,0 +1,232 @@
+// The bridge's queue and the pool of backends it feeds.
+//
+// Late binding: jobs wait here, not in ComfyUI. A backend receives a job only when it has a free
+// slot (one running plus a small prefetch), and the least-loaded healthy backend wins. A job whose
+// backend is lost goes back to the front of the queue and runs elsewhere.
+import type { Backend } from './backend.js';
+import { Execution } from './execution.js';
+import type { Outcome } from './execution.js';
+import { chooseBackend } from './policy.js';
+import type { BackendLoad } from './policy.js';
+import type { Job } from '../jobs/job.js';
+import { isFinal } from '../jobs/job.js';
+import type { JobStore } from '../jobs/store.js';
+import type { UploadStore } from '../uploads/store.js';
+import type { BinaryFrame, ComfyMessage } from '../comfy/protocol.js';
+import { logger } from '../log.js';
+
+const log = logger('scheduler');
+
+export interface SchedulerOptions {
+  prefetch: number;
+  maxAttempts: number;
+  pollMs: number;
+}
+
+export interface SchedulerObserver {
+  preview?(job: Job, frame: BinaryFrame): void;
+  message?(job: Job, msg: ComfyMessage): void;
+}
+
+export class Scheduler {
+  /** Waiting jobs in run order (priority, then arrival). */
+  private readonly waiting: Job[] = [];
+  private readonly executions = new Map<string, Execution>();
+  private rotation = 0;
+  private pumping = false;
+  private stopped = false;
+  observer: SchedulerObserver = {};
+
+  constructor(
+    readonly backends: Backend[],
+    private readonly store: JobStore,
+    private readonly uploads: UploadStore,
+    private readonly options: SchedulerOptions,
+  ) {
+    for (const backend of backends) {
+      backend.on('up', () => this.pump());
+      backend.on('down', (reason) => this.backendDown(backend, reason));
+    }
+  }
+
+  start(): void {
+    for (const b of this.backends) b.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.backends.map((b) => b.stop()));
+  }
+
+  /** Jobs waiting in the bridge (not yet on a backend). */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Jobs on backends (dispatching, queued there, running). */
+  get activeCount(): number {
+    return this.executions.size;
+  }
+
+  /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
+  position(jobId: string): number | undefined {
+    const i = this.waiting.findIndex((j) => j.id === jobId);
+    return i < 0 ? undefined : i + 1;
+  }
+
+  fraction(jobId: string): number | undefined {
+    return this.executions.get(jobId)?.progress.fraction;
+  }
+
+  /** Put a queued job in line and dispatch what can be dispatched. */
+  enqueue(job: Job, { front = false } = {}): void {
+    if (job.state !== 'queued') throw new Error(`job ${job.id} is ${job.state}, not queued`);
+    let i: number;
+    if (front) {
+      i = this.waiting.findIndex((w) => w.priority >= job.priority);
+      if (i < 0) i = this.waiting.length;
+    } else {
+      // Insert after every job of the same or better priority: arrival order within a priority.
+      i = this.waiting.length;
+      while (i > 0 && this.waiting[i - 1].priority > job.priority) i--;
+    }
+    this.waiting.splice(i, 0, job);
+    this.pump();
+  }
+
+  /** Cancel a job wherever it is. Resolves once the job is final. */
+  async cancel(job: Job, reason: string): Promise<void> {
+    if (isFinal(job)) return;
+    const i = this.waiting.indexOf(job);
+    if (i >= 0) {
+      this.waiting.splice(i, 1);
+      await this.store.transition(job, 'cancelled', { error: reason });
+      return;
+    }
+    const execution = this.executions.get(job.id);
+    if (execution) {
+      execution.cancel(reason);
+      await new Promise<void>((resolve) => {
+        const onState = (j: Job) => {
+          if (j === job && isFinal(j)) {
+            this.store.off('state', onState);
+            resolve();
+          }
+        };
+        this.store.on('state', onState);
+        if (isFinal(job)) onState(job);
+      });
+      return;
+    }
+    await this.store.transition(job, 'cancelled', { error: reason });
+  }
+
+  loads(): BackendLoad[] {
+    return this.backends.map((b) => ({
+      id: b.url,
+      ours: b.jobs.size,
+      slots: 1 + this.options.prefetch,
+      foreign: Math.max(0, b.queueRemaining - countOnBackend(b, this.executions)),
+    }));
+  }
+
+  /** Hand waiting jobs to backends with free slots. */
+  private pump(): void {
+    if (this.pumping || this.stopped) return;
+    this.pumping = true;
+    try {
+      while (this.waiting.length > 0) {
+        const healthy = this.backends.filter((b) => b.healthy);
+        if (healthy.length === 0) break;
+        // Rotate the candidate order so equally loaded backends take turns.
+        const start = this.rotation++ % healthy.length;
+        const ordered = [...healthy.slice(start), ...healthy.slice(0, start)];
+        const chosen = chooseBackend(ordered.map((b) => this.loads().find((l) => l.id === b.url)!));
+        if (!chosen) break;
+        const backend = healthy.find((b) => b.url === chosen)!;
+        const job = this.waiting.shift()!;
+        this.dispatch(job, backend);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /**
+   * Take over a job an earlier run of the bridge had put on a backend: follow it there if the
+   * backend still has it, otherwise it runs again.
+   */
+  adopt(job: Job): void {
+    const backend = this.backends.find((b) => b.url === job.backend);
+    if (!backend) {
+      void this.store.transition(job, 'queued', { backend: undefined }).then(() => this.enqueue(job, { front: true }));
+      return;
+    }
+    this.dispatch(job, backend, { resume: true });
+  }
+
+  private dispatch(job: Job, backend: Backend, { resume = false } = {}): void {
+    backend.jobs.add(job.id);
+    const execution = new Execution(
+      job,
+      backend,
+      {
+        // execution_start can overtake the answer to POST /prompt.
+        submitted: () => void (job.state === 'dispatching' && this.store.transition(job, 'submitted')),
+        running: () => void this.store.transition(job, 'running', { startedAt: Date.now() }),
+        progress: (fraction) => this.store.progress(job, fraction),
+        preview: (frame) => this.observer.preview?.(job, frame),
+        message: (msg) => this.observer.message?.(job, msg),
+      },
+      { uploads: this.uploads, pollMs: this.options.pollMs, resume },
+    );
+    this.executions.set(job.id, execution);
+    if (!resume) void this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1 });
+    log.debug(`job ${job.id} → ${backend.url} (attempt ${job.attempts})`);
+    void execution.run().then((outcome) => this.settle(job, backend, outcome));
+  }
+
+  private async settle(job: Job, backend: Backend, outcome: Outcome): Promise<void> {
+    this.executions.delete(job.id);
+    backend.jobs.delete(job.id);
+    switch (outcome.kind) {
+      case 'completed':
+        await this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined });
+        break;
+      case 'failed':
+        log.info(`job ${job.id} failed on ${backend.url}: ${outcome.error}`);
+        await this.store.transition(job, 'failed', { error: outcome.error });
+        break;
+      case 'cancelled':
+        await this.store.transition(job, 'cancelled', { error: outcome.reason });
+        break;
+      case 'lost':
+        if (this.stopped) break;
+        if (job.attempts >= this.options.maxAttempts) {
+          log.warn(`job ${job.id} lost on ${backend.url} after ${job.attempts} attempts: ${outcome.reason}`);
+          await this.store.transition(job, 'failed', { error: `gave up after ${job.attempts} attempts; last: ${outcome.reason}` });
+        } else {
+          log.warn(`job ${job.id} lost on ${backend.url} (${outcome.reason}); queued again`);
+          await this.store.transition(job, 'queued', { backend: undefined });
+          this.enqueue(job, { front: true });
+        }
+        break;
+    }
+    this.pump();
+  }
+
+  private backendDown(backend: Backend, reason: string): void {
+    // A dropped event socket alone is not a lost backend: executions poll /history meanwhile.
+    if (this.stopped || backend.reachable) return;
+    // Jobs already queued there would wait for a backend that may never come back.
+    for (const execution of this.executions.values()) {
+      if (execution.backend === backend) execution.abandon(`${backend.url} went down (${reason})`);
+    }
+  }
+}
+
+function countOnBackend(backend: Backend, executions: Map<string, Execution>): number {
+  let n = 0;
+  for (const e of executions.values()) if (e.backend === backend && e.job.state !== 'dispatching') n++;
+  return n;
+}

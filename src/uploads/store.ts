@@ -1,0 +1,88 @@
+// Files clients upload, kept under UPLOAD_DIR until the jobs that use them are done.
+// Names are made here (uuid + extension from the content), so a client never chooses a path.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { v4 as uuidv4 } from 'uuid';
+import { SNIFF_BYTES, sniffImage } from './sniff.js';
+import type { ImageKind } from './sniff.js';
+
+const NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.(png|jpg|gif|webp|bmp|tiff)$/;
+
+export class UploadStore {
+  readonly dir: string;
+  /** Where files are received before they are checked; inside dir so a rename never crosses devices. */
+  readonly incomingDir: string;
+
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+    this.incomingDir = path.join(this.dir, '.incoming');
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.incomingDir, { recursive: true });
+    // Leftovers of requests cut short by a restart.
+    for (const name of await fs.readdir(this.incomingDir)) await fs.rm(path.join(this.incomingDir, name), { force: true });
+  }
+
+  /** A fresh name for a file being received (no extension yet). */
+  newIncomingName(): string {
+    return uuidv4();
+  }
+
+  /** True when `name` has the shape of a stored upload name (it says nothing of existence). */
+  static isName(name: unknown): name is string {
+    return typeof name === 'string' && NAME.test(name);
+  }
+
+  async exists(name: string): Promise<boolean> {
+    if (!UploadStore.isName(name)) return false;
+    return fs.access(this.pathOf(name)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  pathOf(name: string): string {
+    if (!UploadStore.isName(name)) throw new Error(`not an upload name: ${name}`);
+    return path.join(this.dir, name);
+  }
+
+  read(name: string): Promise<Buffer> {
+    return fs.readFile(this.pathOf(name));
+  }
+
+  /**
+   * Check a received file and keep it if it is an image: answers its stored name, or undefined
+   * (and deletes it) when it is not an image.
+   */
+  async accept(incomingPath: string, incomingName: string): Promise<{ name: string; kind: ImageKind } | undefined> {
+    const handle = await fs.open(incomingPath, 'r');
+    let head: Buffer;
+    try {
+      const buf = Buffer.alloc(SNIFF_BYTES);
+      const { bytesRead } = await handle.read(buf, 0, SNIFF_BYTES, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+    const kind = sniffImage(head);
+    if (!kind) {
+      await fs.rm(incomingPath, { force: true });
+      return undefined;
+    }
+    const name = `${incomingName}.${kind.ext}`;
+    await fs.rename(incomingPath, this.pathOf(name));
+    return { name, kind };
+  }
+
+  async discard(incomingPath: string): Promise<void> {
+    const resolved = path.resolve(incomingPath);
+    if (path.dirname(resolved) !== this.incomingDir) return;
+    await fs.rm(resolved, { force: true });
+  }
+
+  async remove(name: string): Promise<void> {
+    if (!UploadStore.isName(name)) return;
+    await fs.rm(this.pathOf(name), { force: true });
+  }
+}
