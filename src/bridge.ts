@@ -1,0 +1,214 @@
+// The engine behind both front doors: the catalog, the job store, the scheduler and its backends.
+// Routes call these operations; nothing here knows about HTTP.
+import { v4 as uuidv4 } from 'uuid';
+import type { Config } from './config.js';
+import { Backend } from './scheduler/backend.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { JobStore } from './jobs/store.js';
+import { GenerationCount } from './jobs/generation-count.js';
+import type { Job } from './jobs/job.js';
+import { isFinal, isOnBackend, newJob } from './jobs/job.js';
+import { summarize } from './jobs/client-status.js';
+import type { ClientStatus } from './jobs/client-status.js';
+import { UploadStore } from './uploads/store.js';
+import { Catalog, checkSubmission, patchWorkflow } from './workflows/index.js';
+import type { Workflow } from './workflows/index.js';
+import type { ComfyPrompt } from './comfy/protocol.js';
+import { logger } from './log.js';
+
+const log = logger('bridge');
+
+/** A client mistake: becomes a 4xx with this detail. */
+export class ClientError extends Error {
+  constructor(readonly status: number, readonly detail: string, readonly headers: Record<string, string> = {}) {
+    super(detail);
+  }
+}
+
+export interface Accepted {
+  job: Job;
+  /** Jobs in the bridge not finished yet (waiting and on backends), this one included. */
+  queueLength: number;
+}
+
+export class Bridge {
+  private readonly best = new Map<string, number>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly config: Config,
+    readonly catalog: Catalog,
+    readonly store: JobStore,
+    readonly uploads: UploadStore,
+    readonly scheduler: Scheduler,
+    readonly generationCount: GenerationCount,
+  ) {
+    // Forget the monotonic progress of a client once its jobs are gone.
+    store.on('removed', (job) => {
+      if (store.ofClient(job.clientId).length === 0) this.best.delete(job.clientId);
+    });
+  }
+
+  static async create(config: Config): Promise<Bridge> {
+    const catalog = await Catalog.load({ dir: config.workflowDir, aliasFile: config.workflowAlias });
+    const store = await JobStore.open(config.dataDir);
+    const uploads = new UploadStore(config.uploadDir);
+    await uploads.init();
+    const generationCount = await GenerationCount.open(config.currentState);
+    const backends = config.comfyServers.map(
+      (url) => new Backend(url, { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures }),
+    );
+    const scheduler = new Scheduler(backends, store, uploads, { prefetch: config.prefetch, maxAttempts: 3, pollMs: 1000 });
+    return new Bridge(config, catalog, store, uploads, scheduler, generationCount);
+  }
+
+  /** Start talking to backends and pick up the jobs a previous run left. */
+  start(): void {
+    this.scheduler.start();
+    this.recover();
+    this.sweeper = setInterval(() => void this.sweep(), 60_000);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.scheduler.stop();
+    await this.store.close();
+    await this.generationCount.flush();
+  }
+
+  // ── the curated door ──────────────────────────────────────────────────────────────────────
+
+  workflow(alias: string): Workflow {
+    const wf = this.catalog.get(alias);
+    if (!wf) throw new ClientError(404, `unknown workflow "${alias}"; GET /workflow-list names the available ones: ${this.catalog.list().join(', ')}`);
+    return wf;
+  }
+
+  /** Check, patch, persist and queue one submission. */
+  async accept(clientId: string, body: unknown): Promise<Accepted> {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientError(400, 'the request body must be a JSON object like {"workflow": "<alias>", "<node>/<input>": value}');
+    const alias = (body as Record<string, unknown>).workflow;
+    if (typeof alias !== 'string' || alias === '') throw new ClientError(400, `"workflow" is required: one of ${this.catalog.list().join(', ')}`);
+    const wf = this.catalog.get(alias);
+    if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`);
+    const check = checkSubmission(wf, body, UploadStore.isName);
+    if (!check.ok) throw new ClientError(400, check.problems.join('; '));
+    const missing: string[] = [];
+    for (const name of check.uploads) if (!(await this.uploads.exists(name))) missing.push(name);
+    if (missing.length) throw new ClientError(400, `not uploaded (or already used and removed): ${missing.join(', ')}; POST /upload first`);
+    const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;
+    return this.submit(newJob({ id: uuidv4(), clientId, workflow: wf.alias, prompt, uploads: check.uploads }));
+  }
+
+  /** Persist and queue a job; resolves once it is on disk. */
+  async submit(job: Job): Promise<Accepted> {
+    await Promise.all([this.store.add(job), this.generationCount.increment()]);
+    this.scheduler.enqueue(job);
+    return { job, queueLength: this.scheduler.waitingCount + this.scheduler.activeCount };
+  }
+
+  /** The client's uncollected jobs (the current session of work). */
+  session(clientId: string): Job[] {
+    return this.store.ofClient(clientId).filter((j) => j.collectedAt === undefined);
+  }
+
+  /** What to tell a client about its work; progress never goes backwards within a session. */
+  status(clientId: string): ClientStatus | undefined {
+    let jobs = this.session(clientId);
+    if (jobs.length === 0) jobs = this.store.ofClient(clientId);
+    const status = summarize(jobs, {
+      position: (j) => this.scheduler.position(j.id),
+      fraction: (j) => this.scheduler.fraction(j.id) ?? (isFinal(j) ? 1 : 0),
+    });
+    if (status?.status !== 'progress' || status.fraction === undefined) return status;
+    const best = Math.max(this.best.get(clientId) ?? 0, status.fraction);
+    this.best.set(clientId, best);
+    return { ...status, fraction: best, detail: `${(best * 100).toFixed(2)}%` };
+  }
+
+  /** Cancel every unfinished job of a client, and nothing else. Answers how many were cancelled. */
+  async cancelClient(clientId: string, reason: string): Promise<number> {
+    const open = this.store.ofClient(clientId).filter((j) => !isFinal(j));
+    await Promise.all(open.map((j) => this.scheduler.cancel(j, reason)));
+    return open.length;
+  }
+
+  /** Completed, uncollected jobs of a client, oldest first. */
+  collectable(clientId: string): Job[] {
+    return this.session(clientId)
+      .filter((j) => j.state === 'completed')
+      .sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** After a complete delivery: forget the results here and on the backends. */
+  async collected(clientId: string, jobs: Job[]): Promise<void> {
+    const now = Date.now();
+    // Failed and cancelled jobs of the session have been reported; they end with it.
+    const ended = this.session(clientId).filter((j) => isFinal(j) && !jobs.includes(j));
+    for (const job of [...jobs, ...ended]) await this.store.update(job, { collectedAt: now });
+    this.best.delete(clientId);
+    await this.forgetOnBackends(jobs);
+    this.releaseUploads([...jobs, ...ended]);
+  }
+
+  /** The backend that serves (or last served) a client. */
+  backendOf(clientId: string): Backend | undefined {
+    const jobs = this.store.ofClient(clientId).filter((j) => j.backend !== undefined);
+    const current = jobs.find((j) => isOnBackend(j)) ?? jobs.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0))[0];
+    return this.scheduler.backends.find((b) => b.url === current?.backend);
+  }
+
+  backend(url: string): Backend | undefined {
+    return this.scheduler.backends.find((b) => b.url === url);
+  }
+
+  // ── housekeeping ──────────────────────────────────────────────────────────────────────────
+
+  private recover(): void {
+    const jobs = [...this.store.all()].sort((a, b) => a.createdAt - b.createdAt);
+    let waiting = 0;
+    let adopted = 0;
+    for (const job of jobs) {
+      if (job.state === 'queued') {
+        this.scheduler.enqueue(job);
+        waiting++;
+      } else if (isOnBackend(job)) {
+        this.scheduler.adopt(job);
+        adopted++;
+      }
+    }
+    if (waiting || adopted) log.info(`recovered ${waiting} waiting and ${adopted} dispatched jobs from the store`);
+  }
+
+  /** Drop collected jobs after a while, and results nobody came for after a day. */
+  async sweep(now = Date.now()): Promise<void> {
+    const old = [...this.store.all()].filter(
+      (j) => (j.collectedAt !== undefined && now - j.collectedAt > 10 * 60_000) || (isFinal(j) && now - (j.finishedAt ?? now) > 24 * 3600_000),
+    );
+    if (old.length === 0) return;
+    await this.forgetOnBackends(old.filter((j) => j.collectedAt === undefined));
+    await this.store.remove(old);
+    this.releaseUploads(old);
+  }
+
+  private async forgetOnBackends(jobs: Job[]): Promise<void> {
+    const byBackend = new Map<string, string[]>();
+    for (const j of jobs) if (j.backend) byBackend.set(j.backend, [...(byBackend.get(j.backend) ?? []), j.id]);
+    await Promise.all(
+      [...byBackend].map(([url, ids]) =>
+        this.backend(url)
+          ?.client.deleteHistory(ids)
+          .catch((err) => log.warn(`could not delete history on ${url}: ${(err as Error).message}`)),
+      ),
+    );
+  }
+
+  /** Delete uploads no unfinished job needs any more. */
+  private releaseUploads(jobs: Job[]): void {
+    const names = new Set(jobs.flatMap((j) => j.uploads));
+    if (names.size === 0) return;
+    for (const j of this.store.all()) if (!isFinal(j)) for (const n of j.uploads) names.delete(n);
+    for (const name of names) void this.uploads.remove(name);
+  }
+}

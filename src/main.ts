@@ -1,0 +1,46 @@
+// The entry point: settings from the environment (and .env), start, and shut down gracefully
+// on SIGTERM/SIGINT (stop accepting, let the last writes land, close sockets, exit 0).
+import { existsSync } from 'node:fs';
+import { loadConfig, ConfigError } from './config.js';
+import type { Config } from './config.js';
+import { run } from './run.js';
+import type { Running } from './run.js';
+import { logger } from './log.js';
+
+const log = logger('main');
+
+async function main(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`comfy-bridge: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let running: Running;
+  try {
+    running = await run(config);
+  } catch (err) {
+    process.stderr.write(`comfy-bridge: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  log.info(`listening on ${running.server.url} with ${config.comfyServers.length} ComfyUI server(s): ${config.comfyServers.join(', ')}`);
+  const shutdown = (signal: string) => {
+    log.info(`${signal}: shutting down`);
+    running.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error(`shutdown failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

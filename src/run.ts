@@ -1,0 +1,39 @@
+// Running one bridge: the engine plus its server, and stopping both in order.
+import type { Config } from './config.js';
+import { Bridge } from './bridge.js';
+import { startServer } from './server/app.js';
+import type { RunningServer } from './server/app.js';
+import { setLogLevel } from './log.js';
+
+export interface Running {
+  bridge: Bridge;
+  server: RunningServer;
+  stop(): Promise<void>;
+}
+
+/** Start a bridge with this configuration (used by `npm start`, the demo and the tests). */
+export async function run(config: Config): Promise<Running> {
+  setLogLevel(config.logLevel);
+  const bridge = await Bridge.create(config);
+  bridge.start();
+  let server: RunningServer;
+  try {
+    server = await startServer(bridge, config.host, config.port);
+  } catch (err) {
+    await bridge.stop();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    bridge,
+    server,
+    stop() {
+      // Stop accepting, let the last writes land, close sockets.
+      stopping ??= (async () => {
+        await server.close();
+        await bridge.stop();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// The HTTP + websocket server of the curated door.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import { koaBody } from 'koa-body';
+import type { Bridge } from '../bridge.js';
+import { errorHandler } from './errors.js';
+import { ClientHub } from './hub.js';
+import { workflowRoutes } from './routes/workflows.js';
+import { jobRoutes } from './routes/jobs.js';
+import { uploadRoutes } from './routes/uploads.js';
+import { operatorRoutes } from './routes/operator.js';
+
+export interface RunningServer {
+  server: http.Server;
+  hub: ClientHub;
+  url: string;
+  close(): Promise<void>;
+}
+
+export function createApp(bridge: Bridge): Koa {
+  const app = new Koa();
+  app.use(errorHandler);
+  app.use(
+    koaBody({
+      json: true,
+      text: true,
+      urlencoded: false,
+      multipart: false, // /upload streams its files itself
+      jsonLimit: '2mb',
+      textLimit: '2mb',
+      jsonStrict: true,
+    }),
+  );
+  for (const router of [workflowRoutes(bridge), jobRoutes(bridge), uploadRoutes(bridge), operatorRoutes(bridge)]) {
+    app.use(router.routes()).use(router.allowedMethods());
+  }
+  return app;
+}
+
+export async function startServer(bridge: Bridge, host: string, port: number): Promise<RunningServer> {
+  const app = createApp(bridge);
+  const server = http.createServer(app.callback());
+  const hub = new ClientHub(bridge);
+  server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/ws') hub.handleUpgrade(req, socket, head);
+    else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    hub,
+    url: `http://${shownHost}:${address.port}`,
+    async close() {
+      await hub.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+    },
+  };
+}

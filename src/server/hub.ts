@@ -1,0 +1,187 @@
+// Client websockets of the curated door: WS /ws?clientId=ID.
+//
+// A client hears {"status", "details"}-style messages about its own work only: `connected` on
+// open, `listening` heartbeats, `progress` percentages that never go backwards, `error` with the
+// cause when a job fails, and `closed` "Execution is done" when all its work is finished (then
+// the socket closes). A client that goes away while its work waits or runs has it cancelled,
+// after a short grace period for reconnects.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket } from 'ws';
+import type { Bridge } from '../bridge.js';
+import type { Job } from '../jobs/job.js';
+import { isFinal } from '../jobs/job.js';
+import { DONE_DETAIL } from '../jobs/client-status.js';
+import { isClientId } from './params.js';
+import { logger } from '../log.js';
+
+const log = logger('hub');
+
+/** Skip progress messages to a client whose socket has this much unsent (it is not reading). */
+const SLOW_CLIENT_BYTES = 256 * 1024;
+
+interface ClientMessage {
+  status: 'connected' | 'listening' | 'progress' | 'closed' | 'error';
+  detail: string;
+}
+
+interface Connection {
+  ws: WebSocket;
+  alive: boolean;
+  /** We are closing it because the work is done: not a reason to cancel anything. */
+  closing: boolean;
+}
+
+export class ClientHub {
+  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+  private readonly clients = new Map<string, Set<Connection>>();
+  private readonly lastProgress = new Map<string, string>();
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(private readonly bridge: Bridge) {
+    bridge.store.on('state', (job) => this.onJob(job));
+    bridge.store.on('progress', (job) => this.onProgress(job));
+    this.heartbeat = setInterval(() => this.beat(), bridge.config.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Take over an HTTP upgrade for /ws. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    const clientId = url.searchParams.get('clientId');
+    if (!isClientId(clientId)) {
+      const given = url.searchParams.get('clientId');
+      reject(socket, 400, given ? `clientId ${JSON.stringify(given.slice(0, 140))} is not valid` : 'clientId is required: /ws?clientId=<your id>');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connect(clientId, ws));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const t of this.graceTimers.values()) clearTimeout(t);
+    for (const set of this.clients.values()) {
+      for (const c of set) {
+        c.closing = true;
+        c.ws.close(1001, 'server shutting down');
+      }
+    }
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  get connectionCount(): number {
+    let n = 0;
+    for (const set of this.clients.values()) n += set.size;
+    return n;
+  }
+
+  private connect(clientId: string, ws: WebSocket): void {
+    const conn: Connection = { ws, alive: true, closing: false };
+    let set = this.clients.get(clientId);
+    if (!set) this.clients.set(clientId, (set = new Set()));
+    set.add(conn);
+    clearTimeout(this.graceTimers.get(clientId));
+    this.graceTimers.delete(clientId);
+
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('message', () => undefined); // clients have nothing to say; ignore rather than fail
+    ws.on('error', () => undefined);
+    ws.on('close', () => this.disconnect(clientId, conn));
+
+    this.send(conn, { status: 'connected', detail: 'server connected' });
+    // Tell a (re)connecting client where its work stands.
+    const status = this.bridge.status(clientId);
+    if (!status || status.status === 'queued') return;
+    if (status.status === 'progress') {
+      this.send(conn, { status: 'progress', detail: status.detail });
+      return;
+    }
+    if (status.status === 'error') this.send(conn, { status: 'error', detail: status.detail });
+    this.finish(conn);
+  }
+
+  private disconnect(clientId: string, conn: Connection): void {
+    const set = this.clients.get(clientId);
+    set?.delete(conn);
+    if (set && set.size === 0) this.clients.delete(clientId);
+    if (conn.closing || this.clients.has(clientId)) return;
+    const open = this.bridge.session(clientId).some((j) => !isFinal(j));
+    if (!open) return;
+    const cancel = () => {
+      this.graceTimers.delete(clientId);
+      if (this.clients.has(clientId)) return;
+      log.info(`client ${clientId} went away; cancelling its unfinished work`);
+      void this.bridge.cancelClient(clientId, 'client disconnected');
+    };
+    const grace = this.bridge.config.disconnectGraceMs;
+    if (grace <= 0) cancel();
+    else this.graceTimers.set(clientId, setTimeout(cancel, grace));
+  }
+
+  private onJob(job: Job): void {
+    const set = this.clients.get(job.clientId);
+    if (!set) return;
+    if (job.state === 'failed' || job.state === 'cancelled') {
+      for (const conn of set) this.send(conn, { status: 'error', detail: job.error ?? job.state });
+    }
+    const status = this.bridge.status(job.clientId);
+    if (!status) return;
+    if (status.status === 'progress') {
+      this.sendProgress(job.clientId, set, status.detail);
+    } else if (status.status === 'closed' || status.status === 'error') {
+      this.lastProgress.delete(job.clientId);
+      for (const conn of set) this.finish(conn);
+    }
+  }
+
+  private onProgress(job: Job): void {
+    const set = this.clients.get(job.clientId);
+    if (!set) return;
+    const status = this.bridge.status(job.clientId);
+    if (status?.status === 'progress') this.sendProgress(job.clientId, set, status.detail);
+  }
+
+  private sendProgress(clientId: string, set: Set<Connection>, detail: string): void {
+    if (this.lastProgress.get(clientId) === detail) return;
+    this.lastProgress.set(clientId, detail);
+    for (const conn of set) {
+      // Progress is superseded by the next one: a client that does not read loses old ones, not memory.
+      if (conn.ws.bufferedAmount > SLOW_CLIENT_BYTES) continue;
+      this.send(conn, { status: 'progress', detail });
+    }
+  }
+
+  private finish(conn: Connection): void {
+    if (conn.closing) return;
+    this.send(conn, { status: 'closed', detail: DONE_DETAIL });
+    conn.closing = true;
+    conn.ws.close(1000, 'execution is done');
+  }
+
+  private beat(): void {
+    for (const set of this.clients.values()) {
+      for (const conn of set) {
+        if (!conn.alive) {
+          conn.ws.terminate();
+          continue;
+        }
+        conn.alive = false;
+        conn.ws.ping();
+        this.send(conn, { status: 'listening', detail: 'server is listening' });
+      }
+    }
+  }
+
+  private send(conn: Connection, msg: ClientMessage): void {
+    if (conn.ws.readyState !== WebSocket.OPEN || conn.closing) return;
+    conn.ws.send(JSON.stringify(msg));
+  }
+}
+
+function reject(socket: Duplex, status: number, detail: string): void {
+  const body = JSON.stringify({ detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,29 @@
+// Reading and checking the parameters every route shares.
+import type { Context } from 'koa';
+import { ClientError } from '../bridge.js';
+
+const CLIENT_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+
+export function isClientId(value: unknown): value is string {
+  return typeof value === 'string' && CLIENT_ID.test(value);
+}
+
+/** One query parameter as a single string (a repeated parameter is a mistake). */
+export function queryParam(ctx: Context, name: string): string | undefined {
+  const v = ctx.query[name];
+  if (Array.isArray(v)) throw new ClientError(400, `"${name}" is given more than once`);
+  return v;
+}
+
+export function requireClientId(ctx: Context): string {
+  const id = queryParam(ctx, 'clientId');
+  if (id === undefined || id === '') throw new ClientError(400, 'clientId is required: add ?clientId=<your id> (letters, digits, _ . : @ -, at most 128)');
+  if (isClientId(id)) return id;
+  throw new ClientError(400, `clientId ${JSON.stringify(String(id).slice(0, 140))} is not valid: use letters, digits, _ . : @ - (1 to 128 characters)`);
+}
+
+export function optionalClientId(ctx: Context): string | undefined {
+  const id = queryParam(ctx, 'clientId');
+  if (id === undefined || id === '') return undefined;
+  return requireClientId(ctx);
+}

@@ -1,0 +1,118 @@
+// The job endpoints of the curated door: submit, poll, collect, interrupt.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Bridge } from '../../bridge.js';
+import { ClientError } from '../../bridge.js';
+import type { Job } from '../../jobs/job.js';
+import { multipartStream, newBoundary } from '../multipart.js';
+import type { Part } from '../multipart.js';
+import { requireClientId } from '../params.js';
+import { logger } from '../../log.js';
+
+const log = logger('jobs');
+
+export function jobRoutes(bridge: Bridge): Router {
+  const router = new Router();
+
+  router.post('/generate-based-workflow', async (ctx) => {
+    const clientId = requireClientId(ctx);
+    const { queueLength } = await bridge.accept(clientId, jsonBody(ctx));
+    ctx.body = { detail: `queued / ${queueLength}` };
+  });
+
+  router.get('/execution-info', (ctx) => {
+    const clientId = requireClientId(ctx);
+    const status = bridge.status(clientId);
+    if (!status) throw new ClientError(404, `no job for clientId ${clientId}`);
+    ctx.body = { status: status.status, detail: status.detail };
+  });
+
+  router.post('/interrupt', async (ctx) => {
+    const clientId = requireClientId(ctx);
+    await bridge.cancelClient(clientId, 'interrupted by request');
+    ctx.body = { detail: `interrupted that clientId will be ignored. / ${clientId}` };
+  });
+
+  router.get('/history', async (ctx) => {
+    const clientId = requireClientId(ctx);
+    const jobs = bridge.collectable(clientId);
+    if (jobs.length === 0) {
+      const open = bridge.session(clientId).filter((j) => !['completed', 'failed', 'cancelled'].includes(j.state));
+      if (open.length) throw new ClientError(409, `not finished yet: ${open.length} job(s) of ${clientId} still waiting or running; wait for "closed"`);
+      ctx.status = 204;
+      return;
+    }
+    await sendResults(ctx, bridge, clientId, jobs);
+  });
+
+  return router;
+}
+
+/** The parsed JSON body; koa-body leaves it empty for other content types. */
+function jsonBody(ctx: Context): unknown {
+  if (!ctx.is('application/json', 'text/plain', '+json')) {
+    throw new ClientError(415, 'send the body as JSON with Content-Type: application/json');
+  }
+  const body = (ctx.request as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body);
+    } catch (err) {
+      throw new ClientError(400, `malformed JSON body: ${(err as Error).message}`);
+    }
+  }
+  return body;
+}
+
+/**
+ * Stream every output of the given jobs as one multipart response, each file straight from the
+ * backend that made it. The first file is opened before answering, so a backend that is gone
+ * gives a clean 502 instead of a broken 200; the results are forgotten only once all bytes left.
+ */
+async function sendResults(ctx: Context, bridge: Bridge, clientId: string, jobs: Job[]): Promise<void> {
+  const files = jobs.flatMap((job) => job.outputs);
+  const abort = new AbortController();
+  const open = async (i: number) => {
+    const file = files[i];
+    const backend = bridge.backend(file.backend);
+    if (!backend) throw new ClientError(502, `the backend that holds ${file.filename} (${file.backend}) is no longer configured`);
+    return backend.client.view(file, abort.signal);
+  };
+  let first;
+  if (files.length > 0) {
+    try {
+      first = await open(0);
+    } catch (err) {
+      if (err instanceof ClientError) throw err;
+      throw new ClientError(502, `results are on a backend that does not answer now; try again later (${(err as Error).message})`);
+    }
+  }
+  const boundary = newBoundary();
+  async function* parts(): AsyncGenerator<Part> {
+    for (let i = 0; i < files.length; i++) {
+      const res = i === 0 ? first! : await open(i);
+      const type = res.headers['content-type'];
+      yield {
+        name: `result_${i}`,
+        filename: files[i].filename,
+        contentType: (Array.isArray(type) ? type[0] : type) ?? 'application/octet-stream',
+        body: res.body,
+      };
+    }
+  }
+  const stream = multipartStream(boundary, parts());
+  let complete = false;
+  stream.on('end', () => (complete = true));
+  stream.on('error', (err) => log.warn(`results of ${clientId} cut short: ${err.message}`));
+  ctx.res.on('close', () => {
+    if (complete && ctx.res.writableFinished) {
+      void bridge.collected(clientId, jobs);
+    } else {
+      abort.abort();
+      stream.destroy();
+    }
+  });
+  ctx.status = 200;
+  ctx.type = `multipart/form-data; boundary=${boundary}`;
+  ctx.body = stream;
+}

@@ -1,0 +1,68 @@
+// POST /upload: images a workflow will use. Each file part is checked by content and stored under
+// a fresh name; the answer maps each part's identifier (its ori_file_id header, else its field
+// name) to that name, which the client then passes as an input value.
+import Router from '@koa/router';
+import formidable from 'formidable';
+import type { File, Part } from 'formidable';
+import type { Bridge } from '../../bridge.js';
+import { ClientError } from '../../bridge.js';
+import { optionalClientId } from '../params.js';
+
+const MAX_FILES = 32;
+
+export function uploadRoutes(bridge: Bridge): Router {
+  const router = new Router();
+  router.post('/upload', async (ctx) => {
+    optionalClientId(ctx); // validated when given; uploads are not tied to a client
+    if (!ctx.is('multipart/form-data')) throw new ClientError(415, 'send the files as multipart/form-data (e.g. curl -F image=@photo.png)');
+    const { uploads, config } = bridge;
+    const identifiers = new Map<string, string>();
+    const form = formidable({
+      uploadDir: uploads.incomingDir,
+      maxFileSize: config.uploadMaxBytes,
+      maxTotalFileSize: config.uploadMaxBytes,
+      maxFiles: MAX_FILES,
+      maxFields: 32,
+      maxFieldsSize: 64 * 1024,
+      allowEmptyFiles: false,
+      // Our own name, never the client's: nothing a client sends can pick a path.
+      filename: (_name: string, _ext: string, part: Part) => {
+        const incoming = uploads.newIncomingName();
+        const header = (part as Part & { headers?: Record<string, string> }).headers?.['ori_file_id'];
+        identifiers.set(incoming, header || part.name || 'file');
+        return incoming;
+      },
+    });
+    let files: File[];
+    try {
+      const [, parsed] = await form.parse(ctx.req);
+      files = Object.values(parsed).flat().filter((f): f is File => f !== undefined);
+    } catch (err) {
+      await Promise.all([...identifiers.keys()].map((n) => uploads.discard(`${uploads.incomingDir}/${n}`)));
+      const e = err as Error & { httpCode?: number };
+      throw new ClientError(e.httpCode && e.httpCode >= 400 && e.httpCode < 500 ? e.httpCode : 400, `upload rejected: ${e.message}`);
+    }
+    if (files.length === 0) throw new ClientError(400, 'no file in the upload: send at least one file part');
+
+    const saved: Record<string, string> = {};
+    const problems: string[] = [];
+    const kept: string[] = [];
+    for (const file of files) {
+      const id = identifiers.get(file.newFilename) ?? file.newFilename;
+      const result = await uploads.accept(file.filepath, file.newFilename);
+      if (!result) {
+        problems.push(`${JSON.stringify(file.originalFilename ?? id)} is not an image (PNG, JPEG, GIF, WebP, BMP or TIFF by content)`);
+        continue;
+      }
+      kept.push(result.name);
+      saved[id] = result.name;
+    }
+    if (problems.length) {
+      // All or nothing: a partly accepted upload would leave the client guessing.
+      await Promise.all(kept.map((n) => uploads.remove(n)));
+      throw new ClientError(400, problems.join('; '));
+    }
+    ctx.body = saved;
+  });
+  return router;
+}
