@@ -24,6 +24,22 @@ export interface Config {
   backendTimeoutMs: number;
   /** Consecutive failed probes before a backend is taken out of rotation. */
   healthFailures: number;
+  /** Attempts a job gets on backends before it fails (a lost backend costs one). */
+  jobMaxAttempts: number;
+  /** A job a backend accepted but did not start for this long, while the backend ran nothing, is moved. */
+  jobStartTimeoutMs: number;
+  /** A running job that sent no event for this long is checked and, if still silent, moved. */
+  jobStallTimeoutMs: number;
+  /** Client API keys; empty means the client API is open. */
+  apiKeys: string[];
+  /** Token for operator actions that touch every client; undefined means they are open. */
+  adminToken: string | undefined;
+  /** Unfinished jobs one client may have; 0 means no limit. */
+  maxJobsPerClient: number;
+  /** Unfinished jobs the bridge holds in all; 0 means no limit. */
+  maxQueue: number;
+  /** Browser origins allowed by CORS; empty sends no CORS headers. "*" allows any. */
+  corsOrigins: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
 
@@ -48,6 +64,12 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return v;
   };
+
+  const list = (name: string): string[] =>
+    (env[name] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
 
   const servers: string[] = [];
   for (const entry of str('COMFYUI_SERVERS', '127.0.0.1:8188').split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -82,8 +104,23 @@ export function loadConfig(env: Env = process.env): Config {
     healthIntervalMs: Math.round(num('HEALTH_INTERVAL', 2, { min: 0.01, max: 3600, integer: false }) * 1000),
     backendTimeoutMs: Math.round(num('BACKEND_TIMEOUT', 10, { min: 0.01, max: 3600, integer: false }) * 1000),
     healthFailures: num('HEALTH_FAILURES', 2, { min: 1, max: 100 }),
+    jobMaxAttempts: num('JOB_MAX_ATTEMPTS', 3, { min: 1, max: 100 }),
+    jobStartTimeoutMs: Math.round(num('JOB_START_TIMEOUT', 120, { min: 0.01, max: 86_400, integer: false }) * 1000),
+    jobStallTimeoutMs: Math.round(num('JOB_STALL_TIMEOUT', 600, { min: 0.01, max: 86_400, integer: false }) * 1000),
+    apiKeys: list('API_KEYS'),
+    adminToken: env.ADMIN_TOKEN?.trim() || undefined,
+    maxJobsPerClient: num('MAX_JOBS_PER_CLIENT', 100, { max: 1_000_000 }),
+    maxQueue: num('MAX_QUEUE', 100_000, { max: 10_000_000 }),
+    corsOrigins: list('CORS_ORIGINS'),
     logLevel: logLevel as Config['logLevel'],
   };
+  for (const key of config.apiKeys) {
+    if (key.length < 16) problems.push('API_KEYS has a key shorter than 16 characters; use long random keys');
+  }
+  if (config.adminToken !== undefined && config.adminToken.length < 16) problems.push('ADMIN_TOKEN is shorter than 16 characters; use a long random token');
+  for (const origin of config.corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entry ${JSON.stringify(origin)} is not an origin like https://app.example.com (or *)`);
+  }
   if (problems.length) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;
 }
@@ -99,6 +136,7 @@ export function parseServer(entry: string): string | undefined {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
   if (!url.hostname || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) return undefined;
+  if (url.username || url.password || url.port === '0') return undefined;
   if (!/:\d+$/.test(url.host) && !/^https?:\/\/[^/]+:\d+\/?$/i.test(withScheme)) return undefined;
   return `${url.protocol}//${url.host}`;
 }

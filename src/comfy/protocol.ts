@@ -76,11 +76,14 @@ export function outputFiles(outputs: HistoryEntry['outputs']): FileRef[] {
   return files;
 }
 
-/** Numeric ids in numeric order, then the rest by string order. */
+/** Numeric ids in numeric order, then the rest by string order (a total order). */
 export function compareNodeIds(a: string, b: string): number {
-  const na = Number(a);
-  const nb = Number(b);
-  if (Number.isFinite(na) && Number.isFinite(nb)) return na - nb;
+  const na = a.trim() === '' ? NaN : Number(a);
+  const nb = b.trim() === '' ? NaN : Number(b);
+  const aNum = Number.isFinite(na);
+  const bNum = Number.isFinite(nb);
+  if (aNum && bNum && na !== nb) return na - nb;
+  if (aNum !== bNum) return aNum ? -1 : 1;
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

@@ -36,15 +36,19 @@ export class JobProgress {
       case 'execution_cached':
         for (const id of Array.isArray(d.nodes) ? d.nodes : []) this.finish(String(id));
         break;
-      case 'executing':
-        if (this.current !== undefined) this.finish(this.current);
+      case 'executing': {
         if (d.node === null || d.node === undefined) {
+          // The end of the prompt, also after an error: the node that was running did not finish.
           this.current = undefined;
-        } else {
-          this.current = String(d.node);
-          this.currentFraction = 0;
+          break;
         }
+        const node = String(d.node);
+        if (node === this.current) break; // repeated for the running node (e.g. on reconnect)
+        if (this.current !== undefined) this.finish(this.current);
+        this.current = node;
+        this.currentFraction = 0;
         break;
+      }
       case 'progress': {
         const value = Number(d.value);
         const max = Number(d.max);

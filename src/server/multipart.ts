@@ -14,9 +14,9 @@ export function newBoundary(): string {
   return `----comfy-bridge-${randomBytes(12).toString('hex')}`;
 }
 
-/** Quote a header parameter value (RFC 7578: escape quotes, drop line breaks). */
+/** Quote a header parameter value the way browsers do (WHATWG): percent-encode `"`, CR and LF. */
 function quote(value: string): string {
-  return `"${value.replace(/[\r\n]/g, ' ').replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return `"${value.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}"`;
 }
 
 export function partHeader(boundary: string, part: Omit<Part, 'body'>): Buffer {
