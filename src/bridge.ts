@@ -11,7 +11,7 @@ import { isFinal, isOnBackend, newJob } from './jobs/job.js';
 import { summarize } from './jobs/client-status.js';
 import type { ClientStatus } from './jobs/client-status.js';
 import { UploadStore } from './uploads/store.js';
-import { Catalog, checkSubmission, patchWorkflow } from './workflows/index.js';
+import { Catalog, checkSubmission, isFileInput, patchWorkflow } from './workflows/index.js';
 import type { Workflow } from './workflows/index.js';
 import type { ComfyPrompt } from './comfy/protocol.js';
 import { logger } from './log.js';
@@ -58,7 +58,13 @@ export class Bridge {
     const backends = config.comfyServers.map(
       (url) => new Backend(url, { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures }),
     );
-    const scheduler = new Scheduler(backends, store, uploads, { prefetch: config.prefetch, maxAttempts: 3, pollMs: 1000 });
+    const scheduler = new Scheduler(backends, store, uploads, {
+      prefetch: config.prefetch,
+      maxAttempts: config.jobMaxAttempts,
+      pollMs: Math.min(1000, config.healthIntervalMs * 5),
+      startTimeoutMs: config.jobStartTimeoutMs,
+      stallTimeoutMs: config.jobStallTimeoutMs,
+    });
     return new Bridge(config, catalog, store, uploads, scheduler, generationCount);
   }
 
@@ -93,19 +99,45 @@ export class Bridge {
     const wf = this.catalog.get(alias);
     if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`);
     const check = checkSubmission(wf, body, UploadStore.isName);
-    if (!check.ok) throw new ClientError(400, check.problems.join('; '));
-    const missing: string[] = [];
-    for (const name of check.uploads) if (!(await this.uploads.exists(name))) missing.push(name);
-    if (missing.length) throw new ClientError(400, `not uploaded (or already used and removed): ${missing.join(', ')}; POST /upload first`);
+    const problems = check.ok ? [] : [...check.problems];
+    if (check.ok) {
+      for (const input of wf.inputs) {
+        const value = check.values[input.key];
+        if (value === undefined || !isFileInput(input) || UploadStore.isName(value)) continue;
+        problems.push(`"${input.key}" must be the name POST /upload returned for your file, got ${JSON.stringify(String(value).slice(0, 100))}`);
+      }
+      for (const name of check.uploads) {
+        if (!(await this.uploads.exists(name))) problems.push(`${name} was not uploaded (or was used and removed); POST /upload it first`);
+      }
+    }
+    if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '));
     const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;
     return this.submit(newJob({ id: uuidv4(), clientId, workflow: wf.alias, prompt, uploads: check.uploads }));
   }
 
   /** Persist and queue a job; resolves once it is on disk. */
   async submit(job: Job): Promise<Accepted> {
+    this.admit(job.clientId);
     await Promise.all([this.store.add(job), this.generationCount.increment()]);
     this.scheduler.enqueue(job);
     return { job, queueLength: this.scheduler.waitingCount + this.scheduler.activeCount };
+  }
+
+  /** Refuse work beyond the configured limits, telling the client when to come back. */
+  private admit(clientId: string): void {
+    const { maxJobsPerClient, maxQueue } = this.config;
+    const retryAfter = String(Math.max(1, Math.ceil(this.expectedWaitSeconds())));
+    if (maxJobsPerClient > 0 && this.store.ofClient(clientId).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
+      throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter });
+    }
+    if (maxQueue > 0 && this.scheduler.waitingCount + this.scheduler.activeCount >= maxQueue) {
+      throw new ClientError(503, `the queue is full (${maxQueue} unfinished jobs, MAX_QUEUE); retry later`, { 'Retry-After': retryAfter });
+    }
+  }
+
+  /** A rough wait before a slot frees up: recent job duration, at least a second. */
+  private expectedWaitSeconds(): number {
+    return Math.max(1, this.scheduler.recentJobSeconds() ?? 5);
   }
 
   /** The client's uncollected jobs (the current session of work). */

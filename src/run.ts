@@ -3,7 +3,9 @@ import type { Config } from './config.js';
 import { Bridge } from './bridge.js';
 import { startServer } from './server/app.js';
 import type { RunningServer } from './server/app.js';
-import { setLogLevel } from './log.js';
+import { logger, setLogLevel } from './log.js';
+
+const log = logger('main');
 
 export interface Running {
   bridge: Bridge;
@@ -22,6 +24,9 @@ export async function run(config: Config): Promise<Running> {
   } catch (err) {
     await bridge.stop();
     throw err;
+  }
+  if (config.apiKeys.length === 0 && config.adminToken === undefined) {
+    log.warn('API_KEYS and ADMIN_TOKEN are not set: anyone who can reach this port can use the bridge and its operator actions');
   }
   let stopping: Promise<void> | undefined;
   return {

@@ -7,7 +7,7 @@
 //
 // queued: waiting in the bridge. dispatching: inputs going to the chosen backend.
 // submitted: accepted by the backend, waiting in its queue. running: executing there.
-import type { ComfyPrompt, FileRef } from '../comfy/protocol.js';
+import type { ComfyPrompt, FileRef, HistoryEntry } from '../comfy/protocol.js';
 
 export type JobState = 'queued' | 'dispatching' | 'submitted' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -20,6 +20,14 @@ export interface Job {
   /** uuid4; also the prompt_id on the backend, so events route without a lookup table. */
   id: string;
   clientId: string;
+  /** Which front door made it: the curated API, or the ComfyUI-compatible one. */
+  source?: 'curated' | 'comfy';
+  /** ComfyUI extra_data sent with the prompt (extra_pnginfo, …). */
+  extraData?: Record<string, unknown>;
+  /** The ComfyUI-style queue number shown to clients of the ComfyUI-compatible door. */
+  number?: number;
+  /** The backend's history entry (ComfyUI-compatible door only: its clients read it as is). */
+  history?: HistoryEntry;
   /** Workflow alias, for logs and the learned duration per workflow. */
   workflow: string;
   /** The patched graph to run. */
@@ -66,7 +74,9 @@ export function canMove(from: JobState, to: JobState): boolean {
   return NEXT[from].includes(to);
 }
 
-export function newJob(fields: Pick<Job, 'id' | 'clientId' | 'workflow' | 'prompt' | 'uploads'> & Partial<Pick<Job, 'priority' | 'createdAt'>>): Job {
+export function newJob(
+  fields: Pick<Job, 'id' | 'clientId' | 'workflow' | 'prompt' | 'uploads'> & Partial<Pick<Job, 'priority' | 'createdAt' | 'source' | 'extraData' | 'number'>>,
+): Job {
   return {
     ...fields,
     state: 'queued',

@@ -1,14 +1,16 @@
 // Where jobs live: an in-memory index backed by a lowdb JSON file under DATA_DIR.
 //
-// Durability: `add` resolves only once the job is on disk. Changes made in the same tick are
-// written together in one file write (group commit), so many concurrent accepts cost one write.
-// The file is replaced atomically (lowdb writes a temp file and renames it), and the previous good
-// copy is kept as jobs.json.bak so a damaged file can be recovered instead of silently emptied.
+// Durability: `add` resolves only once the job is on disk. Writes never overlap; every change
+// made while one is under way joins the next (group commit), so many concurrent accepts cost one
+// write. The file is replaced atomically (lowdb writes a temp file and renames it), and before each
+// write the previous file becomes jobs.json.bak, so a damaged file is recovered from the last good
+// copy instead of being silently emptied. Each job's JSON is cached until it changes, so a write
+// costs a join of strings, not a serialisation of every job.
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
+import { DataFile } from 'lowdb/node';
 import type { Job, JobState } from './job.js';
 import { canMove, isFinal } from './job.js';
 import { logger } from '../log.js';
@@ -33,7 +35,10 @@ export class StoreError extends Error {}
 export class JobStore extends EventEmitter<JobStoreEvents> {
   private readonly jobs = new Map<string, Job>();
   private readonly byClient = new Map<string, Set<Job>>();
-  private pendingWrite: Promise<void> | undefined;
+  /** Serialised JSON per job, dropped whenever the job changes. */
+  private readonly json = new WeakMap<Job, string>();
+  private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private draining: Promise<void> | undefined;
   private closed = false;
 
   private constructor(private readonly db: Low<StoreData> | undefined, readonly file: string | undefined) {
@@ -50,11 +55,13 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     await fs.mkdir(dataDir, { recursive: true });
     const file = path.join(dataDir, 'jobs.json');
     const data = await readStoreFile(file);
-    const db = new Low<StoreData>(new JSONFile<StoreData>(file), data);
-    const store = new JobStore(db, file);
+    let store: JobStore | undefined;
+    const adapter = new DataFile<StoreData>(file, {
+      parse: (text) => JSON.parse(text) as StoreData,
+      stringify: () => store!.serialize(),
+    });
+    store = new JobStore(new Low<StoreData>(adapter, data), file);
     for (const job of data.jobs) store.index(job);
-    // Keep the copy we just proved readable: it is what a damaged file is recovered from.
-    await fs.copyFile(file, `${file}.bak`).catch(() => undefined);
     return store;
   }
 
@@ -91,6 +98,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     }
     Object.assign(job, fields, { state });
     if (isFinal(job) && job.finishedAt === undefined) job.finishedAt = Date.now();
+    this.json.delete(job);
     this.emit('state', job, previous);
     return this.persist();
   }
@@ -98,6 +106,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   /** Change durable fields without a state change. */
   update(job: Job, fields: Partial<Job>): Promise<void> {
     Object.assign(job, fields);
+    this.json.delete(job);
     return this.persist();
   }
 
@@ -118,7 +127,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   /** Wait until everything changed so far is on disk. */
   async flush(): Promise<void> {
-    while (this.pendingWrite) await this.pendingWrite;
+    if (this.waiting.length || this.draining) await this.persist();
   }
 
   async close(): Promise<void> {
@@ -133,32 +142,66 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     set.add(job);
   }
 
-  /** Group commit: every change in this tick joins one write. */
+  /** The whole file's text, reusing each unchanged job's JSON. */
+  private serialize(): string {
+    const parts: string[] = [];
+    for (const job of this.jobs.values()) {
+      let text = this.json.get(job);
+      if (text === undefined) this.json.set(job, (text = JSON.stringify(job)));
+      parts.push(text);
+    }
+    return `{"version":1,"jobs":[\n${parts.join(',\n')}\n]}\n`;
+  }
+
+  /** Resolves once the current state is on disk; changes until the next write all share it. */
   private persist(): Promise<void> {
     if (!this.db || this.closed) return Promise.resolve();
-    if (this.pendingWrite) return this.pendingWrite;
-    const db = this.db;
-    const write = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
-      // New changes from here on belong to the next write.
-      this.pendingWrite = undefined;
-      db.data = { version: 1, jobs: [...this.jobs.values()] };
-      await db.write();
-    });
-    this.pendingWrite = write;
-    write.catch((err) => log.error(`writing ${this.file} failed: ${(err as Error).message}`));
-    return write;
+    const done = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    // Start on the next tick so everything changed in this one joins the same write.
+    if (!this.draining) this.draining = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
+    return done;
+  }
+
+  private async drain(): Promise<void> {
+    const db = this.db!;
+    const file = this.file!;
+    while (this.waiting.length) {
+      const batch = this.waiting;
+      this.waiting = [];
+      try {
+        // The file we are about to replace is the last good copy.
+        await fs.rename(file, `${file}.bak`).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+        await db.write();
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        log.error(`writing ${file} failed: ${(err as Error).message}`);
+        for (const w of batch) w.reject(err as Error);
+      }
+    }
+    this.draining = undefined;
   }
 }
 
 /** Read the store, falling back to the last good copy when the file is damaged. */
 async function readStoreFile(file: string): Promise<StoreData> {
   const primary = await tryRead(file);
-  if (primary.ok) return primary.data ?? { version: 1, jobs: [] };
+  if (primary.ok && primary.data) return primary.data;
   const backup = await tryRead(`${file}.bak`);
+  if (primary.ok) {
+    // No file: a first start, or a crash between keeping the last copy and writing the new one.
+    if (backup.ok && backup.data) {
+      log.warn(`${file} is missing; using ${file}.bak (${backup.data.jobs.length} jobs)`);
+      return backup.data;
+    }
+    if (!backup.ok) throw new StoreError(`${file} is missing and ${file}.bak is damaged (${backup.error}); move ${file}.bak aside to start empty`);
+    return { version: 1, jobs: [] };
+  }
   if (backup.ok && backup.data) {
     log.error(`${file} is damaged (${primary.error}); recovered ${backup.data.jobs.length} jobs from ${file}.bak`);
+    // Keep the damaged file for inspection; the next write recreates the store from memory.
     await fs.rename(file, `${file}.damaged-${Date.now()}`).catch(() => undefined);
-    await fs.copyFile(`${file}.bak`, file);
     return backup.data;
   }
   throw new StoreError(

@@ -16,9 +16,9 @@ import { logger } from '../log.js';
 const log = logger('execution');
 
 export type Outcome =
-  | { kind: 'completed'; outputs: OutputFile[] }
-  | { kind: 'failed'; error: string }
-  | { kind: 'cancelled'; reason: string }
+  | { kind: 'completed'; outputs: OutputFile[]; entry?: HistoryEntry }
+  | { kind: 'failed'; error: string; entry?: HistoryEntry }
+  | { kind: 'cancelled'; reason: string; entry?: HistoryEntry }
   /** The backend died or forgot the prompt: the job may run again elsewhere. */
   | { kind: 'lost'; reason: string };
 
@@ -39,6 +39,10 @@ export interface ExecutionOptions {
   resume?: boolean;
   /** How often to check /history and /queue while the event socket is down or silent. */
   pollMs: number;
+  /** Queued on the backend but not started this long while the backend runs nothing: moved. */
+  startTimeoutMs: number;
+  /** Running without a single event this long (and not finished): moved. */
+  stallTimeoutMs: number;
 }
 
 export class Execution implements PromptListener {
@@ -54,6 +58,8 @@ export class Execution implements PromptListener {
   /** Outputs seen in `executed` events: the fallback when /history cannot be read. */
   private readonly seenOutputs: Record<string, Record<string, unknown> | null> = {};
   private pollTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private running = false;
 
   constructor(readonly job: Job, readonly backend: Backend, private readonly hooks: ExecutionHooks, private readonly options: ExecutionOptions) {
     this.progress = new JobProgress(job.prompt);
@@ -113,7 +119,7 @@ export class Execution implements PromptListener {
     backend.follow(job.id, this);
     let result;
     try {
-      result = await backend.client.queuePrompt({ prompt, promptId: job.id, clientId });
+      result = await backend.client.queuePrompt({ prompt, promptId: job.id, clientId, extraData: job.extraData });
     } catch (err) {
       backend.reportFailure((err as Error).message);
       // The prompt may have been queued even though the answer was lost: make sure it does not run twice.
@@ -131,6 +137,58 @@ export class Execution implements PromptListener {
     this.hooks.submitted();
     if (this.cancelReason !== undefined) void this.cancelOnBackend();
     this.schedulePoll();
+    this.armWatchdog();
+  }
+
+  private markRunning(): void {
+    if (this.running) return;
+    this.running = true;
+    this.hooks.running();
+    this.armWatchdog();
+  }
+
+  /**
+   * Start timeout while waiting on the backend, stall timeout while running. Either way the
+   * backend is asked before anything is decided: a busy backend or a finished job is not stuck.
+   */
+  private armWatchdog(): void {
+    if (this.settled) return;
+    clearTimeout(this.watchdog);
+    const ms = this.running ? this.options.stallTimeoutMs : this.options.startTimeoutMs;
+    this.watchdog = setTimeout(() => void this.onWatchdog(ms), ms);
+    this.watchdog.unref();
+  }
+
+  private async onWatchdog(ms: number): Promise<void> {
+    if (this.settled || this.finishing) return;
+    const { client } = this.backend;
+    try {
+      const entry = await client.history(this.job.id);
+      if (entry) return this.conclude(entry);
+      const queue = await client.queue();
+      if (this.settled) return;
+      if (!this.running) {
+        if (queue.running.includes(this.job.id)) {
+          this.markRunning(); // its execution_start was missed
+          return;
+        }
+        if (queue.pending.includes(this.job.id) && queue.running.length > 0) {
+          this.armWatchdog(); // waiting behind other work: not stuck
+          return;
+        }
+        if (queue.pending.includes(this.job.id)) {
+          return this.abandon(`${this.backend.url} accepted the job but did not start it within ${ms / 1000}s`);
+        }
+        return this.check();
+      }
+      if (queue.running.includes(this.job.id) || queue.pending.includes(this.job.id)) {
+        return this.abandon(`no progress from ${this.backend.url} for ${ms / 1000}s`);
+      }
+      return this.check();
+    } catch (err) {
+      this.backend.reportFailure((err as Error).message);
+      this.armWatchdog();
+    }
   }
 
   private async resume(): Promise<void> {
@@ -139,6 +197,7 @@ export class Execution implements PromptListener {
     if (this.cancelReason !== undefined) void this.cancelOnBackend();
     await this.check();
     this.schedulePoll();
+    this.armWatchdog();
   }
 
   // ── events from the backend ────────────────────────────────────────────────────────────────
@@ -146,9 +205,10 @@ export class Execution implements PromptListener {
   message(msg: ComfyMessage): void {
     if (this.settled) return;
     const d = msg.data;
+    if (this.running) this.armWatchdog();
     switch (msg.type) {
       case 'execution_start':
-        this.hooks.running();
+        this.markRunning();
         break;
       case 'executed':
         if (d.node !== undefined && d.output !== undefined) this.seenOutputs[String(d.node)] = d.output;
@@ -196,7 +256,8 @@ export class Execution implements PromptListener {
       const entry = await this.backend.client.history(this.job.id);
       if (entry) return this.conclude(entry);
       const queue = await this.backend.client.queue();
-      if (queue.running.includes(this.job.id) || queue.pending.includes(this.job.id)) return;
+      if (queue.running.includes(this.job.id)) return this.markRunning();
+      if (queue.pending.includes(this.job.id)) return;
       // Not queued and no history: finished between our two reads, or forgotten (restart, deletion).
       const late = await this.backend.client.history(this.job.id);
       if (late) return this.conclude(late);
@@ -230,15 +291,15 @@ export class Execution implements PromptListener {
     const interrupted = this.interrupted || messages.some(([type]) => type === 'execution_interrupted');
     const failed = entry.status ? entry.status.status_str === 'error' : this.executionError !== undefined || interrupted;
     if (interrupted) {
-      if (this.cancelReason !== undefined) return this.resolve({ kind: 'cancelled', reason: this.cancelReason });
-      return this.resolve({ kind: 'failed', error: 'interrupted on the backend' });
+      if (this.cancelReason !== undefined) return this.resolve({ kind: 'cancelled', reason: this.cancelReason, entry });
+      return this.resolve({ kind: 'failed', error: 'interrupted on the backend', entry });
     }
     if (failed) {
       const error = errorMsg ? describeExecutionError(errorMsg[1]) : this.executionError ?? 'execution failed';
-      return this.resolve({ kind: 'failed', error });
+      return this.resolve({ kind: 'failed', error, entry });
     }
     const outputs = outputFiles(entry.outputs ?? {}).map((f) => ({ ...f, backend: this.backend.url }));
-    this.resolve({ kind: 'completed', outputs });
+    this.resolve({ kind: 'completed', outputs, entry });
   }
 
   private async cancelOnBackend(): Promise<void> {
@@ -273,6 +334,7 @@ export class Execution implements PromptListener {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.pollTimer);
+    clearTimeout(this.watchdog);
     this.backend.unfollow(this.job.id);
     if (outcome.kind === 'completed') {
       if (this.progress.complete()) this.hooks.progress(1);

@@ -21,6 +21,8 @@ export interface SchedulerOptions {
   prefetch: number;
   maxAttempts: number;
   pollMs: number;
+  startTimeoutMs: number;
+  stallTimeoutMs: number;
 }
 
 export interface SchedulerObserver {
@@ -33,6 +35,7 @@ export class Scheduler {
   private readonly waiting: Job[] = [];
   private readonly executions = new Map<string, Execution>();
   private rotation = 0;
+  private readonly recentSeconds: number[] = [];
   private pumping = false;
   private stopped = false;
   observer: SchedulerObserver = {};
@@ -66,6 +69,11 @@ export class Scheduler {
   /** Jobs on backends (dispatching, queued there, running). */
   get activeCount(): number {
     return this.executions.size;
+  }
+
+  /** Mean wall time of recently finished jobs, in seconds; undefined before the first. */
+  recentJobSeconds(): number | undefined {
+    return this.recentSeconds.length ? this.recentSeconds.reduce((a, b) => a + b, 0) / this.recentSeconds.length : undefined;
   }
 
   /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
@@ -178,27 +186,44 @@ export class Scheduler {
         preview: (frame) => this.observer.preview?.(job, frame),
         message: (msg) => this.observer.message?.(job, msg),
       },
-      { uploads: this.uploads, pollMs: this.options.pollMs, resume },
+      {
+        uploads: this.uploads,
+        pollMs: this.options.pollMs,
+        startTimeoutMs: this.options.startTimeoutMs,
+        stallTimeoutMs: this.options.stallTimeoutMs,
+        resume,
+      },
     );
     this.executions.set(job.id, execution);
-    if (!resume) void this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1 });
-    log.debug(`job ${job.id} → ${backend.url} (attempt ${job.attempts})`);
-    void execution.run().then((outcome) => this.settle(job, backend, outcome));
+    // The store must know where the job goes before the backend hears of it: after a crash, a
+    // job recorded as queued could otherwise run twice.
+    const recorded = resume ? Promise.resolve() : this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1 });
+    log.debug(`job ${job.id} → ${backend.url} (attempt ${job.attempts + (resume ? 0 : 1)})`);
+    void recorded
+      .then(() => execution.run())
+      .catch((err): Outcome => ({ kind: 'lost', reason: `could not record the dispatch: ${(err as Error).message}` }))
+      .then((outcome) => this.settle(job, backend, outcome));
   }
 
   private async settle(job: Job, backend: Backend, outcome: Outcome): Promise<void> {
     this.executions.delete(job.id);
     backend.jobs.delete(job.id);
+    // Clients of the ComfyUI-compatible door read the backend's own history entry.
+    const history = job.source === 'comfy' && outcome.kind !== 'lost' ? outcome.entry : undefined;
     switch (outcome.kind) {
       case 'completed':
-        await this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined });
+        if (job.startedAt !== undefined) {
+          this.recentSeconds.push((Date.now() - job.startedAt) / 1000);
+          if (this.recentSeconds.length > 50) this.recentSeconds.shift();
+        }
+        await this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, history });
         break;
       case 'failed':
         log.info(`job ${job.id} failed on ${backend.url}: ${outcome.error}`);
-        await this.store.transition(job, 'failed', { error: outcome.error });
+        await this.store.transition(job, 'failed', { error: outcome.error, history });
         break;
       case 'cancelled':
-        await this.store.transition(job, 'cancelled', { error: outcome.reason });
+        await this.store.transition(job, 'cancelled', { error: outcome.reason, history });
         break;
       case 'lost':
         if (this.stopped) break;

@@ -5,6 +5,7 @@ import Koa from 'koa';
 import { koaBody } from 'koa-body';
 import type { Bridge } from '../bridge.js';
 import { errorHandler } from './errors.js';
+import { Doors } from './auth.js';
 import { ClientHub } from './hub.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -18,9 +19,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function createApp(bridge: Bridge): Koa {
+export function createApp(bridge: Bridge, doors: Doors): Koa {
   const app = new Koa();
   app.use(errorHandler);
+  app.use(doors.cors());
+  app.use(doors.requireClient());
   app.use(
     koaBody({
       json: true,
@@ -32,16 +35,17 @@ export function createApp(bridge: Bridge): Koa {
       jsonStrict: true,
     }),
   );
-  for (const router of [workflowRoutes(bridge), jobRoutes(bridge), uploadRoutes(bridge), operatorRoutes(bridge)]) {
+  for (const router of [workflowRoutes(bridge), jobRoutes(bridge), uploadRoutes(bridge), operatorRoutes(bridge, doors)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   return app;
 }
 
 export async function startServer(bridge: Bridge, host: string, port: number): Promise<RunningServer> {
-  const app = createApp(bridge);
+  const doors = new Doors(bridge.config);
+  const app = createApp(bridge, doors);
   const server = http.createServer(app.callback());
-  const hub = new ClientHub(bridge);
+  const hub = new ClientHub(bridge, doors);
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/ws') hub.handleUpgrade(req, socket, head);

@@ -13,6 +13,7 @@ import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
 import { DONE_DETAIL } from '../jobs/client-status.js';
 import { isClientId } from './params.js';
+import type { Doors } from './auth.js';
 import { logger } from '../log.js';
 
 const log = logger('hub');
@@ -39,7 +40,7 @@ export class ClientHub {
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private heartbeat: NodeJS.Timeout | undefined;
 
-  constructor(private readonly bridge: Bridge) {
+  constructor(private readonly bridge: Bridge, private readonly doors: Doors) {
     bridge.store.on('state', (job) => this.onJob(job));
     bridge.store.on('progress', (job) => this.onProgress(job));
     this.heartbeat = setInterval(() => this.beat(), bridge.config.heartbeatMs);
@@ -49,6 +50,10 @@ export class ClientHub {
   /** Take over an HTTP upgrade for /ws. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://bridge');
+    if (!this.doors.upgradeAllowed(req, url)) {
+      reject(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
+      return;
+    }
     const clientId = url.searchParams.get('clientId');
     if (!isClientId(clientId)) {
       const given = url.searchParams.get('clientId');
@@ -182,6 +187,6 @@ export class ClientHub {
 function reject(socket: Duplex, status: number, detail: string): void {
   const body = JSON.stringify({ detail });
   socket.end(
-    `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 401 ? 'Unauthorized' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

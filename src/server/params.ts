@@ -2,7 +2,8 @@
 import type { Context } from 'koa';
 import { ClientError } from '../bridge.js';
 
-const CLIENT_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+// Opaque and long enough not to be guessed: the clientId is what owns a client's jobs.
+const CLIENT_ID = /^[A-Za-z0-9_.:@-]{8,128}$/;
 
 export function isClientId(value: unknown): value is string {
   return typeof value === 'string' && CLIENT_ID.test(value);
@@ -17,9 +18,9 @@ export function queryParam(ctx: Context, name: string): string | undefined {
 
 export function requireClientId(ctx: Context): string {
   const id = queryParam(ctx, 'clientId');
-  if (id === undefined || id === '') throw new ClientError(400, 'clientId is required: add ?clientId=<your id> (letters, digits, _ . : @ -, at most 128)');
+  if (id === undefined || id === '') throw new ClientError(400, 'clientId is required: add ?clientId=<your id> (8 to 128 letters, digits or _ . : @ -)');
   if (isClientId(id)) return id;
-  throw new ClientError(400, `clientId ${JSON.stringify(String(id).slice(0, 140))} is not valid: use letters, digits, _ . : @ - (1 to 128 characters)`);
+  throw new ClientError(400, `clientId ${JSON.stringify(String(id).slice(0, 140))} is not valid: use 8 to 128 letters, digits or _ . : @ -`);
 }
 
 export function optionalClientId(ctx: Context): string | undefined {

@@ -8,3 +8,4 @@ export type { ExposedInput, InputDescription, InputType, InputValue } from './in
 export { checkSubmission, MAX_STRING_LENGTH } from './submission.js';
 export type { SubmissionCheck } from './submission.js';
 export { patchWorkflow, replaceInputValues } from './patch.js';
+export { isFileInput } from './files.js';

@@ -3,11 +3,12 @@ import Router from '@koa/router';
 import type { Bridge } from '../../bridge.js';
 import { ClientError } from '../../bridge.js';
 import { optionalClientId } from '../params.js';
+import type { Doors } from '../auth.js';
 import { logger } from '../../log.js';
 
 const log = logger('operator');
 
-export function operatorRoutes(bridge: Bridge): Router {
+export function operatorRoutes(bridge: Bridge, doors: Doors): Router {
   const router = new Router();
   router.get('/generation-count', (ctx) => {
     ctx.body = bridge.generationCount.value;
@@ -26,6 +27,7 @@ export function operatorRoutes(bridge: Bridge): Router {
       ctx.body = { detail: `server memory free now / ${clientId}` };
       return;
     }
+    doors.requireAdmin(ctx);
     const results = await Promise.allSettled(bridge.scheduler.backends.map((b) => b.client.free(options)));
     results.forEach((r, i) => {
       if (r.status === 'rejected') log.warn(`free on ${bridge.scheduler.backends[i].url} failed: ${(r.reason as Error).message}`);

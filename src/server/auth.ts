@@ -1,0 +1,95 @@
+// Locked doors: API keys for clients, an admin token for operator actions, and CORS.
+// With neither key nor token configured the bridge is open, and says so once at start-up.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Context, Next } from 'koa';
+import type { Config } from '../config.js';
+import { ClientError } from '../bridge.js';
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Constant-time membership: compare digests so neither content nor length leaks. */
+function matches(candidate: string | undefined, secrets: readonly Buffer[]): boolean {
+  if (!candidate) return false;
+  const d = digest(candidate);
+  let hit = false;
+  for (const s of secrets) hit = timingSafeEqual(d, s) || hit;
+  return hit;
+}
+
+export class Doors {
+  private readonly keys: Buffer[];
+  private readonly admin: Buffer[];
+
+  constructor(private readonly config: Pick<Config, 'apiKeys' | 'adminToken' | 'corsOrigins'>) {
+    this.keys = config.apiKeys.map(digest);
+    this.admin = config.adminToken ? [digest(config.adminToken)] : [];
+  }
+
+  get open(): boolean {
+    return this.keys.length === 0 && this.admin.length === 0;
+  }
+
+  /** May this request use the client API? The admin token opens it too. */
+  clientAllowed(token: string | undefined): boolean {
+    if (this.keys.length === 0) return true;
+    return matches(token, this.keys) || matches(token, this.admin);
+  }
+
+  adminAllowed(token: string | undefined): boolean {
+    if (this.admin.length === 0) return true;
+    return matches(token, this.admin);
+  }
+
+  /** Koa middleware: 401 without a valid key. */
+  requireClient() {
+    return async (ctx: Context, next: Next) => {
+      if (ctx.method !== 'OPTIONS' && !this.clientAllowed(bearer(ctx.get('authorization')))) {
+        ctx.set('WWW-Authenticate', 'Bearer');
+        throw new ClientError(401, 'an API key is required: send Authorization: Bearer <key>');
+      }
+      await next();
+    };
+  }
+
+  /** Throw 403 unless the request carries the admin token (header X-Admin-Token or Bearer). */
+  requireAdmin(ctx: Context): void {
+    const token = ctx.get('x-admin-token') || bearer(ctx.get('authorization'));
+    if (!this.adminAllowed(token)) throw new ClientError(403, 'this operator action needs the admin token: send X-Admin-Token: <token>');
+  }
+
+  /** The key of a websocket upgrade: Authorization header, or ?token= for browsers. */
+  upgradeAllowed(req: IncomingMessage, url: URL): boolean {
+    const header = req.headers.authorization;
+    return this.clientAllowed(bearer(typeof header === 'string' ? header : undefined) ?? url.searchParams.get('token') ?? undefined);
+  }
+
+  /** CORS for the allowlisted origins only. */
+  cors() {
+    const allowAll = this.config.corsOrigins.includes('*');
+    const allowed = new Set(this.config.corsOrigins);
+    return async (ctx: Context, next: Next) => {
+      const origin = ctx.get('origin');
+      if (origin && (allowAll || allowed.has(origin))) {
+        ctx.set('Access-Control-Allow-Origin', allowAll ? '*' : origin);
+        if (!allowAll) ctx.vary('Origin');
+        ctx.set('Access-Control-Expose-Headers', 'Retry-After');
+        if (ctx.method === 'OPTIONS') {
+          ctx.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+          ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, X-Admin-Token, ori_file_id');
+          ctx.set('Access-Control-Max-Age', '600');
+          ctx.status = 204;
+          return;
+        }
+      }
+      await next();
+    };
+  }
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  return m?.[1];
+}
