@@ -11,6 +11,7 @@ import { isFinal, isOnBackend, newJob } from './jobs/job.js';
 import { summarize } from './jobs/client-status.js';
 import type { ClientStatus } from './jobs/client-status.js';
 import { UploadStore } from './uploads/store.js';
+import { InputFiles, curatedInputs } from './uploads/input-files.js';
 import { Catalog, checkSubmission, isFileInput, patchWorkflow } from './workflows/index.js';
 import type { Workflow } from './workflows/index.js';
 import type { ComfyPrompt } from './comfy/protocol.js';
@@ -40,6 +41,7 @@ export class Bridge {
     readonly catalog: Catalog,
     readonly store: JobStore,
     readonly uploads: UploadStore,
+    readonly inputs: InputFiles,
     readonly scheduler: Scheduler,
     readonly generationCount: GenerationCount,
   ) {
@@ -58,14 +60,16 @@ export class Bridge {
     const backends = config.comfyServers.map(
       (url) => new Backend(url, { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures }),
     );
-    const scheduler = new Scheduler(backends, store, uploads, {
+    const inputs = new InputFiles();
+    inputs.add(curatedInputs(uploads));
+    const scheduler = new Scheduler(backends, store, inputs, {
       prefetch: config.prefetch,
       maxAttempts: config.jobMaxAttempts,
       pollMs: Math.min(1000, config.healthIntervalMs * 5),
       startTimeoutMs: config.jobStartTimeoutMs,
       stallTimeoutMs: config.jobStallTimeoutMs,
     });
-    return new Bridge(config, catalog, store, uploads, scheduler, generationCount);
+    return new Bridge(config, catalog, store, uploads, inputs, scheduler, generationCount);
   }
 
   /** Start talking to backends and pick up the jobs a previous run left. */
@@ -236,11 +240,11 @@ export class Bridge {
     );
   }
 
-  /** Delete uploads no unfinished job needs any more. */
+  /** Delete input files no unfinished job needs any more. */
   private releaseUploads(jobs: Job[]): void {
     const names = new Set(jobs.flatMap((j) => j.uploads));
     if (names.size === 0) return;
     for (const j of this.store.all()) if (!isFinal(j)) for (const n of j.uploads) names.delete(n);
-    for (const name of names) void this.uploads.remove(name);
+    for (const name of names) void this.inputs.release(name);
   }
 }

@@ -4,6 +4,8 @@
 export interface Config {
   host: string;
   port: number;
+  /** Port of the ComfyUI-compatible door; 0 turns it off. */
+  compatPort: number;
   /** Normalised backend base URLs, e.g. http://127.0.0.1:8188 */
   comfyServers: string[];
   workflowDir: string;
@@ -91,6 +93,7 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     host: str('HOST', '127.0.0.1'),
     port: num('PORT', 8000, { max: 65535 }),
+    compatPort: num('COMFY_COMPAT_PORT', 8188, { max: 65535 }),
     comfyServers: [...new Set(servers)],
     workflowDir: str('WORKFLOW_DIR', 'workflows'),
     workflowAlias: str('WORKFLOW_ALIAS', 'workflow_alias.json'),

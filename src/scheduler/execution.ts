@@ -9,7 +9,7 @@ import type { BinaryFrame, ComfyMessage, HistoryEntry } from '../comfy/protocol.
 import { describeExecutionError, describeRejection, outputFiles } from '../comfy/protocol.js';
 import type { Job, OutputFile } from '../jobs/job.js';
 import { JobProgress } from '../jobs/progress.js';
-import type { UploadStore } from '../uploads/store.js';
+import type { InputFiles } from '../uploads/input-files.js';
 import { replaceInputValues } from '../workflows/index.js';
 import { logger } from '../log.js';
 
@@ -31,7 +31,7 @@ export interface ExecutionHooks {
 }
 
 export interface ExecutionOptions {
-  uploads: UploadStore;
+  inputs: InputFiles;
   /**
    * Pick up a prompt queued on the backend by an earlier run of the bridge: nothing is sent, and
    * since its events go to a socket that no longer exists, the outcome is found by polling.
@@ -93,19 +93,19 @@ export class Execution implements PromptListener {
 
     // Inputs go to the backend that runs the job, just before it runs.
     const names: Record<string, string> = {};
-    for (const name of job.uploads) {
-      let bytes: Buffer;
+    for (const ref of job.uploads) {
+      let file;
       try {
-        bytes = await this.options.uploads.read(name);
+        file = await this.options.inputs.read(ref);
       } catch {
-        return this.resolve({ kind: 'failed', error: `uploaded file ${name} is no longer available; upload it again` });
+        return this.resolve({ kind: 'failed', error: `input file ${ref} is no longer available; upload it again` });
       }
       try {
-        const ref = await backend.client.uploadImage(name, bytes);
-        names[name] = ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
+        const stored = await backend.client.uploadImage(file.filename, file.bytes, { subfolder: file.subfolder });
+        names[ref] = stored.subfolder ? `${stored.subfolder}/${stored.filename}` : stored.filename;
       } catch (err) {
         backend.reportFailure((err as Error).message);
-        return this.resolve({ kind: 'lost', reason: `sending ${name} to ${backend.url} failed: ${(err as Error).message}` });
+        return this.resolve({ kind: 'lost', reason: `sending ${ref} to ${backend.url} failed: ${(err as Error).message}` });
       }
       if (this.settled) return;
     }

@@ -11,7 +11,7 @@ import type { BackendLoad } from './policy.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
 import type { JobStore } from '../jobs/store.js';
-import type { UploadStore } from '../uploads/store.js';
+import type { InputFiles } from '../uploads/input-files.js';
 import type { BinaryFrame, ComfyMessage } from '../comfy/protocol.js';
 import { logger } from '../log.js';
 
@@ -43,7 +43,7 @@ export class Scheduler {
   constructor(
     readonly backends: Backend[],
     private readonly store: JobStore,
-    private readonly uploads: UploadStore,
+    private readonly inputs: InputFiles,
     private readonly options: SchedulerOptions,
   ) {
     for (const backend of backends) {
@@ -187,7 +187,7 @@ export class Scheduler {
         message: (msg) => this.observer.message?.(job, msg),
       },
       {
-        uploads: this.uploads,
+        inputs: this.inputs,
         pollMs: this.options.pollMs,
         startTimeoutMs: this.options.startTimeoutMs,
         stallTimeoutMs: this.options.stallTimeoutMs,
