@@ -1,0 +1,138 @@
+// The curated door end to end: list, describe, submit, follow, collect, over two simulated backends.
+import { once } from 'node:events';
+import { readPngText } from '../../src/sim/png.js';
+import type { ComfySimulator } from '../../src/sim/index.js';
+import { TestClient, backendsUp, getJson, postJson, readParts, startBridge, startSims } from './harness.js';
+import type { TestBridge } from './harness.js';
+
+let sims: ComfySimulator[];
+let bridge: TestBridge;
+
+beforeAll(async () => {
+  sims = await startSims(2);
+  bridge = await startBridge(sims.map((s) => s.url));
+  await backendsUp(bridge);
+});
+
+afterAll(async () => {
+  await bridge?.dispose();
+  await Promise.all(sims.map((s) => s.close()));
+});
+
+test('GET /workflow-list names the shipped workflows', async () => {
+  const res = await getJson(`${bridge.url}/workflow-list`);
+  expect(res.status).toBe(200);
+  expect(res.body).toEqual(expect.arrayContaining(['invert', 'txt2img', 'img2img']));
+});
+
+test('GET /workflow-info describes the exposed inputs only', async () => {
+  const res = await getJson(`${bridge.url}/workflow-info?workflow=txt2img`);
+  expect(res.status).toBe(200);
+  const entries = Object.entries(res.body as Record<string, any>);
+  expect(entries.length).toBeGreaterThan(0);
+  for (const [key, info] of entries) {
+    expect(key).toMatch(/^[^/]+\/[^/]+$/);
+    expect(['str', 'int', 'float', 'bool']).toContain(info.type);
+    expect(typeof info.title).toBe('string');
+    expect(typeof info.class).toBe('string');
+    expect(info).toHaveProperty('default');
+  }
+  const cfg = entries.find(([k]) => k.endsWith('/cfg'));
+  expect(cfg?.[1].type).toBe('float');
+  const seed = entries.find(([k]) => k.endsWith('/seed'));
+  expect(seed?.[1].type).toBe('int');
+});
+
+test('GET /workflow-info of an unknown workflow is a 404 that names the known ones', async () => {
+  const res = await getJson(`${bridge.url}/workflow-info?workflow=nope`);
+  expect(res.status).toBe(404);
+  expect(res.body.detail).toContain('invert');
+});
+
+test('a job runs end to end: progress on the socket, closed, results as multipart, then 204', async () => {
+  const clientId = 'flow-client-1';
+  const before = (await getJson(`${bridge.url}/generation-count`)).body as number;
+  const client = await TestClient.connect(bridge, clientId);
+  const info = await getJson(`${bridge.url}/workflow-info?workflow=invert`);
+  const colorKey = Object.keys(info.body).find((k) => k.endsWith('/color'))!;
+
+  const submit = await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'invert', [colorKey]: 1234567 });
+  expect(submit.status).toBe(200);
+  expect(submit.body.detail).toMatch(/^queued \/ \d+$/);
+
+  const closed = await client.next((m) => m.status === 'closed');
+  expect(closed.detail).toBe('Execution is done');
+  expect(await client.closed).toBe(1000);
+
+  // progress: percentages, never backwards
+  const percents = client.messages.filter((m) => m.status === 'progress').map((m) => m.detail);
+  expect(percents.length).toBeGreaterThan(0);
+  for (const p of percents) expect(p).toMatch(/^\d{1,3}\.\d{2}%$/);
+  const values = percents.map((p) => parseFloat(p));
+  expect(values).toEqual([...values].sort((a, b) => a - b));
+  expect(client.statuses()).not.toContain('error');
+
+  const status = await getJson(`${bridge.url}/execution-info?clientId=${clientId}`);
+  expect(status.body).toEqual({ status: 'closed', detail: 'Execution is done' });
+
+  const collected = once(bridge.bridge, 'collected');
+  const res = await fetch(`${bridge.url}/history?clientId=${clientId}`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^multipart\/form-data; boundary=/);
+  const parts = await readParts(res);
+  expect(parts).toHaveLength(1);
+  expect(parts[0].name).toBe('result_0');
+  expect(parts[0].type).toBe('image/png');
+  expect(parts[0].filename).toMatch(/\.png$/);
+  const text = readPngText(parts[0].bytes);
+  expect(JSON.parse(text.prompt)['1'].inputs.color).toBe(1234567);
+
+  // Collected: forgotten here, and deleted from the backend's history.
+  await collected;
+  const again = await fetch(`${bridge.url}/history?clientId=${clientId}`);
+  expect(again.status).toBe(204);
+  const job = bridge.bridge.store.ofClient(clientId)[0];
+  const sim = sims.find((s) => s.url === job.backend)!;
+  const backendHistory = await getJson(`${sim.url}/history/${job.id}`);
+  expect(backendHistory.body).toEqual({});
+
+  expect((await getJson(`${bridge.url}/generation-count`)).body).toBe(before + 1);
+});
+
+test('a polling client sees queued or progress, then closed, from the moment its job is accepted', async () => {
+  const clientId = 'flow-poller-1';
+  const submit = await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'txt2img' });
+  expect(submit.status).toBe(200);
+  const first = await getJson(`${bridge.url}/execution-info?clientId=${clientId}`);
+  expect(first.status).toBe(200);
+  expect(['queued', 'progress', 'closed']).toContain(first.body.status);
+  // Follow the job's own state changes instead of sleeping.
+  const job = bridge.bridge.store.ofClient(clientId)[0];
+  if (job.state !== 'completed') {
+    await new Promise<void>((resolve) => {
+      const on = (j: { id: string; state: string }) => {
+        if (j.id === job.id && j.state === 'completed') {
+          bridge.bridge.store.off('state', on);
+          resolve();
+        }
+      };
+      bridge.bridge.store.on('state', on);
+    });
+  }
+  const last = await getJson(`${bridge.url}/execution-info?clientId=${clientId}`);
+  expect(last.body).toEqual({ status: 'closed', detail: 'Execution is done' });
+  const res = await fetch(`${bridge.url}/history?clientId=${clientId}`);
+  const parts = await readParts(res);
+  expect(parts).toHaveLength(1);
+});
+
+test('execution-info of a client with no job is a 404', async () => {
+  const res = await getJson(`${bridge.url}/execution-info?clientId=nobody-here`);
+  expect(res.status).toBe(404);
+  expect(res.body.detail).toContain('nobody-here');
+});
+
+test('history of a client with nothing to collect answers 204', async () => {
+  const res = await fetch(`${bridge.url}/history?clientId=nobody-here`);
+  expect(res.status).toBe(204);
+});
