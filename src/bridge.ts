@@ -1,5 +1,6 @@
 // The engine behind both front doors: the catalog, the job store, the scheduler and its backends.
 // Routes call these operations; nothing here knows about HTTP.
+import { EventEmitter } from 'node:events';
 import { v4 as uuidv4 } from 'uuid';
 import type { Config } from './config.js';
 import { Backend } from './scheduler/backend.js';
@@ -32,7 +33,12 @@ export interface Accepted {
   queueLength: number;
 }
 
-export class Bridge {
+export interface BridgeEvents {
+  /** A client's results were delivered and forgotten, here and on the backends. */
+  collected: [clientId: string, jobs: Job[]];
+}
+
+export class Bridge extends EventEmitter<BridgeEvents> {
   private readonly best = new Map<string, number>();
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -45,6 +51,7 @@ export class Bridge {
     readonly scheduler: Scheduler,
     readonly generationCount: GenerationCount,
   ) {
+    super();
     // Forget the monotonic progress of a client once its jobs are gone.
     store.on('removed', (job) => {
       if (store.ofClient(job.clientId).length === 0) this.best.delete(job.clientId);
@@ -186,6 +193,7 @@ export class Bridge {
     this.best.delete(clientId);
     await this.forgetOnBackends(jobs);
     this.releaseUploads([...jobs, ...ended]);
+    this.emit('collected', clientId, jobs);
   }
 
   /** The backend that serves (or last served) a client. */

@@ -24,8 +24,12 @@ export interface PromptListener {
 }
 
 export interface BackendEvents {
+  /** Usable for new work again. */
   up: [];
+  /** Not usable for new work (not answering, or its event socket is down). */
   down: [reason: string];
+  /** Stopped answering: the jobs it holds are to be considered lost. */
+  unreachable: [reason: string];
   /** Queue length changed (ours and anyone else's prompts). */
   status: [queueRemaining: number];
 }
@@ -136,6 +140,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       this.answering = false;
       log.warn(`${this.url}: taken out of rotation after ${this.failures} failures (${reason})`);
       this.refresh();
+      this.emit('unreachable', reason);
     } else if (!this.answering && this.failures === 1) {
       log.warn(`${this.url}: not reachable (${reason})`);
     }

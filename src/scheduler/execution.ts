@@ -76,6 +76,7 @@ export class Execution implements PromptListener {
   cancel(reason: string): void {
     if (this.settled || this.cancelReason !== undefined) return;
     this.cancelReason = reason;
+    log.debug(`job ${this.job.id}: cancel (${reason}); ${this.submitted ? 'on the backend' : 'before submission'}`);
     if (this.submitted) void this.cancelOnBackend();
   }
 

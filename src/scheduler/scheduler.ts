@@ -48,7 +48,7 @@ export class Scheduler {
   ) {
     for (const backend of backends) {
       backend.on('up', () => this.pump());
-      backend.on('down', (reason) => this.backendDown(backend, reason));
+      backend.on('unreachable', (reason) => this.backendLost(backend, reason));
     }
   }
 
@@ -198,7 +198,7 @@ export class Scheduler {
     // The store must know where the job goes before the backend hears of it: after a crash, a
     // job recorded as queued could otherwise run twice.
     const recorded = resume ? Promise.resolve() : this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1 });
-    log.debug(`job ${job.id} → ${backend.url} (attempt ${job.attempts + (resume ? 0 : 1)})`);
+    log.debug(`job ${job.id} → ${backend.url}${resume ? ' (resumed)' : ` (attempt ${job.attempts})`}`);
     void recorded
       .then(() => execution.run())
       .catch((err): Outcome => ({ kind: 'lost', reason: `could not record the dispatch: ${(err as Error).message}` }))
@@ -240,10 +240,13 @@ export class Scheduler {
     this.pump();
   }
 
-  private backendDown(backend: Backend, reason: string): void {
-    // A dropped event socket alone is not a lost backend: executions poll /history meanwhile.
-    if (this.stopped || backend.reachable) return;
-    // Jobs already queued there would wait for a backend that may never come back.
+  /**
+   * A backend stopped answering: its jobs run again elsewhere (a dropped event socket alone is not
+   * this; executions poll /history meanwhile). Jobs queued there would wait for a backend that may
+   * never come back.
+   */
+  private backendLost(backend: Backend, reason: string): void {
+    if (this.stopped) return;
     for (const execution of this.executions.values()) {
       if (execution.backend === backend) execution.abandon(`${backend.url} went down (${reason})`);
     }
