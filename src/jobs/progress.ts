@@ -5,6 +5,19 @@
 // as that many units, because that is where the time goes. Cached nodes count as done.
 import type { ComfyMessage, ComfyPrompt } from '../comfy/protocol.js';
 
+/** Weight of each node: its sampler steps, or 1. */
+function nodeWeight(node: ComfyPrompt[string] | undefined): number {
+  const steps = node?.inputs?.steps;
+  return typeof steps === 'number' && Number.isFinite(steps) && steps > 1 ? Math.min(steps, 10_000) : 1;
+}
+
+/** The size of a job in work units: what the scheduler's time estimates scale with. */
+export function workUnits(prompt: ComfyPrompt): number {
+  let total = 0;
+  for (const node of Object.values(prompt)) total += nodeWeight(node);
+  return Math.max(total, 1);
+}
+
 export class JobProgress {
   private readonly weights = new Map<string, number>();
   private readonly total: number;
@@ -14,14 +27,8 @@ export class JobProgress {
   private best = 0;
 
   constructor(prompt: ComfyPrompt) {
-    let total = 0;
-    for (const [id, node] of Object.entries(prompt)) {
-      const steps = node?.inputs?.steps;
-      const weight = typeof steps === 'number' && Number.isFinite(steps) && steps > 1 ? Math.min(steps, 10_000) : 1;
-      this.weights.set(id, weight);
-      total += weight;
-    }
-    this.total = Math.max(total, 1);
+    for (const [id, node] of Object.entries(prompt)) this.weights.set(id, nodeWeight(node));
+    this.total = workUnits(prompt);
   }
 
   /** Current fraction in [0, 1]; monotonic. */

@@ -40,3 +40,40 @@ export function chooseBackend(loads: BackendLoad[]): string | undefined {
   }
   return best?.id;
 }
+
+export interface TimedBackend {
+  id: string;
+  /** Has a free slot now. */
+  free: boolean;
+  /** Seconds until the work already on it is done. */
+  busySeconds: number;
+  /** Seconds per work unit. */
+  rate: number;
+}
+
+/**
+ * Earliest-finish list scheduling over the head of the queue: walk the waiting jobs in order,
+ * giving each (virtually) to the backend where it would finish first, counting the work already
+ * there and what earlier jobs were given. The first job that lands on a backend with a free slot
+ * is dispatched there. A slow backend thus takes work only when that does not delay it, so the
+ * last jobs do not end up on the slowest backend, and a fast backend is not starved while slower
+ * ones take jobs in arrival order.
+ */
+export function planEarliestFinish(jobs: readonly { units: number }[], backends: readonly TimedBackend[]): { job: number; backend: string } | undefined {
+  if (!backends.some((b) => b.free) || jobs.length === 0) return undefined;
+  const available = backends.map((b) => b.busySeconds);
+  for (let j = 0; j < jobs.length; j++) {
+    let best = -1;
+    let bestFinish = Infinity;
+    for (let i = 0; i < backends.length; i++) {
+      const finish = available[i] + jobs[j].units * backends[i].rate;
+      if (finish < bestFinish - 1e-9) {
+        best = i;
+        bestFinish = finish;
+      }
+    }
+    if (backends[best].free) return { job: j, backend: backends[best].id };
+    available[best] = bestFinish;
+  }
+  return undefined;
+}

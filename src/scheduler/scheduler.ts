@@ -6,8 +6,10 @@
 import type { Backend } from './backend.js';
 import { Execution } from './execution.js';
 import type { Outcome } from './execution.js';
-import { chooseBackend } from './policy.js';
-import type { BackendLoad } from './policy.js';
+import { chooseBackend, planEarliestFinish } from './policy.js';
+import type { BackendLoad, TimedBackend } from './policy.js';
+import { Estimates } from './estimates.js';
+import { workUnits } from '../jobs/progress.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
 import type { JobStore } from '../jobs/store.js';
@@ -16,6 +18,9 @@ import type { BinaryFrame, ComfyMessage } from '../comfy/protocol.js';
 import { logger } from '../log.js';
 
 const log = logger('scheduler');
+
+/** How far down the queue the earliest-finish plan looks for a job a free backend should take. */
+const LOOKAHEAD = 64;
 
 export interface SchedulerOptions {
   prefetch: number;
@@ -36,6 +41,9 @@ export class Scheduler {
   private readonly executions = new Map<string, Execution>();
   private rotation = 0;
   private readonly recentSeconds: number[] = [];
+  /** Learned seconds per work unit of each backend. */
+  readonly estimates = new Estimates();
+  private readonly units = new WeakMap<Job, number>();
   private pumping = false;
   private stopped = false;
   observer: SchedulerObserver = {};
@@ -146,18 +154,68 @@ export class Scheduler {
       while (this.waiting.length > 0) {
         const healthy = this.backends.filter((b) => b.healthy);
         if (healthy.length === 0) break;
-        // Rotate the candidate order so equally loaded backends take turns.
-        const start = this.rotation++ % healthy.length;
-        const ordered = [...healthy.slice(start), ...healthy.slice(0, start)];
-        const chosen = chooseBackend(ordered.map((b) => this.loads().find((l) => l.id === b.url)!));
-        if (!chosen) break;
-        const backend = healthy.find((b) => b.url === chosen)!;
-        const job = this.waiting.shift()!;
-        this.dispatch(job, backend);
+        const next = this.estimates.rate(healthy[0].url) !== undefined ? this.nextTimed(healthy) : this.nextByCount(healthy);
+        if (!next) break;
+        this.waiting.splice(this.waiting.indexOf(next.job), 1);
+        this.dispatch(next.job, next.backend);
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Before anything is measured: the head job to the backend with the fewest prompts queued. */
+  private nextByCount(healthy: Backend[]): { job: Job; backend: Backend } | undefined {
+    // Rotate the candidate order so equally loaded backends take turns.
+    const start = this.rotation++ % healthy.length;
+    const ordered = [...healthy.slice(start), ...healthy.slice(0, start)];
+    const loads = this.loads();
+    const chosen = chooseBackend(ordered.map((b) => loads.find((l) => l.id === b.url)!));
+    const backend = healthy.find((b) => b.url === chosen);
+    return backend ? { job: this.waiting[0], backend } : undefined;
+  }
+
+  /** With learned speeds: earliest finish over the head of the queue (see planEarliestFinish). */
+  private nextTimed(healthy: Backend[]): { job: Job; backend: Backend } | undefined {
+    const head = this.waiting[0].priority;
+    const window: Job[] = [];
+    for (const job of this.waiting) {
+      if (job.priority !== head || window.length >= LOOKAHEAD) break;
+      window.push(job);
+    }
+    const timed: TimedBackend[] = healthy.map((b) => ({
+      id: b.url,
+      free: b.jobs.size < 1 + this.options.prefetch,
+      busySeconds: this.busySeconds(b),
+      rate: this.estimates.rate(b.url)!,
+    }));
+    const plan = planEarliestFinish(window.map((j) => ({ units: this.unitsOf(j) })), timed);
+    if (!plan) return undefined;
+    return { job: window[plan.job], backend: healthy.find((b) => b.url === plan.backend)! };
+  }
+
+  private unitsOf(job: Job): number {
+    let u = this.units.get(job);
+    if (u === undefined) this.units.set(job, (u = workUnits(job.prompt)));
+    return u;
+  }
+
+  /** Expected seconds until the work on a backend (ours, and an estimate of others') is done. */
+  private busySeconds(backend: Backend): number {
+    const rate = this.estimates.rate(backend.url) ?? 0;
+    let seconds = 0;
+    let ours = 0;
+    const now = Date.now();
+    for (const e of this.executions.values()) {
+      if (e.backend !== backend) continue;
+      ours++;
+      const total = this.unitsOf(e.job) * rate;
+      const elapsed = e.job.state === 'running' && e.job.startedAt ? (now - e.job.startedAt) / 1000 : 0;
+      seconds += Math.max(total - elapsed, total * 0.05);
+    }
+    const foreign = Math.max(0, backend.queueRemaining - ours);
+    const meanJob = this.recentJobSeconds() ?? 0;
+    return seconds + foreign * meanJob;
   }
 
   /**
@@ -213,7 +271,9 @@ export class Scheduler {
     switch (outcome.kind) {
       case 'completed':
         if (job.startedAt !== undefined) {
-          this.recentSeconds.push((Date.now() - job.startedAt) / 1000);
+          const seconds = (Date.now() - job.startedAt) / 1000;
+          this.estimates.record(backend.url, this.unitsOf(job), seconds);
+          this.recentSeconds.push(seconds);
           if (this.recentSeconds.length > 50) this.recentSeconds.shift();
         }
         await this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, history });

@@ -1,0 +1,33 @@
+// How fast each backend works, learned from the jobs it finished.
+// A job's size is its work units (sampler steps plus one per node, see jobs/progress.ts); a
+// backend's rate is seconds per unit, as an exponentially weighted average so it follows change.
+
+const ALPHA = 0.3;
+
+export class Estimates {
+  private readonly rates = new Map<string, number>();
+
+  /** A job of `units` took `seconds` of execution on `backend`. */
+  record(backend: string, units: number, seconds: number): void {
+    if (!(units > 0) || !(seconds >= 0) || !Number.isFinite(seconds)) return;
+    const sample = seconds / units;
+    const old = this.rates.get(backend);
+    this.rates.set(backend, old === undefined ? sample : old + ALPHA * (sample - old));
+  }
+
+  /** Seconds per unit on this backend; a backend never measured borrows the mean of the others. */
+  rate(backend: string): number | undefined {
+    const own = this.rates.get(backend);
+    if (own !== undefined) return own;
+    if (this.rates.size === 0) return undefined;
+    let sum = 0;
+    for (const r of this.rates.values()) sum += r;
+    return sum / this.rates.size;
+  }
+
+  /** Expected seconds for `units` of work on `backend`, when anything is known. */
+  seconds(backend: string, units: number): number | undefined {
+    const r = this.rate(backend);
+    return r === undefined ? undefined : r * units;
+  }
+}
