@@ -136,13 +136,16 @@ export class Backend extends EventEmitter<BackendEvents> {
 
   private markFailure(reason: string): void {
     this.failures += 1;
-    if (this.answering && this.failures >= this.options.healthFailures) {
-      this.answering = false;
-      log.warn(`${this.url}: taken out of rotation after ${this.failures} failures (${reason})`);
-      this.refresh();
+    if (this.failures === this.options.healthFailures) {
+      // Also when it never answered since start-up: jobs a previous run left there must move on.
+      if (this.answering) {
+        this.answering = false;
+        log.warn(`${this.url}: taken out of rotation after ${this.failures} failures (${reason})`);
+        this.refresh();
+      } else {
+        log.warn(`${this.url}: not reachable (${reason})`);
+      }
       this.emit('unreachable', reason);
-    } else if (!this.answering && this.failures === 1) {
-      log.warn(`${this.url}: not reachable (${reason})`);
     }
   }
 

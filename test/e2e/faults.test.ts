@@ -125,6 +125,28 @@ test('after the last attempt the client gets an error that says why', async () =
   await client.next((m) => m.status === 'closed');
 });
 
+test("a restart finds a job's backend gone: the job runs again on a healthy one", async () => {
+  sims = await startSims(2, { stepMs: 4 });
+  bridge = await startBridge(sims.map((s) => s.url), { BACKEND_PREFETCH: '0' });
+  await backendsUp(bridge);
+  const clientId = 'orphaned-job-client';
+  const started = Promise.race(sims.map((s) => simEvent<string>(s, 'started').then((id) => ({ id, sim: s }))));
+  await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'txt2img', '6/text': 'orphan', '3/steps': 100 });
+  const first = await started;
+  await bridge.stop();
+  first.sim.kill();
+  const other = sims.find((s) => s !== first.sim)!;
+  const rerun = simEvent<string>(other, 'started');
+  bridge = await startBridge(sims.map((s) => s.url), { BACKEND_PREFETCH: '0' }, bridge.dir);
+  expect(await rerun).toBe(first.id);
+  await waitFinal(bridge, clientId);
+  const job = bridge.bridge.store.ofClient(clientId)[0];
+  expect(job.state).toBe('completed');
+  expect(job.backend).toBe(other.url);
+  const parts = await collect(bridge, clientId);
+  expect(JSON.parse(readPngText(parts[0].bytes).prompt)['6'].inputs.text).toBe('orphan');
+});
+
 describe('the job store file', () => {
   test('a damaged file is recovered from the last good copy, never silently emptied', async () => {
     sims = await startSims(1);
