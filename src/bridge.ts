@@ -123,7 +123,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     }
     if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '));
     const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;
-    return this.submit(newJob({ id: uuidv4(), clientId, workflow: wf.alias, prompt, uploads: check.uploads }));
+    return this.submit(newJob({ id: uuidv4(), clientId, source: 'curated', workflow: wf.alias, prompt, uploads: check.uploads }));
   }
 
   /** Persist and queue a job; resolves once it is on disk. */
@@ -151,15 +151,20 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     return Math.max(1, this.scheduler.recentJobSeconds() ?? 5);
   }
 
+  /** The client's jobs from the curated door (the other door has its own view of its jobs). */
+  curatedJobs(clientId: string): Job[] {
+    return this.store.ofClient(clientId).filter((j) => j.source !== 'comfy');
+  }
+
   /** The client's uncollected jobs (the current session of work). */
   session(clientId: string): Job[] {
-    return this.store.ofClient(clientId).filter((j) => j.collectedAt === undefined);
+    return this.curatedJobs(clientId).filter((j) => j.collectedAt === undefined);
   }
 
   /** What to tell a client about its work; progress never goes backwards within a session. */
   status(clientId: string): ClientStatus | undefined {
     let jobs = this.session(clientId);
-    if (jobs.length === 0) jobs = this.store.ofClient(clientId);
+    if (jobs.length === 0) jobs = this.curatedJobs(clientId);
     const status = summarize(jobs, {
       position: (j) => this.scheduler.position(j.id),
       fraction: (j) => this.scheduler.fraction(j.id) ?? (isFinal(j) ? 1 : 0),
@@ -172,7 +177,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
 
   /** Cancel every unfinished job of a client, and nothing else. Answers how many were cancelled. */
   async cancelClient(clientId: string, reason: string): Promise<number> {
-    const open = this.store.ofClient(clientId).filter((j) => !isFinal(j));
+    const open = this.curatedJobs(clientId).filter((j) => !isFinal(j));
     await Promise.all(open.map((j) => this.scheduler.cancel(j, reason)));
     return open.length;
   }
