@@ -161,10 +161,14 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     return this.curatedJobs(clientId).filter((j) => j.collectedAt === undefined);
   }
 
-  /** What to tell a client about its work; progress never goes backwards within a session. */
-  status(clientId: string): ClientStatus | undefined {
+  /**
+   * What to tell a client about its work; progress never goes backwards within a session.
+   * Once everything is collected, the last session still answers (closed or error) unless
+   * `collected` is false.
+   */
+  status(clientId: string, { collected = true } = {}): ClientStatus | undefined {
     let jobs = this.session(clientId);
-    if (jobs.length === 0) jobs = this.curatedJobs(clientId);
+    if (jobs.length === 0 && collected) jobs = this.curatedJobs(clientId);
     const status = summarize(jobs, {
       position: (j) => this.scheduler.position(j.id),
       fraction: (j) => this.scheduler.fraction(j.id) ?? (isFinal(j) ? 1 : 0),

@@ -20,6 +20,8 @@ const log = logger('hub');
 
 /** Skip progress messages to a client whose socket has this much unsent (it is not reading). */
 const SLOW_CLIENT_BYTES = 256 * 1024;
+/** A client this far behind is disconnected. */
+const STUCK_CLIENT_BYTES = 4 * 1024 * 1024;
 
 interface ClientMessage {
   status: 'connected' | 'listening' | 'progress' | 'closed' | 'error';
@@ -95,8 +97,9 @@ export class ClientHub {
     ws.on('close', () => this.disconnect(clientId, conn));
 
     this.send(conn, { status: 'connected', detail: 'server connected' });
-    // Tell a (re)connecting client where its work stands.
-    const status = this.bridge.status(clientId);
+    // Tell a (re)connecting client where its uncollected work stands; results it already took
+    // do not end a socket opened for new work.
+    const status = this.bridge.status(clientId, { collected: false });
     if (!status || status.status === 'queued') return;
     if (status.status === 'progress') {
       this.send(conn, { status: 'progress', detail: status.detail });
@@ -180,6 +183,11 @@ export class ClientHub {
 
   private send(conn: Connection, msg: ClientMessage): void {
     if (conn.ws.readyState !== WebSocket.OPEN || conn.closing) return;
+    if (conn.ws.bufferedAmount > STUCK_CLIENT_BYTES) {
+      // It has not read for a long time: drop it rather than hold its messages without bound.
+      conn.ws.terminate();
+      return;
+    }
     conn.ws.send(JSON.stringify(msg));
   }
 }

@@ -136,3 +136,22 @@ test('history of a client with nothing to collect answers 204', async () => {
   const res = await fetch(`${bridge.url}/history?clientId=nobody-here`);
   expect(res.status).toBe(204);
 });
+
+test('a client that reuses its clientId after collecting starts a new session on a new socket', async () => {
+  const clientId = 'flow-reuser-01';
+  const first = await TestClient.connect(bridge, clientId);
+  await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'invert', '1/color': 111 });
+  await first.next((m) => m.status === 'closed');
+  const collected = once(bridge.bridge, 'collected');
+  expect((await readParts(await fetch(`${bridge.url}/history?clientId=${clientId}`))).length).toBe(1);
+  await collected;
+
+  const second = await TestClient.connect(bridge, clientId);
+  await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'invert', '1/color': 222 });
+  await second.next((m) => m.status === 'closed');
+  // The new socket was not closed by the old, collected session: it saw the new job's progress.
+  expect(second.statuses().filter((s) => s === 'closed')).toHaveLength(1);
+  expect(second.statuses()).toContain('progress');
+  const parts = await readParts(await fetch(`${bridge.url}/history?clientId=${clientId}`));
+  expect(JSON.parse(readPngText(parts[0].bytes).prompt)['1'].inputs.color).toBe(222);
+});
