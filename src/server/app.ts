@@ -16,7 +16,8 @@ export interface RunningServer {
   server: http.Server;
   hub: ClientHub;
   url: string;
-  close(): Promise<void>;
+  /** Stop accepting, let running requests finish for up to graceMs, then cut them. */
+  close(graceMs?: number): Promise<void>;
 }
 
 export function createApp(bridge: Bridge, doors: Doors): Koa {
@@ -62,11 +63,13 @@ export async function startServer(bridge: Bridge, host: string, port: number): P
     server,
     hub,
     url: `http://${shownHost}:${address.port}`,
-    async close() {
+    async close(graceMs = 5000) {
       await hub.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        // Requests still running after the grace (a stalled download, say) are cut.
+        setTimeout(() => server.closeAllConnections(), graceMs).unref();
       });
     },
   };
