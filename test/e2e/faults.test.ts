@@ -1,7 +1,8 @@
 // Faults caused on purpose: a backend killed mid-job, a silent event socket, a hung backend,
 // a damaged job store. Every job submitted finishes once, with its own result.
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readPngText } from '../../src/sim/png.js';
 import { ComfySimulator } from '../../src/sim/index.js';
@@ -165,7 +166,7 @@ describe('the job store file', () => {
   });
 
   test('damaged with no good copy: start-up stops with a clear message and changes nothing', async () => {
-    const dir = (await startBridgeDirOnly());
+    const dir = await startBridgeDirOnly();
     const file = path.join(dir, 'jobs.json');
     await writeFile(file, '{"version":1,"jobs":[{"id":');
     await expect(JobStore.open(dir)).rejects.toThrow(StoreError);
@@ -185,8 +186,13 @@ describe('the job store file', () => {
   });
 });
 
+const tempDirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
 async function startBridgeDirOnly(): Promise<string> {
-  const { mkdtemp } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  return mkdtemp(path.join(tmpdir(), 'bridge-store-'));
+  const dir = await mkdtemp(path.join(tmpdir(), 'bridge-store-'));
+  tempDirs.push(dir);
+  return dir;
 }
