@@ -104,13 +104,14 @@ async function sendResults(ctx: Context, bridge: Bridge, clientId: string, jobs:
   let complete = false;
   stream.on('end', () => (complete = true));
   stream.on('error', (err) => log.warn(`results of ${clientId} cut short: ${err.message}`));
-  ctx.res.on('close', () => {
-    if (complete && ctx.res.writableFinished) {
-      void bridge.collected(clientId, jobs);
-    } else {
-      abort.abort();
-      stream.destroy();
-    }
+  // 'finish': every byte was handed to the connection; 'close' without it: the client went away.
+  ctx.res.once('finish', () => {
+    if (complete) void bridge.collected(clientId, jobs);
+  });
+  ctx.res.once('close', () => {
+    if (ctx.res.writableFinished) return;
+    abort.abort();
+    stream.destroy();
   });
   ctx.status = 200;
   ctx.type = `multipart/form-data; boundary=${boundary}`;
