@@ -40,6 +40,7 @@ export interface BridgeEvents {
 
 export class Bridge extends EventEmitter<BridgeEvents> {
   private readonly best = new Map<string, number>();
+  private admitting = 0;
   private sweeper: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -129,9 +130,20 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   /** Persist and queue a job; resolves once it is on disk. */
   async submit(job: Job): Promise<Accepted> {
     this.admit(job.clientId);
-    await Promise.all([this.store.add(job), this.generationCount.increment()]);
+    // Counted from here: submissions arriving together must not all pass the queue limit.
+    this.admitting++;
+    try {
+      await Promise.all([this.store.add(job), this.generationCount.increment()]);
+    } finally {
+      this.admitting--;
+    }
     this.scheduler.enqueue(job);
-    return { job, queueLength: this.scheduler.waitingCount + this.scheduler.activeCount };
+    return { job, queueLength: this.unfinished() };
+  }
+
+  /** Jobs accepted and not finished: waiting, on backends, or being written. */
+  private unfinished(): number {
+    return this.scheduler.waitingCount + this.scheduler.activeCount + this.admitting;
   }
 
   /** Refuse work beyond the configured limits, telling the client when to come back. */
@@ -141,7 +153,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     if (maxJobsPerClient > 0 && this.store.ofClient(clientId).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
       throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter });
     }
-    if (maxQueue > 0 && this.scheduler.waitingCount + this.scheduler.activeCount >= maxQueue) {
+    if (maxQueue > 0 && this.unfinished() >= maxQueue) {
       throw new ClientError(503, `the queue is full (${maxQueue} unfinished jobs, MAX_QUEUE); retry later`, { 'Retry-After': retryAfter });
     }
   }

@@ -46,7 +46,8 @@ export class Doors {
   /** Koa middleware: 401 without a valid key. */
   requireClient() {
     return async (ctx: Context, next: Next) => {
-      if (ctx.method !== 'OPTIONS' && !this.clientAllowed(bearer(ctx.get('authorization')))) {
+      const credential = bearer(ctx.get('authorization')) ?? (ctx.get('x-admin-token') || undefined);
+      if (ctx.method !== 'OPTIONS' && !this.clientAllowed(credential)) {
         ctx.set('WWW-Authenticate', 'Bearer');
         throw new ClientError(401, 'an API key is required: send Authorization: Bearer <key>');
       }
