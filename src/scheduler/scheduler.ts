@@ -1,8 +1,9 @@
 // The bridge's queue and the pool of backends it feeds.
 //
 // Late binding: jobs wait here, not in ComfyUI. A backend receives a job only when it has a free
-// slot (one running plus a small prefetch), and the least-loaded healthy backend wins. A job whose
-// backend is lost goes back to the front of the queue and runs elsewhere.
+// slot (one running plus a small prefetch). The least-loaded healthy backend wins: by queued
+// prompts until the bridge has timed some jobs, then by expected finish time (policy.ts). A job
+// whose backend is lost goes back to the front of the queue and runs elsewhere.
 import type { Backend } from './backend.js';
 import { Execution } from './execution.js';
 import type { Outcome } from './execution.js';
