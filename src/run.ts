@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { Bridge } from './bridge.js';
 import { startServer } from './server/app.js';
 import type { RunningServer } from './server/app.js';
+import { startCompatServer } from './compat/server.js';
 import { logger, setLogLevel } from './log.js';
 
 const log = logger('main');
@@ -10,6 +11,8 @@ const log = logger('main');
 export interface Running {
   bridge: Bridge;
   server: RunningServer;
+  /** The ComfyUI-compatible door, unless COMFY_COMPAT_PORT is 0. */
+  compat?: { url: string; close(): Promise<void> };
   stop(): Promise<void>;
 }
 
@@ -25,6 +28,16 @@ export async function run(config: Config): Promise<Running> {
     await bridge.stop();
     throw err;
   }
+  let compat: Running['compat'];
+  if (config.compatPort !== 0) {
+    try {
+      compat = await startCompatServer(bridge, config.host, config.compatPort);
+    } catch (err) {
+      await server.close();
+      await bridge.stop();
+      throw err;
+    }
+  }
   if (config.apiKeys.length === 0 && config.adminToken === undefined) {
     log.warn('API_KEYS and ADMIN_TOKEN are not set: anyone who can reach this port can use the bridge and its operator actions');
   }
@@ -32,9 +45,11 @@ export async function run(config: Config): Promise<Running> {
   return {
     bridge,
     server,
+    compat,
     stop() {
       // Stop accepting, let the last writes land, close sockets.
       stopping ??= (async () => {
+        await compat?.close();
         await server.close();
         await bridge.stop();
       })();

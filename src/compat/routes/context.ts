@@ -1,0 +1,33 @@
+// What the door's routes share.
+import type { Context } from 'koa';
+import type { Bridge } from '../../bridge.js';
+import type { Doors } from '../../server/auth.js';
+import type { BackendInfo } from '../backend-info.js';
+import type { ComfyDoor } from '../door.js';
+import type { ComfyInputs } from '../input-store.js';
+import type { QueueLength } from '../queue-length.js';
+import { plain } from '../errors.js';
+
+export interface DoorContext {
+  bridge: Bridge;
+  door: ComfyDoor;
+  info: BackendInfo;
+  inputs: ComfyInputs;
+  doors: Doors;
+  queueLength: QueueLength;
+  /** Every request body, uploads included, is limited to this (ComfyUI's max_upload_size). */
+  maxBodyBytes: number;
+}
+
+/** ComfyUI's answer to an action: 200 with an empty body. */
+export function done(ctx: Context): void {
+  ctx.status = 200;
+  ctx.body = Buffer.alloc(0);
+}
+
+/** One query parameter as a string; a repeated one is refused rather than guessed at. */
+export function queryString(ctx: Context, name: string): string | undefined {
+  const value = ctx.query[name];
+  if (Array.isArray(value)) throw plain(400, `"${name}" is given more than once`);
+  return value;
+}

@@ -1,0 +1,176 @@
+// GET /view and POST /upload/image, /upload/mask, with ComfyUI's name rules.
+//
+// /view streams a backend's file when the subfolder carries that backend's tag (every file this
+// door reports does), and serves the door's own uploads otherwise. Uploads stay at the bridge and
+// are sent to whichever backend runs a prompt that names them.
+import { createReadStream, promises as fs } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import formidable from 'formidable';
+import type { File, Part } from 'formidable';
+import { request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { annotatedName, isFolderType, resolveInside } from '../../sim/files.js';
+import { viewContentType } from '../../sim/http/mime.js';
+import { backendTag, untagSubfolder } from '../file-names.js';
+import { UploadRefused } from '../input-store.js';
+import { plain } from '../errors.js';
+import { isObject } from '../request-body.js';
+import type { DoorContext } from './context.js';
+import { queryString } from './context.js';
+
+/** Headers of a backend's /view answer worth passing on. */
+const PASSED_HEADERS = ['content-type', 'content-length', 'content-disposition', 'content-range', 'accept-ranges', 'last-modified'];
+
+/** ComfyUI's Content-Disposition, with a UTF-8 form for names a header cannot carry as is. */
+export function contentDisposition(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return ascii === name ? `filename="${name}"` : `filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+/** What a /view query asks for, checked as ComfyUI checks it; a refusal carries its status. */
+export type ViewTarget =
+  | { ok: true; filename: string; type: string; subfolder: string }
+  | { ok: false; status: 400 | 403 | 404; reason: string };
+
+export function viewTarget(query: { filename?: string; type?: string; subfolder?: string }): ViewTarget {
+  if (query.filename === undefined) return { ok: false, status: 404, reason: 'filename is required' };
+  const { name, type: annotated } = annotatedName(query.filename);
+  if (!name || name.startsWith('/') || name.includes('..')) return { ok: false, status: 400, reason: 'invalid filename' };
+  const type = annotated ?? query.type ?? 'output';
+  if (!isFolderType(type)) return { ok: false, status: 400, reason: 'type must be output, input or temp' };
+  let subfolder = '';
+  if (query.subfolder !== undefined) {
+    const inside = resolveInside(query.subfolder);
+    if (inside === null) return { ok: false, status: 403, reason: 'subfolder leaves its folder' };
+    subfolder = inside;
+  }
+  // Only the base name counts; a directory in it is dropped, as ComfyUI does.
+  return { ok: true, filename: path.posix.basename(name), type, subfolder };
+}
+
+function fieldOf(fields: formidable.Fields, name: string): string | undefined {
+  return fields[name]?.[0];
+}
+
+export function fileRoutes({ bridge, inputs, maxBodyBytes }: DoorContext): Router {
+  const router = new Router();
+  const timeoutMs = bridge.config.backendTimeoutMs;
+
+  router.get('/view', async (ctx) => {
+    const target = viewTarget({ filename: queryString(ctx, 'filename'), type: queryString(ctx, 'type'), subfolder: queryString(ctx, 'subfolder') });
+    if (!target.ok) throw plain(target.status, target.reason);
+    const tagged = untagSubfolder(target.subfolder);
+    if (tagged) {
+      const backend = bridge.scheduler.backends.find((b) => backendTag(b.url) === tagged.tag);
+      if (!backend) throw plain(404, 'no such file: the backend that made it is no longer configured');
+      await proxyView(ctx, backend.url, { filename: target.filename, type: target.type, subfolder: tagged.subfolder }, timeoutMs);
+      return;
+    }
+    const ref = { type: target.type as 'input' | 'output' | 'temp', path: target.subfolder ? `${target.subfolder}/${target.filename}` : target.filename };
+    if (!inputs.has(ref)) throw plain(404, 'no such file');
+    const file = inputs.diskPath(ref);
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (!stat?.isFile()) throw plain(404, 'no such file');
+    ctx.set('Content-Disposition', contentDisposition(target.filename));
+    ctx.type = viewContentType(target.filename);
+    ctx.length = stat.size;
+    ctx.body = createReadStream(file);
+  });
+
+  const upload = (mask: boolean) => async (ctx: Context) => {
+    if (!ctx.is('multipart/form-data')) throw plain(400, 'send the file as multipart/form-data with an "image" part');
+    const form = formidable({
+      uploadDir: inputs.incomingDir,
+      maxFileSize: maxBodyBytes,
+      maxTotalFileSize: maxBodyBytes,
+      maxFiles: 4,
+      maxFields: 16,
+      maxFieldsSize: 64 * 1024,
+      allowEmptyFiles: true,
+      minFileSize: 0,
+      // Our own name while receiving; the client's name is applied by the store's rules.
+      filename: () => randomUUID(),
+    });
+    // A part with a file name is a file even without a Content-Type (Python's requests sends none).
+    form.onPart = (part: Part) => {
+      if (part.originalFilename !== null && part.originalFilename !== undefined && !part.mimetype) part.mimetype = 'application/octet-stream';
+      form._handlePart(part);
+    };
+    let fields: formidable.Fields;
+    let files: formidable.Files;
+    try {
+      [fields, files] = await form.parse(ctx.req);
+    } catch (err) {
+      const e = err as Error & { httpCode?: number };
+      throw plain(e.httpCode === 413 ? 413 : 400, `upload rejected: ${e.message}`);
+    }
+    const received = Object.values(files).flat().filter((f): f is File => f !== undefined);
+    const image = files.image?.[0];
+    try {
+      if (!image || !image.originalFilename) throw plain(400, 'an "image" file part with a file name is required');
+      const subfolder = fieldOf(fields, 'subfolder') ?? '';
+      const inside = resolveInside(subfolder);
+      if (inside === null) throw plain(400, 'subfolder leaves the upload folder');
+      if (untagSubfolder(inside)) throw plain(400, `subfolder ${JSON.stringify(subfolder)} is reserved for backend outputs; choose another`);
+      if (mask) {
+        const original = fieldOf(fields, 'original_ref');
+        let ref: unknown;
+        try {
+          ref = original === undefined ? undefined : JSON.parse(original);
+        } catch {
+          ref = undefined;
+        }
+        if (!isObject(ref) || typeof ref.filename !== 'string') throw plain(400, 'original_ref is required: a JSON object {"filename", "subfolder", "type"} naming the image the mask is for');
+      }
+      const overwrite = fieldOf(fields, 'overwrite');
+      ctx.body = await inputs.save(image.filepath, {
+        filename: image.originalFilename,
+        subfolder,
+        type: fieldOf(fields, 'type') ?? 'input',
+        overwrite: overwrite === 'true' || overwrite === '1',
+      });
+    } catch (err) {
+      if (err instanceof UploadRefused) throw plain(400, err.message);
+      throw err;
+    } finally {
+      // Whatever the store did not keep (other parts, refused uploads) goes.
+      await Promise.all(received.map((f) => fs.rm(f.filepath, { force: true })));
+    }
+  };
+  router.post('/upload/image', upload(false));
+  router.post('/upload/mask', upload(true));
+
+  return router;
+}
+
+/** Stream one file from a backend's /view, never holding it whole. */
+async function proxyView(ctx: Context, baseUrl: string, file: { filename: string; type: string; subfolder: string }, timeoutMs: number): Promise<void> {
+  const params = new URLSearchParams({ filename: file.filename, type: file.type, subfolder: file.subfolder });
+  for (const name of ['preview', 'channel']) {
+    const value = queryString(ctx, name);
+    if (value !== undefined) params.set(name, value);
+  }
+  const headers: Record<string, string> = {};
+  const range = ctx.get('range');
+  if (range) headers.range = range;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(`${baseUrl}/view?${params}`, { method: ctx.method === 'HEAD' ? 'HEAD' : 'GET', headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  } catch (err) {
+    throw plain(502, `the backend holding this file did not answer: ${(err as Error).message}`);
+  }
+  if (res.statusCode !== 200 && res.statusCode !== 206) {
+    await res.body.dump().catch(() => undefined);
+    throw plain(res.statusCode === 404 || res.statusCode === 400 || res.statusCode === 403 || res.statusCode === 416 ? res.statusCode : 502, res.statusCode === 404 ? 'no such file' : `the backend answered ${res.statusCode}`);
+  }
+  ctx.status = res.statusCode;
+  for (const name of PASSED_HEADERS) {
+    const value = res.headers[name];
+    if (typeof value === 'string') ctx.set(name, value);
+  }
+  // Koa destroys the body when the client goes away, which aborts the backend request.
+  ctx.body = res.body;
+}

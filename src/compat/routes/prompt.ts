@@ -1,0 +1,25 @@
+// GET /prompt (queue length) and POST /prompt (queue a graph).
+import Router from '@koa/router';
+import { errorBody } from '../errors.js';
+import { readJson } from '../request-body.js';
+import type { DoorContext } from './context.js';
+
+export function promptRoutes({ door, queueLength, maxBodyBytes }: DoorContext): Router {
+  const router = new Router();
+  router.get('/prompt', (ctx) => {
+    ctx.body = { exec_info: { queue_remaining: queueLength.value } };
+  });
+  router.post('/prompt', async (ctx) => {
+    const parsed = await readJson(ctx, maxBodyBytes);
+    if (!parsed.ok) {
+      // ComfyUI answers a body that is not JSON with a bare 500; a 400 in its own shape says why.
+      ctx.status = 400;
+      ctx.body = errorBody('invalid_prompt', 'Invalid JSON', parsed.reason);
+      return;
+    }
+    const answer = await door.submit(parsed.value);
+    ctx.status = answer.status;
+    ctx.body = answer.body;
+  });
+  return router;
+}

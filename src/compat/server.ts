@@ -1,0 +1,168 @@
+// The ComfyUI-compatible door: ComfyUI's own HTTP and websocket API on a port of its own, in
+// front of the whole pool. An existing ComfyUI client changes host:port and nothing else.
+// Every route is served at /X and at /api/X, as ComfyUI does.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import Koa from 'koa';
+import type { Context, Next } from 'koa';
+import { WebSocketServer } from 'ws';
+import type { Bridge } from '../bridge.js';
+import { Doors } from '../server/auth.js';
+import { originRejected } from '../sim/http/origin.js';
+import { BackendInfo } from './backend-info.js';
+import { ComfyDoor } from './door.js';
+import { compatErrors } from './errors.js';
+import { ComfyInputs } from './input-store.js';
+import { QueueLength } from './queue-length.js';
+import { PromptRelay } from './relay.js';
+import type { ComfyEvent } from './entries.js';
+import { ClientSockets } from './sockets.js';
+import { StatusBroadcast } from './status-broadcast.js';
+import type { DoorContext } from './routes/context.js';
+import { promptRoutes } from './routes/prompt.js';
+import { queueRoutes } from './routes/queue.js';
+import { historyRoutes } from './routes/history.js';
+import { fileRoutes } from './routes/files.js';
+import { infoRoutes } from './routes/info.js';
+import { logger } from '../log.js';
+
+const log = logger('compat');
+
+export interface CompatServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Requests stop being waited for this long after close() begins. */
+const CLOSE_GRACE_MS = 5000;
+/** A clientId longer than this is refused (ComfyUI has no limit; memory does). */
+const MAX_CLIENT_ID = 256;
+
+/** /api/X is X. */
+export function withoutApiPrefix(path: string): string {
+  if (path === '/api') return '/';
+  return path.startsWith('/api/') ? path.slice(4) : path;
+}
+
+/**
+ * ComfyUI's guard against web pages driving a server on loopback: a loopback Host with an Origin
+ * of another host is refused, unless CORS_ORIGINS allows that origin.
+ */
+export function crossOriginRefused(host: string | undefined, origin: string | undefined, allowed: readonly string[]): boolean {
+  if (origin !== undefined && (allowed.includes('*') || allowed.includes(origin))) return false;
+  return originRejected(host, origin);
+}
+
+function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
+  const text = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[status] ?? 'Error';
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\nConnection: close\r\n\r\n${reason}`);
+}
+
+export async function startCompatServer(bridge: Bridge, host: string, port: number): Promise<CompatServer> {
+  const { config } = bridge;
+  const doors = new Doors(config);
+  const inputs = await ComfyInputs.open(config.uploadDir);
+  bridge.inputs.add(inputs);
+  const info = new BackendInfo(bridge.scheduler.backends);
+  const door = new ComfyDoor(bridge, info, inputs);
+  // Before the relay: the queue length must be current when the relay announces a finished prompt.
+  const queueLength = new QueueLength(bridge.store);
+  const sockets: ClientSockets = new ClientSockets({
+    queueRemaining: () => queueLength.value,
+    maxUploadSize: config.uploadMaxBytes,
+    greeting: (sid): ComfyEvent[] => {
+      const node: string | undefined = relay.currentNode(sid);
+      return node === undefined ? [] : [{ type: 'executing', data: { node } }];
+    },
+  });
+  const status = new StatusBroadcast(sockets, queueLength);
+  const relay: PromptRelay = new PromptRelay(bridge, sockets, status);
+
+  const shared: DoorContext = { bridge, door, info, inputs, doors, queueLength, maxBodyBytes: config.uploadMaxBytes };
+  const app = new Koa();
+  app.use(compatErrors);
+  app.use(async (ctx: Context, next: Next) => {
+    if (crossOriginRefused(ctx.get('host') || undefined, ctx.get('origin') || undefined, config.corsOrigins)) {
+      ctx.status = 403;
+      ctx.body = 'cross-origin request refused';
+      return;
+    }
+    await next();
+  });
+  app.use(doors.cors());
+  app.use(async (ctx: Context, next: Next) => {
+    if (ctx.method === 'OPTIONS') {
+      ctx.status = 200;
+      ctx.body = Buffer.alloc(0);
+      return;
+    }
+    await next();
+  });
+  app.use(doors.requireClient());
+  app.use(async (ctx: Context, next: Next) => {
+    ctx.path = withoutApiPrefix(ctx.path);
+    await next();
+  });
+  for (const router of [promptRoutes(shared), queueRoutes(shared), historyRoutes(shared), fileRoutes(shared), infoRoutes(shared)]) {
+    app.use(router.routes()).use(router.allowedMethods());
+  }
+
+  const server = http.createServer(app.callback());
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => undefined);
+    const url = new URL(req.url ?? '/', 'http://door');
+    if (withoutApiPrefix(url.pathname) !== '/ws') return rejectUpgrade(socket, 404, '404: Not Found');
+    if (crossOriginRefused(req.headers.host, req.headers.origin, config.corsOrigins)) return rejectUpgrade(socket, 403, 'cross-origin request refused');
+    if (!doors.upgradeAllowed(req, url)) return rejectUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
+    const clientId = url.searchParams.get('clientId');
+    if (clientId !== null && clientId.length > MAX_CLIENT_ID) return rejectUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID} characters`);
+    wss.handleUpgrade(req, socket, head, (ws) => sockets.accept(ws, clientId));
+  });
+  server.keepAliveTimeout = 30_000;
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    relay.close();
+    status.close();
+    queueLength.close();
+    door.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') {
+      throw new Error(`COMFY_COMPAT_PORT=${port}: ${host}:${port} is already in use (a ComfyUI server?); set COMFY_COMPAT_PORT to a free port, or to 0 to turn the ComfyUI-compatible door off`);
+    }
+    throw new Error(`COMFY_COMPAT_PORT=${port}: cannot listen on ${host}:${port}: ${e.message}`);
+  }
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}`;
+  log.info(`ComfyUI-compatible door on ${url} (also under /api)`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close() {
+      closing ??= (async () => {
+        relay.close();
+        status.close();
+        queueLength.close();
+        door.close();
+        sockets.close();
+        // Sockets another one took the clientId of are not registered, but still open.
+        for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+        });
+      })();
+      return closing;
+    },
+  };
+}
