@@ -128,6 +128,7 @@ export class ClientHub {
   }
 
   private onJob(job: Job): void {
+    if (job.source === 'comfy') return; // the other door tells its own clients
     const set = this.clients.get(job.clientId);
     if (!set) return;
     if (job.state === 'failed' || job.state === 'cancelled') {
@@ -144,6 +145,7 @@ export class ClientHub {
   }
 
   private onProgress(job: Job): void {
+    if (job.source === 'comfy') return;
     const set = this.clients.get(job.clientId);
     if (!set) return;
     const status = this.bridge.status(job.clientId);

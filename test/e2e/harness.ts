@@ -38,6 +38,7 @@ export async function startBridge(servers: string[], env: Record<string, string>
   const config = loadConfig({
     HOST: '127.0.0.1',
     PORT: '0',
+    COMFY_COMPAT_PORT: '0',
     COMFYUI_SERVERS: servers.join(','),
     WORKFLOW_DIR: workflows,
     WORKFLOW_ALIAS: path.join(ROOT, 'workflow_alias.json'),

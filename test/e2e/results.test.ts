@@ -50,7 +50,7 @@ test('results are answered 409 while the work is unfinished', async () => {
   await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'sleep.json', '2/seconds': 0.5 });
   const early = await fetch(`${bridge.url}/history?clientId=${clientId}`);
   expect(early.status).toBe(409);
-  expect((await early.json()).detail).toMatch(/not finished/);
+  expect(((await early.json()) as { detail: string }).detail).toMatch(/not finished/);
   await waitFinal(bridge, clientId);
   const done = await fetch(`${bridge.url}/history?clientId=${clientId}`);
   expect(done.status).toBe(200);

@@ -33,6 +33,12 @@ export function uploadRoutes(bridge: Bridge): Router {
         return incoming;
       },
     });
+    // A file part without a Content-Type (as Python's requests sends one) is still a file.
+    const handlePart = form.onPart.bind(form);
+    form.onPart = (part: Part) => {
+      if (part.originalFilename && !part.mimetype) part.mimetype = 'application/octet-stream';
+      return handlePart(part);
+    };
     let files: File[];
     try {
       const [, parsed] = await form.parse(ctx.req);
