@@ -47,7 +47,14 @@ Try it (in another terminal):
 
 Follow progress live (any websocket client, e.g. npx wscat -c '${ws}/ws?clientId=demo-client-2'),
 then submit with clientId=demo-client-2.
-
+${
+    running.compat
+      ? `
+ComfyUI clients: point them at ${running.compat.url} (ComfyUI's own API, over the same pool), e.g.
+  curl ${running.compat.url}/system_stats
+`
+      : ''
+  }
 Ctrl-C stops the demo.
 `);
   const stop = async () => {
