@@ -112,15 +112,17 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`);
     const check = checkSubmission(wf, body, UploadStore.isName);
     const problems = check.ok ? [] : [...check.problems];
-    if (check.ok) {
-      for (const input of wf.inputs) {
-        const value = check.values[input.key];
-        if (value === undefined || !isFileInput(input) || UploadStore.isName(value)) continue;
-        problems.push(`"${input.key}" must be the name POST /upload returned for your file, got ${JSON.stringify(String(value).slice(0, 100))}`);
-      }
-      for (const name of check.uploads) {
-        if (!(await this.uploads.exists(name))) problems.push(`${name} was not uploaded (or was used and removed); POST /upload it first`);
-      }
+    // File inputs take only names POST /upload made, and those files must still be here.
+    const values = body as Record<string, unknown>;
+    const named = new Set(check.ok ? check.uploads : []);
+    for (const input of wf.inputs) {
+      const value = values[input.key];
+      if (typeof value !== 'string' || !isFileInput(input)) continue;
+      if (UploadStore.isName(value)) named.add(value);
+      else problems.push(`"${input.key}" must be the name POST /upload returned for your file, got ${JSON.stringify(String(value).slice(0, 100))}`);
+    }
+    for (const name of named) {
+      if (!(await this.uploads.exists(name))) problems.push(`${name} was not uploaded (or was used and removed); POST /upload it first`);
     }
     if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '));
     const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;

@@ -22,6 +22,8 @@ const log = logger('scheduler');
 
 /** How far down the queue the earliest-finish plan looks for a job a free backend should take. */
 const LOOKAHEAD = 64;
+/** How soon a plan that holds jobs back while a backend is free is looked at again. */
+const REPLAN_MS = 250;
 
 export interface SchedulerOptions {
   prefetch: number;
@@ -47,6 +49,7 @@ export class Scheduler {
   private readonly units = new WeakMap<Job, number>();
   private pumping = false;
   private stopped = false;
+  private replanTimer: NodeJS.Timeout | undefined;
   observer: SchedulerObserver = {};
 
   constructor(
@@ -67,6 +70,7 @@ export class Scheduler {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.replanTimer);
     await Promise.all(this.backends.map((b) => b.stop()));
   }
 
@@ -156,13 +160,27 @@ export class Scheduler {
         const healthy = this.backends.filter((b) => b.healthy);
         if (healthy.length === 0) break;
         const next = this.estimates.rate(healthy[0].url) !== undefined ? this.nextTimed(healthy) : this.nextByCount(healthy);
-        if (!next) break;
+        if (!next) {
+          // Holding jobs for a faster backend while one is free: the plan changes as running
+          // jobs overrun their estimates, so look again soon even if nothing else happens.
+          if (healthy.some((b) => b.jobs.size < 1 + this.options.prefetch)) this.replanSoon();
+          break;
+        }
         this.waiting.splice(this.waiting.indexOf(next.job), 1);
         this.dispatch(next.job, next.backend);
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  private replanSoon(): void {
+    if (this.replanTimer) return;
+    this.replanTimer = setTimeout(() => {
+      this.replanTimer = undefined;
+      this.pump();
+    }, REPLAN_MS);
+    this.replanTimer.unref();
   }
 
   /** Before anything is measured: the head job to the backend with the fewest prompts queued. */
@@ -212,7 +230,9 @@ export class Scheduler {
       ours++;
       const total = this.unitsOf(e.job) * rate;
       const elapsed = e.job.state === 'running' && e.job.startedAt ? (now - e.job.startedAt) / 1000 : 0;
-      seconds += Math.max(total - elapsed, total * 0.05);
+      // A job past its estimate is expected to run about half as long again: the longer it
+      // overruns, the less a waiting job should count on that backend.
+      seconds += Math.max(total - elapsed, elapsed / 2, total * 0.05);
     }
     const foreign = Math.max(0, backend.queueRemaining - ours);
     const meanJob = this.recentJobSeconds() ?? 0;

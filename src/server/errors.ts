@@ -12,6 +12,10 @@ export async function errorHandler(ctx: Context, next: Next): Promise<void> {
     if (ctx.status === 404 && ctx.body === undefined) {
       ctx.status = 404;
       ctx.body = { detail: `no such endpoint: ${ctx.method} ${ctx.path}` };
+    } else if (ctx.status === 405 || ctx.status === 501) {
+      // The router answers these without a body; say which methods would work.
+      const allow = ctx.response.get('Allow');
+      ctx.body = { detail: `${ctx.method} is not allowed on ${ctx.path}${allow ? `; use ${allow}` : ''}` };
     }
   } catch (err) {
     const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; type?: string };

@@ -57,6 +57,10 @@ export class ClientHub {
       return;
     }
     const clientId = url.searchParams.get('clientId');
+    if (url.searchParams.getAll('clientId').length > 1) {
+      reject(socket, 400, '"clientId" is given more than once');
+      return;
+    }
     if (!isClientId(clientId)) {
       const given = url.searchParams.get('clientId');
       reject(socket, 400, given ? `clientId ${JSON.stringify(given.slice(0, 140))} is not valid` : 'clientId is required: /ws?clientId=<your id>');

@@ -7,6 +7,7 @@ import type { File, Part } from 'formidable';
 import type { Bridge } from '../../bridge.js';
 import { ClientError } from '../../bridge.js';
 import { optionalClientId } from '../params.js';
+import { ORI_FILE_ID, PartHeaderNames } from '../../uploads/part-header-names.js';
 
 const MAX_FILES = 32;
 
@@ -28,7 +29,7 @@ export function uploadRoutes(bridge: Bridge): Router {
       // Our own name, never the client's: nothing a client sends can pick a path.
       filename: (_name: string, _ext: string, part: Part) => {
         const incoming = uploads.newIncomingName();
-        const header = (part as Part & { headers?: Record<string, string> }).headers?.['ori_file_id'];
+        const header = (part as Part & { headers?: Record<string, string> }).headers?.[ORI_FILE_ID];
         identifiers.set(incoming, header || part.name || 'file');
         return incoming;
       },
@@ -39,16 +40,27 @@ export function uploadRoutes(bridge: Bridge): Router {
       if (part.originalFilename && !part.mimetype) part.mimetype = 'application/octet-stream';
       return handlePart(part);
     };
+    // Remove every file this request started, including ones formidable opens after an error.
+    const discardAll = () => Promise.all([...identifiers.keys()].map((n) => uploads.discard(`${uploads.incomingDir}/${n}`)));
     let files: File[];
     try {
-      const [, parsed] = await form.parse(ctx.req);
+      const body = ctx.req.pipe(new PartHeaderNames());
+      const [, parsed] = await form.parse(Object.assign(body, { headers: ctx.req.headers }) as unknown as typeof ctx.req);
       files = Object.values(parsed).flat().filter((f): f is File => f !== undefined);
     } catch (err) {
-      await Promise.all([...identifiers.keys()].map((n) => uploads.discard(`${uploads.incomingDir}/${n}`)));
+      await discardAll();
+      ctx.req.once('close', () => void discardAll());
+      setTimeout(() => void discardAll(), 1000).unref();
       const e = err as Error & { httpCode?: number };
       throw new ClientError(e.httpCode && e.httpCode >= 400 && e.httpCode < 500 ? e.httpCode : 400, `upload rejected: ${e.message}`);
     }
     if (files.length === 0) throw new ClientError(400, 'no file in the upload: send at least one file part');
+    const ids = files.map((f) => identifiers.get(f.newFilename) ?? f.newFilename);
+    const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);
+    if (repeated.length) {
+      await Promise.all(files.map((f) => uploads.discard(f.filepath)));
+      throw new ClientError(400, `several files are named ${JSON.stringify(repeated[0])}: give each file its own field name or ori_file_id header, so each gets its own entry in the answer`);
+    }
 
     const saved: Record<string, string> = {};
     const problems: string[] = [];
