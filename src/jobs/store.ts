@@ -1,26 +1,17 @@
-// Where jobs live: an in-memory index backed by a lowdb JSON file under DATA_DIR.
+// Where jobs live: an in-memory index, written to DATA_DIR (see store-files.ts for the format).
 //
 // Durability: `add` resolves only once the job is on disk. Writes never overlap; every change
 // made while one is under way joins the next (group commit), so many concurrent accepts cost one
-// write. The file is replaced atomically (lowdb writes a temp file and renames it), and before each
-// write the previous file becomes jobs.json.bak, so a damaged file is recovered from the last good
-// copy instead of being silently emptied. Each job's JSON is cached until it changes, so a write
-// costs a join of strings, not a serialisation of every job.
+// write, and a write carries only the jobs that changed.
 import { EventEmitter } from 'node:events';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { Low } from 'lowdb';
-import { DataFile } from 'lowdb/node';
 import type { Job, JobState } from './job.js';
 import { canMove, isFinal } from './job.js';
+import { StoreError, StoreFiles } from './store-files.js';
 import { logger } from '../log.js';
 
-const log = logger('store');
+export { StoreError };
 
-interface StoreData {
-  version: 1;
-  jobs: Job[];
-}
+const log = logger('store');
 
 export interface JobStoreEvents {
   /** A job was added or changed state. */
@@ -30,39 +21,39 @@ export interface JobStoreEvents {
   removed: [job: Job];
 }
 
-export class StoreError extends Error {}
-
 export class JobStore extends EventEmitter<JobStoreEvents> {
   private readonly jobs = new Map<string, Job>();
   private readonly byClient = new Map<string, Set<Job>>();
   /** Serialised JSON per job, dropped whenever the job changes. */
   private readonly json = new WeakMap<Job, string>();
+  /** Changed since the last write: to be journalled. */
+  private readonly dirty = new Set<Job>();
+  private readonly removedIds = new Set<string>();
   private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private draining: Promise<void> | undefined;
   private closed = false;
+  private files: StoreFiles | undefined;
 
-  private constructor(private readonly db: Low<StoreData> | undefined, readonly file: string | undefined) {
+  private constructor() {
     super();
     this.setMaxListeners(0);
   }
 
   /** A store that keeps nothing on disk (tests of pure behaviour, benchmarks of the baseline). */
   static memory(): JobStore {
-    return new JobStore(undefined, undefined);
+    return new JobStore();
   }
 
   static async open(dataDir: string): Promise<JobStore> {
-    await fs.mkdir(dataDir, { recursive: true });
-    const file = path.join(dataDir, 'jobs.json');
-    const data = await readStoreFile(file);
-    let store: JobStore | undefined;
-    const adapter = new DataFile<StoreData>(file, {
-      parse: (text) => JSON.parse(text) as StoreData,
-      stringify: () => store!.serialize(),
-    });
-    store = new JobStore(new Low<StoreData>(adapter, data), file);
-    for (const job of data.jobs) store.index(job);
+    const store = new JobStore();
+    const { files, jobs } = await StoreFiles.open(dataDir, () => store.serialize());
+    store.files = files;
+    for (const job of jobs.values()) store.index(job);
     return store;
+  }
+
+  get file(): string | undefined {
+    return this.files?.snapshotFile;
   }
 
   get size(): number {
@@ -85,6 +76,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   async add(job: Job): Promise<void> {
     if (this.jobs.has(job.id)) throw new StoreError(`job ${job.id} exists already`);
     this.index(job);
+    this.dirty.add(job);
     this.emit('state', job, undefined);
     await this.persist();
   }
@@ -98,7 +90,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     }
     Object.assign(job, fields, { state });
     if (isFinal(job) && job.finishedAt === undefined) job.finishedAt = Date.now();
-    this.json.delete(job);
+    this.changed(job);
     this.emit('state', job, previous);
     return this.persist();
   }
@@ -106,7 +98,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   /** Change durable fields without a state change. */
   update(job: Job, fields: Partial<Job>): Promise<void> {
     Object.assign(job, fields);
-    this.json.delete(job);
+    this.changed(job);
     return this.persist();
   }
 
@@ -117,6 +109,8 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   async remove(jobs: Job[]): Promise<void> {
     for (const job of jobs) {
       if (!this.jobs.delete(job.id)) continue;
+      this.dirty.delete(job);
+      this.removedIds.add(job.id);
       const set = this.byClient.get(job.clientId);
       set?.delete(job);
       if (set && set.size === 0) this.byClient.delete(job.clientId);
@@ -133,6 +127,24 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
+    await this.files?.close();
+  }
+
+  /** Rewrite the snapshot now and start an empty journal. */
+  async compact(): Promise<void> {
+    await this.flush();
+    await this.files?.compact();
+  }
+
+  private changed(job: Job): void {
+    this.json.delete(job);
+    if (this.jobs.has(job.id)) this.dirty.add(job);
+  }
+
+  private jsonOf(job: Job): string {
+    let text = this.json.get(job);
+    if (text === undefined) this.json.set(job, (text = JSON.stringify(job)));
+    return text;
   }
 
   private index(job: Job): void {
@@ -142,20 +154,16 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     set.add(job);
   }
 
-  /** The whole file's text, reusing each unchanged job's JSON. */
+  /** The whole snapshot's text, reusing each unchanged job's JSON. */
   private serialize(): string {
     const parts: string[] = [];
-    for (const job of this.jobs.values()) {
-      let text = this.json.get(job);
-      if (text === undefined) this.json.set(job, (text = JSON.stringify(job)));
-      parts.push(text);
-    }
+    for (const job of this.jobs.values()) parts.push(this.jsonOf(job));
     return `{"version":1,"jobs":[\n${parts.join(',\n')}\n]}\n`;
   }
 
   /** Resolves once the current state is on disk; changes until the next write all share it. */
   private persist(): Promise<void> {
-    if (!this.db || this.closed) return Promise.resolve();
+    if (!this.files || this.closed) return Promise.resolve();
     const done = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
     // Start on the next tick so everything changed in this one joins the same write.
     if (!this.draining) this.draining = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
@@ -163,66 +171,29 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   }
 
   private async drain(): Promise<void> {
-    const db = this.db!;
-    const file = this.file!;
+    const files = this.files!;
     while (this.waiting.length) {
       const batch = this.waiting;
       this.waiting = [];
+      const changed = [...this.dirty];
+      const removed = [...this.removedIds];
+      this.dirty.clear();
+      this.removedIds.clear();
       try {
-        // The file we are about to replace is the last good copy.
-        await fs.rename(file, `${file}.bak`).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err;
-        });
-        await db.write();
+        await files.append(
+          changed.map((j) => this.jsonOf(j)),
+          removed,
+        );
+        if (files.wantsCompaction) await files.compact();
         for (const w of batch) w.resolve();
       } catch (err) {
-        log.error(`writing ${file} failed: ${(err as Error).message}`);
+        log.error(`writing the job store in ${files.dir} failed: ${(err as Error).message}`);
+        // Keep what was not written for the next attempt.
+        for (const j of changed) if (this.jobs.has(j.id)) this.dirty.add(j);
+        for (const id of removed) if (!this.jobs.has(id)) this.removedIds.add(id);
         for (const w of batch) w.reject(err as Error);
       }
     }
     this.draining = undefined;
-  }
-}
-
-/** Read the store, falling back to the last good copy when the file is damaged. */
-async function readStoreFile(file: string): Promise<StoreData> {
-  const primary = await tryRead(file);
-  if (primary.ok && primary.data) return primary.data;
-  const backup = await tryRead(`${file}.bak`);
-  if (primary.ok) {
-    // No file: a first start, or a crash between keeping the last copy and writing the new one.
-    if (backup.ok && backup.data) {
-      log.warn(`${file} is missing; using ${file}.bak (${backup.data.jobs.length} jobs)`);
-      return backup.data;
-    }
-    if (!backup.ok) throw new StoreError(`${file} is missing and ${file}.bak is damaged (${backup.error}); move ${file}.bak aside to start empty`);
-    return { version: 1, jobs: [] };
-  }
-  if (backup.ok && backup.data) {
-    log.error(`${file} is damaged (${primary.error}); recovered ${backup.data.jobs.length} jobs from ${file}.bak`);
-    // Keep the damaged file for inspection; the next write recreates the store from memory.
-    await fs.rename(file, `${file}.damaged-${Date.now()}`).catch(() => undefined);
-    return backup.data;
-  }
-  throw new StoreError(
-    `${file} is damaged (${primary.error}) and no good copy exists (${backup.ok ? 'no backup' : backup.error}). ` +
-      'Move the file aside to start with an empty job store; nothing was changed.',
-  );
-}
-
-async function tryRead(file: string): Promise<{ ok: true; data: StoreData | undefined } | { ok: false; error: string }> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, data: undefined };
-    return { ok: false, error: (err as Error).message };
-  }
-  try {
-    const data = JSON.parse(text) as StoreData;
-    if (!data || typeof data !== 'object' || !Array.isArray(data.jobs)) return { ok: false, error: 'not a job store' };
-    return { ok: true, data };
-  } catch (err) {
-    return { ok: false, error: `invalid JSON: ${(err as Error).message}` };
   }
 }

@@ -1,7 +1,7 @@
 // Faults caused on purpose: a backend killed mid-job, a silent event socket, a hung backend,
 // a damaged job store. Every job submitted finishes once, with its own result.
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readPngText } from '../../src/sim/png.js';
@@ -148,25 +148,74 @@ test("a restart finds a job's backend gone: the job runs again on a healthy one"
   expect(JSON.parse(readPngText(parts[0].bytes).prompt)['6'].inputs.text).toBe('orphan');
 });
 
-describe('the job store file', () => {
-  test('a damaged file is recovered from the last good copy, never silently emptied', async () => {
+describe('the job store files', () => {
+  const job = (i: number, clientId = 'durable-client') =>
+    newJob({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, clientId, workflow: 'invert', prompt: { '1': { class_type: 'EmptyImage', inputs: { color: i } } }, uploads: [] });
+
+  test('every accepted job is on disk before the answer, and one write carries many', async () => {
+    const dir = await tempDir();
+    const store = await JobStore.open(dir);
+    const jobs = Array.from({ length: 50 }, (_, i) => job(i));
+    await Promise.all(jobs.map((j) => store.add(j)));
+    // Another process reading the files now sees every job (the first store was not closed).
+    const reader = await JobStore.open(dir);
+    expect([...reader.all()].map((j) => j.id).sort()).toEqual(jobs.map((j) => j.id).sort());
+    await Promise.all([store.close(), reader.close()]);
+  });
+
+  test('a damaged snapshot is rebuilt from the last good one and the journals, never silently emptied', async () => {
     sims = await startSims(1);
     bridge = await startBridge(sims.map((s) => s.url));
     await backendsUp(bridge);
-    for (const id of ['store-client-1', 'store-client-2']) await postJson(`${bridge.url}/generate-based-workflow?clientId=${id}`, { workflow: 'invert' });
-    await Promise.all(['store-client-1', 'store-client-2'].map((id) => waitFinal(bridge!, id)));
+    const ids = ['store-client-1', 'store-client-2', 'store-client-3'];
+    await postJson(`${bridge.url}/generate-based-workflow?clientId=${ids[0]}`, { workflow: 'invert' });
+    await waitFinal(bridge, ids[0]);
+    await bridge.bridge.store.compact(); // a snapshot exists; the next changes go to the journal
+    await bridge.bridge.store.compact(); // and a good previous one is kept
+    for (const id of ids.slice(1)) await postJson(`${bridge.url}/generate-based-workflow?clientId=${id}`, { workflow: 'invert' });
+    await Promise.all(ids.map((id) => waitFinal(bridge!, id)));
     await bridge.stop();
     const file = path.join(bridge.dir, 'data', 'jobs.json');
     const good = await readFile(file, 'utf8');
     await writeFile(file, good.slice(0, Math.floor(good.length / 2))); // torn
     bridge = await startBridge(sims.map((s) => s.url), {}, bridge.dir);
-    // The previous write's copy has both jobs (it was written before their last change).
-    expect(bridge.bridge.store.ofClient('store-client-1')).toHaveLength(1);
-    expect(bridge.bridge.store.ofClient('store-client-2')).toHaveLength(1);
+    for (const id of ids) expect(bridge.bridge.store.ofClient(id).map((j) => j.state)).toEqual(['completed']);
+  });
+
+  test('a journal line torn by a crash is dropped; the store goes on and reopens cleanly', async () => {
+    const dir = await tempDir();
+    const store = await JobStore.open(dir);
+    await store.add(job(1));
+    await store.close();
+    const journal = path.join(dir, 'jobs.journal');
+    const whole = JSON.stringify({ put: job(2) });
+    await writeFile(journal, (await readFile(journal, 'utf8')) + whole.slice(0, 40)); // cut mid-line
+    const reopened = await JobStore.open(dir);
+    expect([...reopened.all()].map((j) => j.id)).toEqual([job(1).id]);
+    await reopened.add(job(3));
+    await reopened.close();
+    const again = await JobStore.open(dir);
+    expect([...again.all()].map((j) => j.id).sort()).toEqual([job(1).id, job(3).id]);
+    await again.close();
+  });
+
+  test('damage in the middle of the journal stops start-up with a message and changes nothing', async () => {
+    const dir = await tempDir();
+    const store = await JobStore.open(dir);
+    await store.add(job(1));
+    await store.add(job(2));
+    await store.close();
+    const journal = path.join(dir, 'jobs.journal');
+    const lines = (await readFile(journal, 'utf8')).split('\n');
+    lines[0] = lines[0].slice(0, 20);
+    const damaged = lines.join('\n');
+    await writeFile(journal, damaged);
+    await expect(JobStore.open(dir)).rejects.toThrow(/jobs\.journal line 1 is damaged/);
+    expect(await readFile(journal, 'utf8')).toBe(damaged);
   });
 
   test('damaged with no good copy: start-up stops with a clear message and changes nothing', async () => {
-    const dir = await startBridgeDirOnly();
+    const dir = await tempDir();
     const file = path.join(dir, 'jobs.json');
     await writeFile(file, '{"version":1,"jobs":[{"id":');
     await expect(JobStore.open(dir)).rejects.toThrow(StoreError);
@@ -174,15 +223,19 @@ describe('the job store file', () => {
     expect(await readFile(file, 'utf8')).toBe('{"version":1,"jobs":[{"id":');
   });
 
-  test('every accepted job is on disk before the answer, and one write carries many', async () => {
-    const dir = await startBridgeDirOnly();
+  test('a compaction cut short (snapshot moved aside, new one not written) loses nothing', async () => {
+    const dir = await tempDir();
     const store = await JobStore.open(dir);
-    const jobs = Array.from({ length: 50 }, (_, i) =>
-      newJob({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, clientId: 'durable-client', workflow: 'invert', prompt: {}, uploads: [] }),
-    );
-    await Promise.all(jobs.map((j) => store.add(j)));
-    const onDisk = JSON.parse(await readFile(path.join(dir, 'jobs.json'), 'utf8'));
-    expect(onDisk.jobs.map((j: { id: string }) => j.id).sort()).toEqual(jobs.map((j) => j.id).sort());
+    await store.add(job(1));
+    await store.compact();
+    await store.add(job(2));
+    await store.close();
+    // What a crash between the renames and the new snapshot leaves behind.
+    await rename(path.join(dir, 'jobs.json'), path.join(dir, 'jobs.json.bak'));
+    await rename(path.join(dir, 'jobs.journal'), path.join(dir, 'jobs.journal.bak'));
+    const reopened = await JobStore.open(dir);
+    expect([...reopened.all()].map((j) => j.id).sort()).toEqual([job(1).id, job(2).id]);
+    await reopened.close();
   });
 });
 
@@ -191,7 +244,7 @@ afterAll(async () => {
   await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function startBridgeDirOnly(): Promise<string> {
+async function tempDir(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bridge-store-'));
   tempDirs.push(dir);
   return dir;
