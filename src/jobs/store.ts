@@ -81,8 +81,12 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     await this.persist();
   }
 
-  /** Move a job to a new state (and set other fields with it); written in the next group commit. */
-  transition(job: Job, state: JobState, fields: Partial<Job> = {}): Promise<void> {
+  /**
+   * Move a job to a new state (and set other fields with it); written in the next group commit.
+   * A `lazy` change starts no write of its own: it rides along with the next one (for states that
+   * recovery does not need, since it asks the backend anyway).
+   */
+  transition(job: Job, state: JobState, fields: Partial<Job> = {}, { lazy = false } = {}): Promise<void> {
     const previous = job.state;
     if (previous !== state && !canMove(previous, state)) {
       log.warn(`ignored move of job ${job.id} from ${previous} to ${state}`);
@@ -92,7 +96,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (isFinal(job) && job.finishedAt === undefined) job.finishedAt = Date.now();
     this.changed(job);
     this.emit('state', job, previous);
-    return this.persist();
+    return lazy ? Promise.resolve() : this.persist();
   }
 
   /** Change durable fields without a state change. */

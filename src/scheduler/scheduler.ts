@@ -259,8 +259,9 @@ export class Scheduler {
       backend,
       {
         // execution_start can overtake the answer to POST /prompt.
-        submitted: () => void (job.state === 'dispatching' && this.store.transition(job, 'submitted')),
-        running: () => void this.store.transition(job, 'running', { startedAt: Date.now() }),
+        // Recovery asks the backend about any dispatched job, so these need no write of their own.
+        submitted: () => void (job.state === 'dispatching' && this.store.transition(job, 'submitted', {}, { lazy: true })),
+        running: () => void this.store.transition(job, 'running', { startedAt: Date.now() }, { lazy: true }),
         progress: (fraction) => this.store.progress(job, fraction),
         preview: (frame) => this.observer.preview?.(job, frame),
         message: (msg) => this.observer.message?.(job, msg),
