@@ -64,7 +64,9 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     const store = await JobStore.open(config.dataDir);
     const uploads = new UploadStore(config.uploadDir);
     await uploads.init();
-    const generationCount = await GenerationCount.open(config.currentState);
+    let highest = 0;
+    for (const job of store.all()) highest = Math.max(highest, job.generation ?? 0);
+    const generationCount = await GenerationCount.open(config.currentState, highest);
     const backends = config.comfyServers.map(
       (url) => new Backend(url, { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures }),
     );
@@ -135,7 +137,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     // Counted from here: submissions arriving together must not all pass the queue limit.
     this.admitting++;
     try {
-      await Promise.all([this.store.add(job), this.generationCount.increment()]);
+      job.generation = this.generationCount.next();
+      await this.store.add(job);
     } finally {
       this.admitting--;
     }

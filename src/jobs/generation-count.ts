@@ -1,4 +1,8 @@
 // The number of accepted generations, kept in CURRENT_STATE across restarts.
+//
+// Every accepted job carries its generation number and is in the job store before its 200, so
+// the count itself can be written lazily: at start-up it is the larger of the file's value and
+// the highest number in the store. That keeps accepts to one disk write.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Low } from 'lowdb';
@@ -8,12 +12,17 @@ interface StateData {
   generation_count: number;
 }
 
+/** How long a new count may wait before it is written. */
+const WRITE_DELAY_MS = 200;
+
 export class GenerationCount {
-  private writing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
 
   private constructor(private readonly db: Low<StateData>) {}
 
-  static async open(file: string): Promise<GenerationCount> {
+  /** Open the file; `floor` is the highest generation number the job store holds. */
+  static async open(file: string, floor = 0): Promise<GenerationCount> {
     await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
     const db = new Low<StateData>(new JSONFile<StateData>(file), { generation_count: 0 });
     try {
@@ -22,7 +31,7 @@ export class GenerationCount {
       throw new Error(`${file} is not valid JSON (${(err as Error).message}); fix or remove it`);
     }
     const n = Number(db.data?.generation_count);
-    db.data = { ...db.data, generation_count: Number.isSafeInteger(n) && n >= 0 ? n : 0 };
+    db.data = { ...db.data, generation_count: Math.max(Number.isSafeInteger(n) && n >= 0 ? n : 0, floor) };
     return new GenerationCount(db);
   }
 
@@ -30,19 +39,23 @@ export class GenerationCount {
     return this.db.data.generation_count;
   }
 
-  /** Count one accepted generation; the write is batched with others of the same tick. */
-  increment(): Promise<void> {
+  /** Count one accepted generation and answer its number; the file follows shortly. */
+  next(): number {
     this.db.data.generation_count += 1;
-    if (!this.writing) {
-      this.writing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-        this.writing = undefined;
-        return this.db.write();
-      });
-    }
-    return this.writing;
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.writing = this.writing.then(() => this.db.write()).catch(() => undefined);
+    }, WRITE_DELAY_MS);
+    return this.db.data.generation_count;
   }
 
+  /** Write the current count now. */
   async flush(): Promise<void> {
-    while (this.writing) await this.writing;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.writing = this.writing.then(() => this.db.write());
+    }
+    await this.writing;
   }
 }

@@ -47,6 +47,8 @@ export interface Job {
   error?: string;
   /** When the client took the results; the job is dropped a while later. */
   collectedAt?: number;
+  /** Its number in the generation count (kept with the job, so the count survives a crash). */
+  generation?: number;
 }
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);

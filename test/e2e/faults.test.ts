@@ -182,6 +182,20 @@ describe('the job store files', () => {
     for (const id of ids) expect(bridge.bridge.store.ofClient(id).map((j) => j.state)).toEqual(['completed']);
   });
 
+  test('the generation count is recovered from the job store when its file lags behind', async () => {
+    sims = await startSims(1);
+    bridge = await startBridge(sims.map((s) => s.url));
+    await backendsUp(bridge);
+    for (const id of ['counted-client-1', 'counted-client-2', 'counted-client-3']) {
+      expect((await postJson(`${bridge.url}/generate-based-workflow?clientId=${id}`, { workflow: 'invert' })).status).toBe(200);
+    }
+    await bridge.stop();
+    // As if the process died before the lazily written count reached the file.
+    await writeFile(path.join(bridge.dir, 'current_state.json'), JSON.stringify({ generation_count: 1 }));
+    bridge = await startBridge(sims.map((s) => s.url), {}, bridge.dir);
+    expect(bridge.bridge.generationCount.value).toBe(3);
+  });
+
   test('a journal line torn by a crash is dropped; the store goes on and reopens cleanly', async () => {
     const dir = await tempDir();
     const store = await JobStore.open(dir);
