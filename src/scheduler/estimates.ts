@@ -6,13 +6,18 @@ const ALPHA = 0.3;
 
 export class Estimates {
   private readonly rates = new Map<string, number>();
+  private readonly durations = new Map<string, number>();
 
   /** A job of `units` took `seconds` of execution on `backend`. */
   record(backend: string, units: number, seconds: number): void {
     if (!(units > 0) || !(seconds >= 0) || !Number.isFinite(seconds)) return;
-    const sample = seconds / units;
-    const old = this.rates.get(backend);
-    this.rates.set(backend, old === undefined ? sample : old + ALPHA * (sample - old));
+    this.rates.set(backend, smooth(this.rates.get(backend), seconds / units));
+    this.durations.set(backend, smooth(this.durations.get(backend), seconds));
+  }
+
+  /** Typical seconds of a job on this backend, whatever its size; undefined before the first. */
+  jobSeconds(backend: string): number | undefined {
+    return this.durations.get(backend);
   }
 
   /** Seconds per unit on this backend; a backend never measured borrows the mean of the others. */
@@ -30,4 +35,8 @@ export class Estimates {
     const r = this.rate(backend);
     return r === undefined ? undefined : r * units;
   }
+}
+
+function smooth(old: number | undefined, sample: number): number {
+  return old === undefined ? sample : old + ALPHA * (sample - old);
 }

@@ -22,6 +22,9 @@ const log = logger('scheduler');
 
 /** How far down the queue the earliest-finish plan looks for a job a free backend should take. */
 const LOOKAHEAD = 64;
+/** Jobs shorter than this (learned per backend) get a deeper pipeline on their backend. */
+const SHORT_JOB_SECONDS = 0.05;
+const SHORT_JOB_EXTRA_SLOTS = 6;
 /** How soon a plan that holds jobs back while a backend is free is looked at again. */
 const REPLAN_MS = 250;
 
@@ -146,7 +149,7 @@ export class Scheduler {
     return this.backends.map((b) => ({
       id: b.url,
       ours: b.jobs.size,
-      slots: 1 + this.options.prefetch,
+      slots: this.slotsOf(b),
       foreign: Math.max(0, b.queueRemaining - countOnBackend(b, this.executions)),
     }));
   }
@@ -163,7 +166,7 @@ export class Scheduler {
         if (!next) {
           // Holding jobs for a faster backend while one is free: the plan changes as running
           // jobs overrun their estimates, so look again soon even if nothing else happens.
-          if (healthy.some((b) => b.jobs.size < 1 + this.options.prefetch)) this.replanSoon();
+          if (healthy.some((b) => b.jobs.size < this.slotsOf(b))) this.replanSoon();
           break;
         }
         this.waiting.splice(this.waiting.indexOf(next.job), 1);
@@ -172,6 +175,18 @@ export class Scheduler {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Jobs a backend may hold: one running plus the prefetch. When its jobs take less time than
+   * handing one over does, a deeper pipeline keeps it busy (the same reasoning as the prefetch,
+   * scaled to very short jobs). BACKEND_PREFETCH=0 keeps it to one job at a time.
+   */
+  private slotsOf(backend: Backend): number {
+    const base = 1 + this.options.prefetch;
+    if (this.options.prefetch === 0) return base; // no prefetch asked for: one job at a time
+    const seconds = this.estimates.jobSeconds(backend.url);
+    return seconds !== undefined && seconds < SHORT_JOB_SECONDS ? base + SHORT_JOB_EXTRA_SLOTS : base;
   }
 
   private replanSoon(): void {
@@ -204,7 +219,7 @@ export class Scheduler {
     }
     const timed: TimedBackend[] = healthy.map((b) => ({
       id: b.url,
-      free: b.jobs.size < 1 + this.options.prefetch,
+      free: b.jobs.size < this.slotsOf(b),
       busySeconds: this.busySeconds(b),
       rate: this.estimates.rate(b.url)!,
     }));

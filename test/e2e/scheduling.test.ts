@@ -116,6 +116,30 @@ describe('two backends', () => {
   });
 });
 
+test('very short jobs get a deeper pipeline, so the backend does not wait on each hand-over', async () => {
+  const [sim] = await startSims(1, { stepMs: 0, nodeMs: 3 });
+  const bridge = await startBridge([sim.url]);
+  try {
+    await backendsUp(bridge);
+    const backend = bridge.bridge.scheduler.backends[0];
+    // Learn how long its jobs take.
+    await postJson(`${bridge.url}/generate-based-workflow?clientId=short-learner`, { workflow: 'invert', '1/color': 1 });
+    await waitFinal(bridge, 'short-learner');
+    let most = 0;
+    const watch = () => (most = Math.max(most, backend.jobs.size));
+    bridge.bridge.store.on('state', watch);
+    const ids = Array.from({ length: 20 }, (_, i) => `short-job-${String(i).padStart(2, '0')}`);
+    await Promise.all(ids.map((id, i) => postJson(`${bridge.url}/generate-based-workflow?clientId=${id}`, { workflow: 'invert', '1/color': 100 + i })));
+    await Promise.all(ids.map((id) => waitFinal(bridge, id)));
+    bridge.bridge.store.off('state', watch);
+    expect(most).toBeGreaterThan(2); // more than one running plus BACKEND_PREFETCH=1
+    expect(most).toBeLessThanOrEqual(8);
+  } finally {
+    await bridge.dispose();
+    await sim.close();
+  }
+});
+
 test('a job submitted while no backend is up waits, then runs when one comes up', async () => {
   const port = await freePort();
   const bridge = await startBridge([`127.0.0.1:${port}`]);
