@@ -146,11 +146,16 @@ export class Scheduler {
   }
 
   loads(): BackendLoad[] {
+    // Our prompts each backend has accepted (so its queue_remaining counts them), in one pass.
+    const accepted = new Map<Backend, number>();
+    for (const e of this.executions.values()) {
+      if (e.job.state !== 'dispatching') accepted.set(e.backend, (accepted.get(e.backend) ?? 0) + 1);
+    }
     return this.backends.map((b) => ({
       id: b.url,
       ours: b.jobs.size,
       slots: this.slotsOf(b),
-      foreign: Math.max(0, b.queueRemaining - countOnBackend(b, this.executions)),
+      foreign: Math.max(0, b.queueRemaining - (accepted.get(b) ?? 0)),
     }));
   }
 
@@ -203,8 +208,8 @@ export class Scheduler {
     // Rotate the candidate order so equally loaded backends take turns.
     const start = this.rotation++ % healthy.length;
     const ordered = [...healthy.slice(start), ...healthy.slice(0, start)];
-    const loads = this.loads();
-    const chosen = chooseBackend(ordered.map((b) => loads.find((l) => l.id === b.url)!));
+    const loads = new Map(this.loads().map((l) => [l.id, l]));
+    const chosen = chooseBackend(ordered.map((b) => loads.get(b.url)!));
     const backend = healthy.find((b) => b.url === chosen);
     return backend ? { job: this.waiting[0], backend } : undefined;
   }
@@ -348,10 +353,4 @@ export class Scheduler {
       if (execution.backend === backend) execution.abandon(`${backend.url} went down (${reason})`);
     }
   }
-}
-
-function countOnBackend(backend: Backend, executions: Map<string, Execution>): number {
-  let n = 0;
-  for (const e of executions.values()) if (e.backend === backend && e.job.state !== 'dispatching') n++;
-  return n;
 }
