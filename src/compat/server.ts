@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Koa from 'koa';
+import { logStreamError } from '../server/errors.js';
 import type { Context, Next } from 'koa';
 import { WebSocketServer } from 'ws';
 import type { Bridge } from '../bridge.js';
@@ -81,6 +82,7 @@ export async function startCompatServer(bridge: Bridge, host: string, port: numb
 
   const shared: DoorContext = { bridge, door, info, inputs, doors, queueLength, maxBodyBytes: config.uploadMaxBytes };
   const app = new Koa();
+  app.on('error', logStreamError);
   app.use(compatErrors);
   app.use(async (ctx: Context, next: Next) => {
     if (crossOriginRefused(ctx.get('host') || undefined, ctx.get('origin') || undefined, config.corsOrigins)) {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { koaBody } from 'koa-body';
 import type { Bridge } from '../bridge.js';
-import { errorHandler } from './errors.js';
+import { errorHandler, logStreamError } from './errors.js';
 import { Doors } from './auth.js';
 import { ClientHub } from './hub.js';
 import { workflowRoutes } from './routes/workflows.js';
@@ -22,6 +22,7 @@ export interface RunningServer {
 
 export function createApp(bridge: Bridge, doors: Doors): Koa {
   const app = new Koa();
+  app.on('error', logStreamError);
   app.use(errorHandler);
   app.use(doors.cors());
   app.use(doors.requireClient());

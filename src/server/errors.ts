@@ -43,3 +43,19 @@ function clientMessage(e: Error & { type?: string }, status: number): string {
   if (e.type === 'entity.parse.failed' || /JSON/i.test(e.message)) return `malformed JSON body: ${e.message}`;
   return e.message || 'bad request';
 }
+
+const HANG_UPS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+
+/**
+ * For koa's 'error' event: errors after the answer started (a streamed body cut short). A client
+ * that hangs up mid-download is ordinary; anything else is worth a warning. Either way koa's
+ * default (printing a stack to stderr) is not what an operator wants.
+ */
+export function logStreamError(err: Error & { code?: string; status?: number; expose?: boolean }): void {
+  if (err.code && HANG_UPS.has(err.code)) {
+    log.debug(`client went away mid-response (${err.code})`);
+    return;
+  }
+  if (err.status && err.status < 500 && err.expose) return;
+  log.warn(`response failed: ${err.message}`);
+}
