@@ -11,6 +11,7 @@ import type { Job } from './jobs/job.js';
 import { isFinal, isOnBackend, newJob } from './jobs/job.js';
 import { summarize } from './jobs/client-status.js';
 import type { ClientStatus } from './jobs/client-status.js';
+import { formatPercent } from './jobs/progress.js';
 import { UploadStore } from './uploads/store.js';
 import { InputFiles, curatedInputs } from './uploads/input-files.js';
 import { Catalog, checkSubmission, isFileInput, patchWorkflow } from './workflows/index.js';
@@ -154,7 +155,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   /** Refuse work beyond the configured limits, telling the client when to come back. */
   private admit(clientId: string): void {
     const { maxJobsPerClient, maxQueue } = this.config;
-    const retryAfter = String(Math.max(1, Math.ceil(this.expectedWaitSeconds())));
+    // A rough wait before a slot frees up: a typical job's duration, at least a second.
+    const retryAfter = String(Math.max(1, Math.ceil(this.scheduler.estimates.meanJobSeconds() ?? 5)));
     if (maxJobsPerClient > 0 && this.store.ofClient(clientId).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
       throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter });
     }
@@ -163,10 +165,6 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     }
   }
 
-  /** A rough wait before a slot frees up: recent job duration, at least a second. */
-  private expectedWaitSeconds(): number {
-    return Math.max(1, this.scheduler.recentJobSeconds() ?? 5);
-  }
 
   /** The client's jobs from the curated door (the other door has its own view of its jobs). */
   curatedJobs(clientId: string): Job[] {
@@ -193,7 +191,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     if (status?.status !== 'progress' || status.fraction === undefined) return status;
     const best = Math.max(this.best.get(clientId) ?? 0, status.fraction);
     this.best.set(clientId, best);
-    return { ...status, fraction: best, detail: `${(best * 100).toFixed(2)}%` };
+    return { ...status, fraction: best, detail: formatPercent(best) };
   }
 
   /** Cancel every unfinished job of a client, and nothing else. Answers how many were cancelled. */
@@ -215,7 +213,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     const now = Date.now();
     // Failed and cancelled jobs of the session have been reported; they end with it.
     const ended = this.session(clientId).filter((j) => isFinal(j) && !jobs.includes(j));
-    for (const job of [...jobs, ...ended]) await this.store.update(job, { collectedAt: now });
+    // All in this tick: one store write.
+    await Promise.all([...jobs, ...ended].map((job) => this.store.update(job, { collectedAt: now })));
     this.best.delete(clientId);
     await this.forgetOnBackends(jobs);
     this.releaseUploads([...jobs, ...ended]);

@@ -57,12 +57,6 @@ export class ComfyEventSocket extends EventEmitter<EventSocketEvents> {
     }
   }
 
-  /** Drop the current connection and reconnect under a new clientId (used when it looks stuck). */
-  recycle(): void {
-    if (this.stopped) return;
-    this.ws?.terminate();
-  }
-
   private connect(): void {
     const clientId = uuidv4().replace(/-/g, '');
     const url = `${this.baseUrl.replace(/^http/, 'ws')}/ws?clientId=${clientId}`;

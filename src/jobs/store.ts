@@ -39,25 +39,12 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     this.setMaxListeners(0);
   }
 
-  /** A store that keeps nothing on disk (tests of pure behaviour, benchmarks of the baseline). */
-  static memory(): JobStore {
-    return new JobStore();
-  }
-
   static async open(dataDir: string): Promise<JobStore> {
     const store = new JobStore();
     const { files, jobs } = await StoreFiles.open(dataDir, () => store.serialize());
     store.files = files;
     for (const job of jobs.values()) store.index(job);
     return store;
-  }
-
-  get file(): string | undefined {
-    return this.files?.snapshotFile;
-  }
-
-  get size(): number {
-    return this.jobs.size;
   }
 
   get(id: string): Job | undefined {

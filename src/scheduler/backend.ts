@@ -113,8 +113,11 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (this.stopped || this.probing) return;
     this.probing = true;
     try {
-      const stats = await this.client.systemStats();
-      this.version = typeof stats?.system?.comfyui_version === 'string' ? stats.system.comfyui_version : this.version;
+      // The version is read when the backend (re)appears; a routine probe is the cheapest request.
+      if (!this.answering) {
+        const stats = await this.client.systemStats();
+        this.version = typeof stats?.system?.comfyui_version === 'string' ? stats.system.comfyui_version : this.version;
+      }
       this.queueRemaining = await this.client.queueRemaining();
       this.failures = 0;
       if (!this.answering) {

@@ -15,6 +15,14 @@ export class Estimates {
     this.durations.set(backend, smooth(this.durations.get(backend), seconds));
   }
 
+  /** Typical seconds of a job on any backend; undefined before the first. */
+  meanJobSeconds(): number | undefined {
+    if (this.durations.size === 0) return undefined;
+    let sum = 0;
+    for (const d of this.durations.values()) sum += d;
+    return sum / this.durations.size;
+  }
+
   /** Typical seconds of a job on this backend, whatever its size; undefined before the first. */
   jobSeconds(backend: string): number | undefined {
     return this.durations.get(backend);

@@ -46,7 +46,6 @@ export class Scheduler {
   private readonly waiting: Job[] = [];
   private readonly executions = new Map<string, Execution>();
   private rotation = 0;
-  private readonly recentSeconds: number[] = [];
   /** Learned seconds per work unit of each backend. */
   readonly estimates = new Estimates();
   private readonly units = new WeakMap<Job, number>();
@@ -85,11 +84,6 @@ export class Scheduler {
   /** Jobs on backends (dispatching, queued there, running). */
   get activeCount(): number {
     return this.executions.size;
-  }
-
-  /** Mean wall time of recently finished jobs, in seconds; undefined before the first. */
-  recentJobSeconds(): number | undefined {
-    return this.recentSeconds.length ? this.recentSeconds.reduce((a, b) => a + b, 0) / this.recentSeconds.length : undefined;
   }
 
   /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
@@ -145,7 +139,7 @@ export class Scheduler {
     await this.store.transition(job, 'cancelled', { error: reason });
   }
 
-  loads(): BackendLoad[] {
+  private loads(): BackendLoad[] {
     // Our prompts each backend has accepted (so its queue_remaining counts them), in one pass.
     const accepted = new Map<Backend, number>();
     for (const e of this.executions.values()) {
@@ -255,7 +249,7 @@ export class Scheduler {
       seconds += Math.max(total - elapsed, elapsed / 2, total * 0.05);
     }
     const foreign = Math.max(0, backend.queueRemaining - ours);
-    const meanJob = this.recentJobSeconds() ?? 0;
+    const meanJob = this.estimates.meanJobSeconds() ?? 0;
     return seconds + foreign * meanJob;
   }
 
@@ -312,12 +306,7 @@ export class Scheduler {
     const history = job.source === 'comfy' && outcome.kind !== 'lost' ? outcome.entry : undefined;
     switch (outcome.kind) {
       case 'completed':
-        if (job.startedAt !== undefined) {
-          const seconds = (Date.now() - job.startedAt) / 1000;
-          this.estimates.record(backend.url, this.unitsOf(job), seconds);
-          this.recentSeconds.push(seconds);
-          if (this.recentSeconds.length > 50) this.recentSeconds.shift();
-        }
+        if (job.startedAt !== undefined) this.estimates.record(backend.url, this.unitsOf(job), (Date.now() - job.startedAt) / 1000);
         await this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, history });
         break;
       case 'failed':

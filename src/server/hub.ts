@@ -81,12 +81,6 @@ export class ClientHub {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  get connectionCount(): number {
-    let n = 0;
-    for (const set of this.clients.values()) n += set.size;
-    return n;
-  }
-
   private connect(clientId: string, ws: WebSocket): void {
     const conn: Connection = { ws, alive: true, closing: false };
     let set = this.clients.get(clientId);

@@ -1,5 +1,6 @@
 // The inputs of a workflow that users may set, found through each node's `_meta.apiinput`.
 
+import { compareNodeIds } from '../comfy/protocol.js';
 import { isFloatInput } from './float-inputs.js';
 import { isLink, isPlainObject } from './graph.js';
 import type { PromptGraph } from './graph.js';
@@ -62,13 +63,6 @@ export function inferInputType(classType: string, input: string, value: unknown)
     default:
       return undefined;
   }
-}
-
-const nodeIdOrder = new Intl.Collator('en', { numeric: true });
-
-/** Node ids in the order people read them: "3" < "10" < "10:2". */
-export function compareNodeIds(a: string, b: string): number {
-  return nodeIdOrder.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { compareNodeIds, exposedInputs, inferInputType, parseApiInput } from '../../src/workflows/inputs.js';
+import { compareNodeIds } from '../../src/comfy/protocol.js';
+import { exposedInputs, inferInputType, parseApiInput } from '../../src/workflows/inputs.js';
 import { describe as describeWorkflow } from '../../src/workflows/index.js';
 import { isFloatInput } from '../../src/workflows/float-inputs.js';
 import type { PromptGraph } from '../../src/workflows/index.js';

@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import type { Bridge } from '../../bridge.js';
 import { ClientError } from '../../bridge.js';
 import type { Job } from '../../jobs/job.js';
+import { isFinal } from '../../jobs/job.js';
 import { multipartStream, newBoundary } from '../multipart.js';
 import type { Part } from '../multipart.js';
 import { requireClientId } from '../params.js';
@@ -37,7 +38,7 @@ export function jobRoutes(bridge: Bridge): Router {
     const clientId = requireClientId(ctx);
     const jobs = bridge.collectable(clientId);
     if (jobs.length === 0) {
-      const open = bridge.session(clientId).filter((j) => !['completed', 'failed', 'cancelled'].includes(j.state));
+      const open = bridge.session(clientId).filter((j) => !isFinal(j));
       if (open.length) throw new ClientError(409, `not finished yet: ${open.length} job(s) of ${clientId} still waiting or running; wait for "closed"`);
       ctx.status = 204;
       return;
