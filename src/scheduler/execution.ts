@@ -162,30 +162,23 @@ export class Execution implements PromptListener {
 
   private async onWatchdog(ms: number): Promise<void> {
     if (this.settled || this.finishing) return;
-    const { client } = this.backend;
     try {
-      const entry = await client.history(this.job.id);
-      if (entry) return this.conclude(entry);
-      const queue = await client.queue();
+      const where = await this.locate();
       if (this.settled) return;
-      if (!this.running) {
-        if (queue.running.includes(this.job.id)) {
-          this.markRunning(); // its execution_start was missed
-          return;
-        }
-        if (queue.pending.includes(this.job.id) && queue.running.length > 0) {
-          this.armWatchdog(); // waiting behind other work: not stuck
-          return;
-        }
-        if (queue.pending.includes(this.job.id)) {
+      switch (where.at) {
+        case 'finished':
+          return this.conclude(where.entry);
+        case 'gone':
+          return this.settleGone();
+        case 'running':
+          // Not known to run yet: its execution_start was missed. Known to run: it went silent.
+          if (!this.running) return this.markRunning();
+          return this.abandon(`no progress from ${this.backend.url} for ${ms / 1000}s`);
+        case 'pending':
+          if (this.running) return this.abandon(`no progress from ${this.backend.url} for ${ms / 1000}s`);
+          if (where.behindOtherWork) return this.armWatchdog(); // waiting its turn: not stuck
           return this.abandon(`${this.backend.url} accepted the job but did not start it within ${ms / 1000}s`);
-        }
-        return this.check();
       }
-      if (queue.running.includes(this.job.id) || queue.pending.includes(this.job.id)) {
-        return this.abandon(`no progress from ${this.backend.url} for ${ms / 1000}s`);
-      }
-      return this.check();
     } catch (err) {
       this.backend.reportFailure((err as Error).message);
       this.armWatchdog();
@@ -254,19 +247,35 @@ export class Execution implements PromptListener {
   private async check(): Promise<void> {
     if (this.settled || this.finishing) return;
     try {
-      const entry = await this.backend.client.history(this.job.id);
-      if (entry) return this.conclude(entry);
-      const queue = await this.backend.client.queue();
-      if (queue.running.includes(this.job.id)) return this.markRunning();
-      if (queue.pending.includes(this.job.id)) return;
-      // Not queued and no history: finished between our two reads, or forgotten (restart, deletion).
-      const late = await this.backend.client.history(this.job.id);
-      if (late) return this.conclude(late);
-      if (this.cancelReason !== undefined) return this.resolve({ kind: 'cancelled', reason: this.cancelReason });
-      this.resolve({ kind: 'lost', reason: `${this.backend.url} no longer knows the prompt (restarted?)` });
+      const where = await this.locate();
+      if (this.settled) return;
+      if (where.at === 'finished') this.conclude(where.entry);
+      else if (where.at === 'running') this.markRunning();
+      else if (where.at === 'gone') this.settleGone();
     } catch (err) {
       if (err instanceof BackendError) this.backend.reportFailure(err.message);
     }
+  }
+
+  /** Where the prompt is on its backend, from /history and /queue. */
+  private async locate(): Promise<
+    { at: 'finished'; entry: HistoryEntry } | { at: 'running' } | { at: 'pending'; behindOtherWork: boolean } | { at: 'gone' }
+  > {
+    const { client } = this.backend;
+    const entry = await client.history(this.job.id);
+    if (entry) return { at: 'finished', entry };
+    const queue = await client.queue();
+    if (queue.running.includes(this.job.id)) return { at: 'running' };
+    if (queue.pending.includes(this.job.id)) return { at: 'pending', behindOtherWork: queue.running.length > 0 };
+    // Not queued and no history: finished between our two reads, or forgotten (restart, deletion).
+    const late = await client.history(this.job.id);
+    return late ? { at: 'finished', entry: late } : { at: 'gone' };
+  }
+
+  /** The backend no longer has the prompt: deleted by our cancel, or lost with a restart. */
+  private settleGone(): void {
+    if (this.cancelReason !== undefined) this.resolve({ kind: 'cancelled', reason: this.cancelReason });
+    else this.resolve({ kind: 'lost', reason: `${this.backend.url} no longer knows the prompt (restarted?)` });
   }
 
   private async finish(): Promise<void> {
