@@ -153,8 +153,10 @@ export class ComfyDoor {
     const open = this.jobs().filter((j) => !isFinal(j));
     const running = open.filter((j) => j.state === 'running').sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
     const { scheduler } = this.bridge;
-    const rank = (j: Job) => (isOnBackend(j) ? 0 : (scheduler.position(j.id) ?? Number.MAX_SAFE_INTEGER));
-    const pending = open.filter((j) => j.state !== 'running').sort((a, b) => rank(a) - rank(b) || a.createdAt - b.createdAt);
+    // Ranked once each: a queue position is a scan of the waiting list.
+    const ranks = new Map<Job, number>();
+    for (const j of open) ranks.set(j, isOnBackend(j) ? 0 : (scheduler.position(j.id) ?? Number.MAX_SAFE_INTEGER));
+    const pending = open.filter((j) => j.state !== 'running').sort((a, b) => ranks.get(a)! - ranks.get(b)! || a.createdAt - b.createdAt);
     return {
       queue_running: running.map((j) => queueItem(j, this.outputsOf(j))),
       queue_pending: pending.map((j) => queueItem(j, this.outputsOf(j))),

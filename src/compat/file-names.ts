@@ -5,9 +5,13 @@ import { createHash } from 'node:crypto';
 
 const TAG = /^backend-[0-9a-f]{8}$/;
 
+const tags = new Map<string, string>();
+
 /** The tag of a backend URL; stable across restarts, so stored history keeps working. */
 export function backendTag(url: string): string {
-  return `backend-${createHash('sha256').update(url).digest('hex').slice(0, 8)}`;
+  let tag = tags.get(url);
+  if (tag === undefined) tags.set(url, (tag = `backend-${createHash('sha256').update(url).digest('hex').slice(0, 8)}`));
+  return tag;
 }
 
 export function isBackendTag(segment: string): boolean {

@@ -3,6 +3,7 @@
 import type { ErrorBody } from './errors.js';
 import { errorBody } from './errors.js';
 import { isObject } from './request-body.js';
+import { pyTruthy } from '../sim/python.js';
 
 export interface PromptRequest {
   prompt: Record<string, unknown>;
@@ -67,12 +68,6 @@ function toFloat(value: unknown): number | undefined {
   return undefined;
 }
 
-function truthy(value: unknown): boolean {
-  if (Array.isArray(value)) return value.length > 0;
-  if (isObject(value)) return Object.keys(value).length > 0;
-  return Boolean(value);
-}
-
 const NO_PROMPT = errorBody('no_prompt', 'No prompt provided', 'No prompt provided');
 
 export function readPromptRequest(body: unknown, counter: PromptCounter): PromptRequestResult {
@@ -91,7 +86,7 @@ export function readPromptRequest(body: unknown, counter: PromptCounter): Prompt
     priority = queuePriority({ kind: 'explicit', number: n, counter: counter.peek() });
   } else {
     const c = counter.take();
-    const front = 'front' in body && truthy(body.front);
+    const front = 'front' in body && pyTruthy(body.front);
     number = front ? -c : c;
     priority = queuePriority(front ? { kind: 'front', counter: c } : { kind: 'counted', counter: c });
   }

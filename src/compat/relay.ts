@@ -22,8 +22,6 @@ import type { StatusBroadcast } from './status-broadcast.js';
 
 /** What the relay remembers about one prompt while it is unfinished. */
 interface Tracked {
-  /** execution_start was seen (this attempt or an earlier one). */
-  started: boolean;
   /** The closing message of the current attempt was relayed. */
   closed: boolean;
   /** The node running now, for previews that do not say and for reconnecting clients. */
@@ -76,7 +74,7 @@ export class PromptRelay {
 
   private track(job: Job): Tracked {
     let t = this.tracked.get(job.id);
-    if (!t) this.tracked.set(job.id, (t = { started: false, closed: false, node: null, deferred: [] }));
+    if (!t) this.tracked.set(job.id, (t = { closed: false, node: null, deferred: [] }));
     return t;
   }
 
@@ -91,7 +89,6 @@ export class PromptRelay {
         t.node = String(data.node);
         break;
       case 'execution_start':
-        t.started = true;
         t.closed = false;
         break;
       case 'executed':
@@ -128,15 +125,20 @@ export class PromptRelay {
       return;
     }
     const targets = previewAudience(sid !== undefined) === 'client' ? [this.sockets.get(sid!)].filter((c): c is Connection => c !== undefined) : [...this.sockets.connections()];
+    // Each layout is built at most once per frame and shared by every socket that wants it.
+    let withMeta: Buffer | undefined | null = null;
+    let legacy: Buffer | undefined | null = null;
     for (const conn of targets) {
       // A prompt without a client broadcasts the legacy layout, whatever the sockets negotiated.
       if (sid !== undefined && conn.previewMetadata) {
-        const out = frame.type === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA ? frame.data : toMetadataPreview(frame.data, { promptId: job.id, node: t.node });
-        if (out) this.sockets.sendBinary(conn, out);
+        if (withMeta === null) {
+          withMeta = frame.type === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA ? frame.data : toMetadataPreview(frame.data, { promptId: job.id, node: t.node });
+        }
+        if (withMeta) this.sockets.sendBinary(conn, withMeta);
       } else if (frame.type === BinaryEvent.PREVIEW_IMAGE) {
         this.sockets.sendBinary(conn, frame.data);
       } else {
-        const legacy = toLegacyPreview(frame.data);
+        if (legacy === null) legacy = toLegacyPreview(frame.data);
         if (legacy) t.deferred.push({ conn, frame: legacy });
       }
     }
@@ -160,7 +162,8 @@ export class PromptRelay {
     if (!isFinal(job)) return;
     this.tracked.delete(job.id);
     if (t) this.flushDeferred(t);
-    const started = (t?.started ?? false) || job.startedAt !== undefined;
+    // startedAt is set when execution_start arrives, before it is relayed.
+    const started = job.startedAt !== undefined;
     // Deleted from the queue before it ran: ComfyUI says nothing but the new queue length.
     if (job.state === 'cancelled' && !started) return;
     if (!t?.closed) this.deliver(job, closingMessage(job, t?.node ?? null));

@@ -37,6 +37,4 @@ export async function readJson(ctx: Context, limit: number): Promise<Parsed> {
   return parseJson(await readBody(ctx, limit));
 }
 
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isPlainObject as isObject } from '../workflows/graph.js';

@@ -3,12 +3,9 @@
 import Router from '@koa/router';
 import { plain } from '../errors.js';
 import { isObject, readJson } from '../request-body.js';
+import { pyTruthy } from '../../sim/python.js';
 import type { DoorContext } from './context.js';
 import { done } from './context.js';
-
-function truthy(value: unknown): boolean {
-  return Array.isArray(value) ? value.length > 0 : isObject(value) ? Object.keys(value).length > 0 : Boolean(value);
-}
 
 export function queueRoutes({ door, doors, maxBodyBytes }: DoorContext): Router {
   const router = new Router();
@@ -21,7 +18,7 @@ export function queueRoutes({ door, doors, maxBodyBytes }: DoorContext): Router 
     const parsed = await readJson(ctx, maxBodyBytes);
     if (!parsed.ok || !isObject(parsed.value)) throw plain(400, parsed.ok ? 'the body must be a JSON object: {"delete": [ids]} or {"clear": true}' : parsed.reason);
     const body = parsed.value;
-    if ('clear' in body && truthy(body.clear)) {
+    if ('clear' in body && pyTruthy(body.clear)) {
       doors.requireAdmin(ctx);
       await door.clearPending();
     }
