@@ -1,13 +1,11 @@
 // ComfyUI's queue items and history entries, built from the bridge's jobs.
+import type { ComfyMessage } from '../comfy/protocol.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
 import { backendTag, tagOutputs } from './file-names.js';
 
-/** A websocket JSON message. */
-export interface ComfyEvent {
-  type: string;
-  data: Record<string, unknown>;
-}
+/** A websocket JSON message, as ComfyUI sends it. */
+export type ComfyEvent = ComfyMessage;
 
 /** [number, prompt_id, prompt, extra_data, outputs_to_execute] */
 export type QueueItem = [number, string, Record<string, unknown>, Record<string, unknown>, string[]];

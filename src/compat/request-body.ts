@@ -23,7 +23,7 @@ export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export function parseJson(body: Buffer): Parsed {
+function parseJson(body: Buffer): Parsed {
   const text = body.toString('utf8');
   if (text.trim() === '') return { ok: false, reason: 'the request body is empty' };
   try {

@@ -31,7 +31,7 @@ export interface SocketHooks {
   maxUploadSize: number;
 }
 
-export function newSid(): string {
+function newSid(): string {
   return randomBytes(16).toString('hex');
 }
 

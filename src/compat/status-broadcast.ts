@@ -4,7 +4,7 @@ import type { ClientSockets } from './sockets.js';
 import type { QueueLength } from './queue-length.js';
 import type { ComfyEvent } from './entries.js';
 
-export function statusEvent(queueRemaining: number): ComfyEvent {
+function statusEvent(queueRemaining: number): ComfyEvent {
   return { type: 'status', data: { status: { exec_info: { queue_remaining: queueRemaining } } } };
 }
 

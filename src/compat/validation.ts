@@ -53,7 +53,7 @@ function uploadKind(options: Record<string, unknown>): string | undefined {
 export type StoredInput = (value: string) => boolean;
 
 /** One node class as /object_info describes it, in the shape the validator reads. */
-export function schemaClass(name: string, schema: unknown, stored: StoredInput): NodeClass | undefined {
+function schemaClass(name: string, schema: unknown, stored: StoredInput): NodeClass | undefined {
   if (!isObject(schema)) return undefined;
   const input = isObject(schema.input) ? schema.input : {};
   const types: InputTypes = { required: specs(input.required), optional: specs(input.optional) };
