@@ -59,6 +59,8 @@ export class Execution implements PromptListener {
   private readonly seenOutputs: Record<string, Record<string, unknown> | null> = {};
   private pollTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  /** When the last event for this prompt arrived: the stall timeout counts from it. */
+  private lastEventAt = 0;
   private running = false;
 
   constructor(readonly job: Job, readonly backend: Backend, private readonly hooks: ExecutionHooks, private readonly options: ExecutionOptions) {
@@ -162,6 +164,14 @@ export class Execution implements PromptListener {
 
   private async onWatchdog(ms: number): Promise<void> {
     if (this.settled || this.finishing) return;
+    // Events arrived meanwhile: not stalled; look again when the quiet time could be up.
+    const quiet = Date.now() - this.lastEventAt;
+    if (this.running && quiet < ms) {
+      clearTimeout(this.watchdog);
+      this.watchdog = setTimeout(() => void this.onWatchdog(ms), ms - quiet);
+      this.watchdog.unref();
+      return;
+    }
     try {
       const where = await this.locate();
       if (this.settled) return;
@@ -199,7 +209,8 @@ export class Execution implements PromptListener {
   message(msg: ComfyMessage): void {
     if (this.settled) return;
     const d = msg.data;
-    if (this.running) this.armWatchdog();
+    // Cheap on every event; the watchdog compares against it when it fires.
+    this.lastEventAt = Date.now();
     switch (msg.type) {
       case 'execution_start':
         this.markRunning();
