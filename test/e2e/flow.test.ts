@@ -155,3 +155,20 @@ test('a client that reuses its clientId after collecting starts a new session on
   const parts = await readParts(await fetch(`${bridge.url}/history?clientId=${clientId}`));
   expect(JSON.parse(readPngText(parts[0].bytes).prompt)['1'].inputs.color).toBe(222);
 });
+
+test('a waiting client hears `listening` heartbeats until its work is done', async () => {
+  const own = await startBridge(sims.map((s) => s.url), { HEARTBEAT_INTERVAL: '0.05' });
+  try {
+    await backendsUp(own);
+    const client = await TestClient.connect(own, 'heartbeat-client');
+    const beat = await client.next((m) => m.status === 'listening');
+    expect(beat.detail).toBe('server is listening');
+    await postJson(`${own.url}/generate-based-workflow?clientId=heartbeat-client`, { workflow: 'invert' });
+    await client.next((m) => m.status === 'closed');
+    // Nothing follows `closed`: the socket is closed by the bridge.
+    expect(await client.closed).toBe(1000);
+    expect(client.messages.at(-1)?.status).toBe('closed');
+  } finally {
+    await own.dispose();
+  }
+});
