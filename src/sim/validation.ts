@@ -2,7 +2,7 @@
 // including its error shapes, coercion of literals and its quirks.
 import type { NodeClass, NodeEnv } from './nodes/types.js';
 import { NodeRegistry } from './nodes/registry.js';
-import { isPlainObject, pyFloat, pyInt, pyRepr, pyStr, pyTruthy, pyFloatRepr, PyError, pyTypeName } from './python.js';
+import { isPlainObject, pyFloat, pyInt, pyRepr, pyStr, pyTruthy, pyFloatRepr, PyError, pyTypeName } from '../comfy/python.js';
 
 export interface ErrorReason {
   type: string;
