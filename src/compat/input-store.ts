@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { InputFile, InputSource } from '../uploads/input-files.js';
-import { annotatedName, isFolderType, resolveInside } from '../sim/files.js';
-import type { FolderType } from '../sim/files.js';
-import { pySplitext } from '../sim/python.js';
+import { annotatedName, isFolderType, resolveInside } from '../comfy/file-names.js';
+import type { FolderType } from '../comfy/file-names.js';
+import { pySplitext } from '../comfy/python.js';
 
 export type { FolderType };
 

@@ -3,7 +3,7 @@
 import type { ErrorBody } from './errors.js';
 import { errorBody } from './errors.js';
 import { isObject } from './request-body.js';
-import { pyTruthy } from '../sim/python.js';
+import { pyTruthy } from '../comfy/python.js';
 
 export interface PromptRequest {
   prompt: Record<string, unknown>;

@@ -10,7 +10,7 @@ import type { Context, Next } from 'koa';
 import { WebSocketServer } from 'ws';
 import type { Bridge } from '../bridge.js';
 import { Doors } from '../server/auth.js';
-import { originRejected } from '../sim/http/origin.js';
+import { originRejected } from '../comfy/origin.js';
 import { BackendInfo } from './backend-info.js';
 import { ComfyDoor } from './door.js';
 import { compatErrors } from './errors.js';

@@ -1,50 +1,14 @@
 // Checking a prompt before it is queued, as ComfyUI does during POST /prompt, against a backend's
-// /object_info. The checks themselves are the simulator's faithful port of ComfyUI's
-// validate_prompt; this module feeds it node classes described by /object_info instead of the
-// simulator's own nodes.
-import { validatePrompt } from '../sim/validation.js';
-import type { ErrorReason, ValidationOutcome } from '../sim/validation.js';
-import { NodeRegistry } from '../sim/nodes/registry.js';
-import type { InputSpec, InputTypes, NodeClass, NodeEnv } from '../sim/nodes/types.js';
-import { FileStore } from '../sim/files.js';
+// /object_info. The checks are ComfyUI's validate_prompt (src/comfy); this module adds what
+// /object_info cannot show: the file checks of upload combos.
+import { validatePrompt } from '../comfy/validation.js';
+import type { ErrorReason, InputsHook, ValidationOutcome } from '../comfy/validation.js';
+import { uploadKind } from '../comfy/object-info.js';
+import type { ObjectInfo } from '../comfy/object-info.js';
 import { isObject } from './request-body.js';
 
-export type { ValidationOutcome };
-
-/** /object_info as a backend answers it: class name → schema. */
-export type ObjectInfo = Record<string, unknown>;
-
-/** Validation never looks at files or models on this side; the schemas carry the model lists. */
-const NO_ENV: NodeEnv = { checkpoints: [], files: new FileStore() };
-
-/** [TYPE, options] with newer servers' ["COMBO", {options: [...]}] turned into the classic [[...], options]. */
-export function normaliseSpec(spec: unknown): InputSpec | undefined {
-  if (!Array.isArray(spec) || spec.length === 0) return undefined;
-  const [type, options] = spec as [unknown, unknown];
-  const opts = isObject(options) ? options : {};
-  if (type === 'COMBO' && Array.isArray(opts.options)) return [opts.options as string[], opts];
-  if (typeof type === 'string' || Array.isArray(type)) return [type as string | string[], opts];
-  return undefined;
-}
-
-function specs(section: unknown): Record<string, InputSpec> {
-  const out: Record<string, InputSpec> = {};
-  if (!isObject(section)) return out;
-  for (const [name, spec] of Object.entries(section)) {
-    const normal = normaliseSpec(spec);
-    if (normal) out[name] = normal;
-  }
-  return out;
-}
-
-/** What kind of file an upload combo takes (LoadImage: image), from its `*_upload` option. */
-function uploadKind(options: Record<string, unknown>): string | undefined {
-  for (const [key, value] of Object.entries(options)) {
-    if (value === true && key.endsWith('_upload')) return key.slice(0, -'_upload'.length);
-  }
-  if (typeof options.upload === 'string') return options.upload;
-  return undefined;
-}
+export type { ValidationOutcome, ObjectInfo };
+export { normaliseSpec } from '../comfy/object-info.js';
 
 /**
  * A value an upload combo may take although the backend's list lacks it: a file this door stores
@@ -52,64 +16,30 @@ function uploadKind(options: Record<string, unknown>): string | undefined {
  */
 export type StoredInput = (value: string) => boolean;
 
-/** One node class as /object_info describes it, in the shape the validator reads. */
-function schemaClass(name: string, schema: unknown, stored: StoredInput): NodeClass | undefined {
-  if (!isObject(schema)) return undefined;
-  const input = isObject(schema.input) ? schema.input : {};
-  const types: InputTypes = { required: specs(input.required), optional: specs(input.optional) };
-  // Upload combos (LoadImage's image) are checked by the node's own VALIDATE_INPUTS in ComfyUI:
-  // the file must exist, wherever it came from; the list is only what the widget offers.
-  const uploads = Object.entries({ ...types.optional, ...types.required }).filter(
-    ([, spec]) => Array.isArray(spec[0]) && uploadKind(spec[1] ?? {}) !== undefined,
-  );
-  const validateArgs = uploads.map(([n]) => n);
-  return {
-    name,
-    displayName: typeof schema.display_name === 'string' ? schema.display_name : name,
-    description: '',
-    category: typeof schema.category === 'string' ? schema.category : '',
-    pythonModule: typeof schema.python_module === 'string' ? schema.python_module : '',
-    outputNode: schema.output_node === true,
-    returnTypes: Array.isArray(schema.output) ? schema.output.map((t) => (typeof t === 'string' ? t : '*')) : [],
-    inputTypes: () => types,
-    validateArgs,
-    validateInputs:
-      validateArgs.length === 0
-        ? undefined
-        : (args) => {
-            for (const [arg, spec] of uploads) {
-              if (!(arg in args)) continue;
-              const value = String(args[arg]);
-              const listed = (spec[0] as unknown[]).includes(value);
-              const unlisted = value.includes('/') || /\[(input|output|temp)\]$/.test(value);
-              if (!listed && !unlisted && !stored(value)) return `Invalid ${uploadKind(spec[1] ?? {})} file: ${value}`;
-            }
-            return true;
-          },
-    run: () => Promise.reject(new Error(`${name} runs on a backend, not here`)),
+/**
+ * Upload combos (LoadImage's image) are checked by the node's own VALIDATE_INPUTS in ComfyUI:
+ * the file must exist, wherever it came from; the list is only what the widget offers.
+ */
+function uploadChecks(stored: StoredInput): InputsHook {
+  return (schema) => {
+    const uploads = Object.entries({ ...schema.inputs.optional, ...schema.inputs.required }).filter(
+      ([, spec]) => Array.isArray(spec[0]) && uploadKind(spec[1] ?? {}) !== undefined,
+    );
+    if (uploads.length === 0) return undefined;
+    return {
+      args: uploads.map(([name]) => name),
+      check: (args) => {
+        for (const [arg, spec] of uploads) {
+          if (!(arg in args)) continue;
+          const value = String(args[arg]);
+          const listed = (spec[0] as unknown[]).includes(value);
+          const unlisted = value.includes('/') || /\[(input|output|temp)\]$/.test(value);
+          if (!listed && !unlisted && !stored(value)) return `Invalid ${uploadKind(spec[1] ?? {})} file: ${value}`;
+        }
+        return true;
+      },
+    };
   };
-}
-
-/** The node classes of one /object_info snapshot. */
-class SchemaRegistry extends NodeRegistry {
-  private readonly built = new Map<string, NodeClass | undefined>();
-
-  constructor(
-    private readonly info: ObjectInfo,
-    private readonly stored: StoredInput,
-  ) {
-    super();
-  }
-
-  override get(name: unknown): NodeClass | undefined {
-    if (typeof name !== 'string' || !Object.hasOwn(this.info, name)) return undefined;
-    if (!this.built.has(name)) this.built.set(name, schemaClass(name, this.info[name], this.stored));
-    return this.built.get(name);
-  }
-
-  override names(): string[] {
-    return Object.keys(this.info);
-  }
 }
 
 /**
@@ -119,7 +49,7 @@ class SchemaRegistry extends NodeRegistry {
  */
 export function checkPrompt(prompt: Record<string, unknown>, targets: unknown, info: ObjectInfo, stored: StoredInput): ValidationOutcome {
   try {
-    return validatePrompt(prompt, targets, new SchemaRegistry(info, stored), NO_ENV);
+    return validatePrompt(prompt, targets, info, uploadChecks(stored));
   } catch (err) {
     // ComfyUI answers 500 here (e.g. partial_execution_targets of the wrong type); a 400 says why.
     const reason: ErrorReason = { type: 'invalid_prompt', message: 'Invalid prompt', details: (err as Error).message, extra_info: {} };

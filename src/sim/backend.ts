@@ -11,7 +11,7 @@ import { ExecutionCache } from './exec/cache.js';
 import { PromptExecutor } from './exec/executor.js';
 import { PromptWorker } from './exec/worker.js';
 import { History } from './history.js';
-import { originRejected } from './http/origin.js';
+import { originRejected } from '../comfy/origin.js';
 import { PayloadTooLarge, SimRequest, InvalidJson } from './http/request.js';
 import type { SimResponse } from './http/response.js';
 import { empty, notFound, serverError, text } from './http/response.js';

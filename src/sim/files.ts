@@ -1,40 +1,11 @@
 // The backend's input/, output/ and temp/ folders, held in memory.
-import { posix } from 'node:path';
+import { annotatedName, resolveInside } from '../comfy/file-names.js';
+import type { FolderType } from '../comfy/file-names.js';
 import type { ByteSegments } from './bytes.js';
-
-export type FolderType = 'input' | 'output' | 'temp';
-export const FOLDER_TYPES: readonly FolderType[] = ['input', 'output', 'temp'];
 
 export interface StoredFile {
   readonly bytes: ByteSegments;
   readonly mtime: Date;
-}
-
-const ROOT = '/__root__';
-
-/**
- * Joins path parts below a folder root the way os.path.join + abspath would,
- * and returns the path relative to the root, or null when it escapes the root.
- * An absolute part replaces everything before it, as in Python.
- */
-export function resolveInside(...parts: string[]): string | null {
-  const full = posix.resolve(ROOT, ...parts);
-  if (full === ROOT) return '';
-  if (!full.startsWith(`${ROOT}/`)) return null;
-  return full.slice(ROOT.length + 1);
-}
-
-export function isFolderType(value: unknown): value is FolderType {
-  return value === 'input' || value === 'output' || value === 'temp';
-}
-
-/** Splits a trailing " [output]" / " [input]" / " [temp]" annotation off a file name. */
-export function annotatedName(name: string): { name: string; type: FolderType | null } {
-  for (const type of FOLDER_TYPES) {
-    const tag = `[${type}]`;
-    if (name.endsWith(tag)) return { name: name.slice(0, -(tag.length + 1)), type };
-  }
-  return { name, type: null };
 }
 
 export class FileStore {

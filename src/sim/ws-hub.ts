@@ -2,7 +2,7 @@
 // reconnect bug), feature-flag negotiation, and targeted or broadcast sends.
 import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { isPlainObject, pyJson } from './python.js';
+import { isPlainObject, pyJson } from '../comfy/python.js';
 
 export type Recipient = string | null;
 

@@ -1,5 +1,5 @@
-// Prompt checks against /object_info give ComfyUI's verdicts (the simulator's port of
-// validate_prompt, fed node classes read from /object_info).
+// Prompt checks against /object_info give the verdicts of ComfyUI's validate_prompt (src/comfy), the
+// same ones the simulator gives from its own nodes and their VALIDATE_INPUTS hooks.
 import { NodeRegistry } from '../../src/sim/nodes/registry.js';
 import { FileStore } from '../../src/sim/files.js';
 import { validatePrompt } from '../../src/sim/validation.js';

@@ -1,7 +1,7 @@
 // The pure helpers: PNG writing/reading and Python value formatting.
 import { deflateSync } from 'node:zlib';
 import { encodeSolidPng, pngFirstPixel, pngSize, readPngText } from '../../src/sim/png.js';
-import { pyFloat, pyFloatRepr, pyInt, pyJson, pyRepr, pySplitext, pyStr, PyError } from '../../src/sim/python.js';
+import { pyFloat, pyFloatRepr, pyInt, pyJson, pyRepr, pySplitext, pyStr, PyError } from '../../src/comfy/python.js';
 
 test('solid PNGs round-trip size, colour, alpha and text, and padding reaches the requested size exactly', () => {
   const plain = encodeSolidPng({ width: 3, height: 2, rgb: [1, 2, 3], text: [['prompt', '{"a": 1}'], ['prompt_id', 'p1']] }).toBuffer();

@@ -3,7 +3,7 @@
 import Router from '@koa/router';
 import { plain } from '../errors.js';
 import { isObject, readJson } from '../request-body.js';
-import { pyTruthy } from '../../sim/python.js';
+import { pyTruthy } from '../../comfy/python.js';
 import type { DoorContext } from './context.js';
 import { done } from './context.js';
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { NodeEnv } from '../nodes/types.js';
-import { isPlainObject, pyJson } from '../python.js';
+import { isPlainObject, pyJson } from '../../comfy/python.js';
 
 export interface UiEntry {
   meta: { node_id: string; display_node: string; parent_node: null; real_node_id: string };

@@ -1,7 +1,7 @@
 // The order in which nodes run: a topological dissolve of the needed part of
 // the graph, picking nodes the way ComfyUI's ux_friendly_pick_node does.
 import type { NodeRegistry } from '../nodes/registry.js';
-import { isPlainObject } from '../python.js';
+import { isPlainObject } from '../../comfy/python.js';
 
 function linkOf(value: unknown): [string, number] | null {
   return Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'number'

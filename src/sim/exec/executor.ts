@@ -8,7 +8,7 @@ import { describe } from '../nodes/values.js';
 import type { Rgb } from '../png.js';
 import { previewPng } from '../png.js';
 import type { QueueItem } from '../prompt-queue.js';
-import { isPlainObject, pyJson, PyError } from '../python.js';
+import { isPlainObject, pyJson, PyError } from '../../comfy/python.js';
 import type { Recipient, WsHub } from '../ws-hub.js';
 import type { ExecutionCache, PromptCache } from './cache.js';
 import { ExecutionList } from './execution-list.js';

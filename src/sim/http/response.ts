@@ -1,6 +1,6 @@
 // Response values returned by route handlers, with aiohttp's default bodies.
 import type { ByteSegments } from '../bytes.js';
-import { pyJson } from '../python.js';
+import { pyJson } from '../../comfy/python.js';
 
 export interface SimResponse {
   status: number;

@@ -1,8 +1,8 @@
 // Image nodes from nodes.py / comfy_extras: sources and simple pixel transforms.
 import { createHash } from 'node:crypto';
-import { annotatedName } from '../files.js';
+import { annotatedName } from '../../comfy/file-names.js';
 import { isPng, pngFirstPixel, pngSize } from '../png.js';
-import { PyError } from '../python.js';
+import { PyError } from '../../comfy/python.js';
 import type { NodeClass, NodeEnv } from './types.js';
 import { MAX_RESOLUTION } from './types.js';
 import type { ImageValue } from './values.js';

@@ -1,9 +1,9 @@
 // Output nodes: the only ones that produce UI output and files.
 import { posix } from 'node:path';
-import type { FolderType } from '../files.js';
-import { resolveInside } from '../files.js';
+import type { FolderType } from '../../comfy/file-names.js';
+import { resolveInside } from '../../comfy/file-names.js';
 import { encodeSolidPng } from '../png.js';
-import { isPlainObject, pyFloatRepr, pyJson, PyError } from '../python.js';
+import { isPlainObject, pyFloatRepr, pyJson, PyError } from '../../comfy/python.js';
 import type { NodeClass, NodeContext } from './types.js';
 import { asImage, describe, isFake } from './values.js';
 

@@ -3,7 +3,7 @@ import { CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler, VAE
 import { EmptyImage, ImageBlur, ImageInvert, ImageScale, LoadImage } from './image.js';
 import { PreviewAny, PreviewImage, SaveImage } from './output.js';
 import { TestSleep, TestSyncError } from './testing.js';
-import type { InputSpec, InputTypes, NodeClass, NodeEnv } from './types.js';
+import type { NodeClass, NodeEnv } from './types.js';
 
 const ALL: readonly NodeClass[] = [
   EmptyImage,
@@ -24,13 +24,6 @@ const ALL: readonly NodeClass[] = [
   TestSyncError,
 ];
 
-export interface InputInfo {
-  type: string | string[];
-  category: 'required' | 'optional';
-  options: Record<string, unknown>;
-  spec: InputSpec;
-}
-
 export class NodeRegistry {
   private readonly classes = new Map(ALL.map((c) => [c.name, c]));
 
@@ -40,15 +33,6 @@ export class NodeRegistry {
 
   names(): string[] {
     return [...this.classes.keys()];
-  }
-
-  /** get_input_info: the declared type, category and options of one input. */
-  static inputInfo(types: InputTypes, name: string): InputInfo | null {
-    for (const category of ['required', 'optional'] as const) {
-      const spec = types[category]?.[name];
-      if (spec) return { type: spec[0], category, options: spec[1] ?? {}, spec };
-    }
-    return null;
   }
 
   objectInfo(name: string, env: NodeEnv): Record<string, unknown> | null {

@@ -1,6 +1,6 @@
 // Nodes from ComfyUI's tests/execution testing pack, used to make timing and
 // failures deterministic.
-import { PyError } from '../python.js';
+import { PyError } from '../../comfy/python.js';
 import type { NodeClass } from './types.js';
 
 const PACK = 'custom_nodes.testing-pack';

@@ -1,16 +1,10 @@
 // What a simulated node class is: its /object_info schema, its validation
 // hooks and the coroutine that "runs" it against fake tensors.
+import type { InputTypes } from '../../comfy/object-info.js';
 import type { FileStore } from '../files.js';
 import type { Rgb } from '../png.js';
 
-/** [TYPE] or [TYPE, options]; TYPE is a name or a list of combo choices, exactly as /object_info shows it. */
-export type InputSpec = [string | string[]] | [string | string[], Record<string, unknown>];
-
-export interface InputTypes {
-  required: Record<string, InputSpec>;
-  optional?: Record<string, InputSpec>;
-  hidden?: Record<string, string>;
-}
+export type { InputSpec, InputTypes } from '../../comfy/object-info.js';
 
 /** What validation and schemas may look at on this backend. */
 export interface NodeEnv {

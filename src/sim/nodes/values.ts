@@ -1,7 +1,7 @@
 // Stand-ins for the tensors and model objects that flow between nodes. They
 // carry just enough (size, batch, a colour or seed) to produce plausible outputs.
 import { createHash } from 'node:crypto';
-import { isPlainObject, pyJson, pyRepr } from '../python.js';
+import { isPlainObject, pyJson, pyRepr } from '../../comfy/python.js';
 import type { Rgb } from '../png.js';
 
 export interface ImageValue {

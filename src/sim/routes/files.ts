@@ -2,9 +2,9 @@
 import { posix } from 'node:path';
 import { ByteSegments } from '../bytes.js';
 import type { BackendContext } from '../context.js';
-import type { FolderType } from '../files.js';
-import { annotatedName, isFolderType, resolveInside } from '../files.js';
-import { viewContentType } from '../http/mime.js';
+import type { FolderType } from '../../comfy/file-names.js';
+import { annotatedName, isFolderType, resolveInside } from '../../comfy/file-names.js';
+import { viewContentType } from '../../comfy/mime.js';
 import type { FormField } from '../http/multipart.js';
 import { parseForm } from '../http/multipart.js';
 import type { SimRequest } from '../http/request.js';
@@ -12,7 +12,7 @@ import type { Router } from '../http/router.js';
 import type { SimResponse } from '../http/response.js';
 import { empty, json } from '../http/response.js';
 import { encodeSolidPng, isPng, pngFirstPixel, pngSize, readPngText } from '../png.js';
-import { isPlainObject, pySplitext, PyError } from '../python.js';
+import { isPlainObject, pySplitext, PyError } from '../../comfy/python.js';
 
 function fieldValue(field: FormField | undefined): string | undefined {
   return field?.kind === 'value' ? field.value : undefined;

@@ -2,7 +2,7 @@
 import type { BackendContext } from '../context.js';
 import type { Router } from '../http/router.js';
 import { empty, json } from '../http/response.js';
-import { pyInt, pyTruthy } from '../python.js';
+import { pyInt, pyTruthy } from '../../comfy/python.js';
 import { objectBody } from './queue.js';
 
 export function historyRoutes(router: Router, ctx: BackendContext): void {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { BackendContext } from '../context.js';
 import type { Router } from '../http/router.js';
 import { json } from '../http/response.js';
-import { isPlainObject, pyFloat, pyStr, pyTruthy } from '../python.js';
+import { isPlainObject, pyFloat, pyStr, pyTruthy } from '../../comfy/python.js';
 import { validatePrompt } from '../validation.js';
 
 /** A body that is not a JSON object makes ComfyUI's handler raise, i.e. answer 500. */

@@ -3,7 +3,7 @@ import type { BackendContext } from '../context.js';
 import type { Router } from '../http/router.js';
 import { InvalidJson } from '../http/request.js';
 import { empty, json } from '../http/response.js';
-import { isPlainObject, pyTruthy, PyError } from '../python.js';
+import { isPlainObject, pyTruthy, PyError } from '../../comfy/python.js';
 
 /** Python iterates a list by item and a string by character; anything else raises. */
 function iterate(value: unknown): unknown[] {
