@@ -59,7 +59,8 @@ export type ExecutionEvent =
   /** The start or stall timer went off. */
   | { on: 'watchdog'; now: number }
   | { on: 'watchdog-failed' }
-  | { on: 'located'; where: Location; by: 'check' | 'watchdog' }
+  /** `since`: the phase when the look began (a watchdog's verdict is for the phase that armed it). */
+  | { on: 'located'; where: Location; by: 'check' | 'watchdog'; since: Phase }
   /** What /history answered once the prompt ended; undefined when it never had the entry. */
   | { on: 'history'; entry: HistoryEntry | undefined }
   | { on: 'cancel'; reason: string }
@@ -246,7 +247,7 @@ export function step(state: ExecutionState, event: ExecutionEvent, ctx: StepCont
       return to(state);
 
     case 'located':
-      return located(state, event.where, event.by, ctx);
+      return located(state, event.where, event.by, event.since, ctx);
 
     case 'history':
       if (state.phase !== 'confirming') return to(state);
@@ -259,12 +260,14 @@ export function step(state: ExecutionState, event: ExecutionEvent, ctx: StepCont
  * A look at the backend's /history and /queue. For the watchdog, the backend is asked before
  * anything is decided: a busy backend or a finished job is not stuck.
  */
-function located(state: Exclude<ExecutionState, { phase: 'settled' }>, where: Location, by: 'check' | 'watchdog', ctx: StepContext): Step {
+function located(state: Exclude<ExecutionState, { phase: 'settled' }>, where: Location, by: 'check' | 'watchdog', since: Phase, ctx: StepContext): Step {
   if (state.phase !== 'pending' && state.phase !== 'running' && state.phase !== 'confirming') return to(state);
   const { cancel } = state;
   if (where.at === 'finished') return settle(conclude(where.entry, state.seen, cancel, ctx.url));
+  // Moved on while the backend was asked (it started, or its end was reported): the answer is
+  // stale, and the new phase has its own watchdog and its own way to the result.
+  if (state.phase === 'confirming' || (by === 'watchdog' && since !== state.phase)) return to(state);
   if (where.at === 'gone') return settle(gone(cancel, ctx.url));
-  if (state.phase === 'confirming') return to(state);
   const stalled = `no progress from ${ctx.url} for ${ctx.stallTimeoutMs / 1000}s`;
   if (where.at === 'running') {
     // Not known to run yet: its execution_start was missed. Known to run: it went silent.

@@ -227,17 +227,19 @@ export class Execution implements PromptListener {
 
   /** Ask the backend directly what became of the prompt (the socket may have missed it). */
   private async check(): Promise<void> {
-    if (!this.in('pending', 'running')) return;
+    const since = this.state.phase;
+    if (since !== 'pending' && since !== 'running') return;
     try {
-      this.apply({ on: 'located', where: await this.locate(), by: 'check' });
+      this.apply({ on: 'located', where: await this.locate(), by: 'check', since });
     } catch (err) {
       if (err instanceof BackendError) this.backend.reportFailure(err.message);
     }
   }
 
   private async locateForWatchdog(): Promise<void> {
+    const since = this.state.phase;
     try {
-      this.apply({ on: 'located', where: await this.locate(), by: 'watchdog' });
+      this.apply({ on: 'located', where: await this.locate(), by: 'watchdog', since });
     } catch (err) {
       this.backend.reportFailure((err as Error).message);
       this.apply({ on: 'watchdog-failed' });

@@ -664,6 +664,22 @@ describe('watchdogs', () => {
     expect(run.outcome).toMatchObject({ kind: 'completed' });
   });
 
+  test('started while the start watchdog asked the backend: not abandoned on the stale answer', async () => {
+    const fake = fakeComfy();
+    fake.socket.lastFrameAt = Infinity;
+    const run = launch(fake);
+    await settle();
+    const queue = deferred<{ running: string[]; pending: string[] }>();
+    fake.client.queue.mockImplementationOnce(() => queue.promise);
+    await jest.advanceTimersByTimeAsync(START);
+    fake.start();
+    fake.emit('execution_start');
+    queue.resolve({ running: [], pending: [ID] }); // read before it started
+    await settle();
+    expect(run.outcome).toBeUndefined();
+    expect(fake.client.deleteQueued).not.toHaveBeenCalled();
+  });
+
   test('the backend not answering the watchdog: asked again later, not decided', async () => {
     const fake = fakeComfy();
     fake.socket.lastFrameAt = Infinity;
