@@ -73,6 +73,7 @@ export class Engine {
   /** Unfinished job ids, kept current with every state change. */
   private readonly open = new Set<string>();
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly scheduler: Scheduler;
 
   private constructor(
     readonly config: Config,
@@ -107,8 +108,6 @@ export class Engine {
       (job, body, backend) => this.publish(job, body, backend),
     );
   }
-
-  private readonly scheduler: Scheduler;
 
   static async create(config: Config): Promise<Engine> {
     const catalog = await Catalog.load({ dir: config.workflowDir, aliasFile: config.workflowAlias });

@@ -1,6 +1,5 @@
 // Faults caused on purpose: a backend killed mid-job, a silent event socket, a hung backend,
 // a damaged job store. Every job submitted finishes once, with its own result.
-import { once } from 'node:events';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -1,5 +1,4 @@
 // The curated door end to end: list, describe, submit, follow, collect, over two simulated backends.
-import { once } from 'node:events';
 import { readPngText } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { TestClient, backendsUp, engineEvent, engineUntil, getJson, postJson, readParts, startBridge, startSims } from './harness.js';

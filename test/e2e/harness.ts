@@ -1,5 +1,4 @@
 // Test harness: simulated ComfyUI backends and a bridge on loopback, ephemeral ports, temp dirs.
-import { once } from 'node:events';
 import { mkdtemp, rm, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

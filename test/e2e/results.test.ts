@@ -1,5 +1,4 @@
 // Collecting results: streamed from the backend, kept until a delivery completes.
-import { once } from 'node:events';
 import { request } from 'undici';
 import { readPngText } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
