@@ -138,11 +138,12 @@ async function makespan(sims: ComfySimulator[], steps: number[], learn: boolean,
     { BACKEND_PREFETCH: '1' },
   );
   const bridge = await inProcessBridge(dir.env);
-  const scheduler = bridge.running!.bridge.scheduler;
-  if (!learn) scheduler.estimates.record = () => undefined;
+  const engine = bridge.running!.engine;
+  // Measuring the untimed policy: the scheduler's learning is switched off from outside the engine API.
+  if (!learn) (engine as unknown as { scheduler: { estimates: { record: () => void } } }).scheduler.estimates.record = () => undefined;
   const sockets: JsonSocket[] = [];
   try {
-    for (let waited = 0; scheduler.backends.some((b) => !b.healthy); waited += 10) {
+    for (let waited = 0; engine.healthyBackends().length < engine.backendUrls().length; waited += 10) {
       if (waited > 30_000) throw new Error('the backends did not become healthy within 30 s');
       await new Promise((r) => setTimeout(r, 10));
     }

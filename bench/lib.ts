@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config.js';
+import { CURATED_DOOR } from '../src/server/sessions.js';
 import { run } from '../src/run.js';
 import type { Running } from '../src/run.js';
 import { Catalog, checkSubmission, patchWorkflow } from '../src/workflows/index.js';
@@ -412,7 +413,7 @@ export async function makeJobs(
     const check = checkSubmission(wf, body, () => false);
     if (!check.ok) throw new Error(`bad bench submission: ${check.problems.join('; ')}`);
     const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;
-    const job = newJob({ id: crypto.randomUUID(), clientId: `bench-prefill-${i}`, source: 'curated', workflow: wf.alias, prompt, uploads: [], createdAt: t0 + i });
+    const job = newJob({ id: crypto.randomUUID(), clientId: `bench-prefill-${i}`, door: CURATED_DOOR, workflow: wf.alias, prompt, uploads: [], createdAt: t0 + i });
     Object.assign(job, fields(i, job));
     jobs.push(job);
   }

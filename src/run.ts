@@ -1,6 +1,6 @@
-// Running one bridge: the engine plus its server, and stopping both in order.
+// Running one bridge: the engine plus its doors, and stopping both in order.
 import type { Config } from './config.js';
-import { Bridge } from './bridge.js';
+import { Engine } from './engine/index.js';
 import { startServer } from './server/app.js';
 import type { RunningServer } from './server/app.js';
 import { startCompatServer } from './compat/server.js';
@@ -9,7 +9,7 @@ import { logger, setLogLevel } from './log.js';
 const log = logger('main');
 
 export interface Running {
-  bridge: Bridge;
+  engine: Engine;
   server: RunningServer;
   /** The ComfyUI-compatible door, unless COMFY_COMPAT_PORT is 0. */
   compat?: { url: string; close(): Promise<void> };
@@ -19,22 +19,22 @@ export interface Running {
 /** Start a bridge with this configuration (used by `npm start`, the demo and the tests). */
 export async function run(config: Config): Promise<Running> {
   setLogLevel(config.logLevel);
-  const bridge = await Bridge.create(config);
-  bridge.start();
+  const engine = await Engine.create(config);
+  engine.start();
   let server: RunningServer;
   try {
-    server = await startServer(bridge, config.host, config.port);
+    server = await startServer(engine, config.host, config.port);
   } catch (err) {
-    await bridge.stop();
+    await engine.stop();
     throw err;
   }
   let compat: Running['compat'];
   if (config.compatPort !== 0) {
     try {
-      compat = await startCompatServer(bridge, config.host, config.compatPort);
+      compat = await startCompatServer(engine, config.host, config.compatPort);
     } catch (err) {
       await server.close();
-      await bridge.stop();
+      await engine.stop();
       throw err;
     }
   }
@@ -43,7 +43,7 @@ export async function run(config: Config): Promise<Running> {
   }
   let stopping: Promise<void> | undefined;
   return {
-    bridge,
+    engine,
     server,
     compat,
     stop() {
@@ -51,7 +51,7 @@ export async function run(config: Config): Promise<Running> {
       stopping ??= (async () => {
         await compat?.close();
         await server.close();
-        await bridge.stop();
+        await engine.stop();
       })();
       return stopping;
     },

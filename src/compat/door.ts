@@ -1,18 +1,18 @@
-// The ComfyUI-compatible door's side of the engine: its prompts become bridge jobs (source
-// 'comfy'), and its queue, history, cancels and deletes are views of and actions on those jobs.
+// The ComfyUI-compatible door's side of the engine: its prompts become engine jobs, and its
+// queue, history, cancels and deletes are views of and actions on those jobs. What only this door
+// needs (queue number, client_id, the backend's history record) is kept in its own side table.
 // Prompts of both doors share one queue and one pool of backends.
-import { randomUUID } from 'node:crypto';
-import type { Bridge } from '../bridge.js';
+import type { Engine, EngineEvent, SideTable } from '../engine/index.js';
+import { DuplicateJobError } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
-import { isFinal, isOnBackend, newJob } from '../jobs/job.js';
-import { StoreError } from '../jobs/store.js';
+import { isFinal, isOnBackend } from '../jobs/job.js';
 import type { ComfyPrompt } from '../comfy/protocol.js';
+import { newId } from '../ids.js';
 import { UploadStore } from '../uploads/store.js';
 import { replaceInputValues } from '../workflows/index.js';
-import type { BackendInfo } from './backend-info.js';
 import type { ErrorBody } from './errors.js';
 import { errorBody } from './errors.js';
-import type { HistoryEntryView, QueueItem } from './entries.js';
+import type { HistoryEntryView, PromptRecord, QueueItem } from './entries.js';
 import { historyEntry, historyWindow, inHistory, queueItem } from './entries.js';
 import type { ComfyInputs } from './input-store.js';
 import { storedRefsIn } from './input-store.js';
@@ -20,9 +20,9 @@ import type { PromptCounter } from './prompt-request.js';
 import { readPromptRequest } from './prompt-request.js';
 import { isObject } from './request-body.js';
 import { checkPrompt, outputNodes, restrictToOutputs } from './validation.js';
-import { logger } from '../log.js';
 
-const log = logger('compat');
+/** This door's name on its jobs, and the name of its side table. */
+export const COMFY_DOOR = 'comfy';
 
 export type SubmitAnswer =
   | { status: 200; body: { prompt_id: string; number: number; node_errors: Record<string, unknown> } }
@@ -51,36 +51,51 @@ export function distinctRefs(refs: readonly string[]): Record<string, string> {
 
 export class ComfyDoor {
   private next = 0;
-  private readonly onRemoved = (job: Job) => this.outputs.delete(job.id);
-  /** outputs_to_execute of prompts accepted by this process (later: from history or /object_info). */
-  private readonly outputs = new Map<string, string[]>();
+  private readonly records: SideTable<PromptRecord>;
+  private readonly unsubscribe: () => void;
   readonly counter: PromptCounter = {
     peek: () => this.next,
     take: () => this.next++,
   };
 
   constructor(
-    readonly bridge: Bridge,
-    private readonly info: BackendInfo,
+    readonly engine: Engine,
     readonly inputs: ComfyInputs,
   ) {
+    this.records = engine.doorTable<PromptRecord>(COMFY_DOOR);
     // ComfyUI's counter restarts at 0 with the process; the bridge's queue outlives it, so go on.
-    for (const job of this.jobs()) if (Number.isInteger(job.number) && job.number! >= this.next) this.next = job.number! + 1;
-    bridge.store.on('removed', this.onRemoved);
+    for (const job of this.jobs()) {
+      const n = this.records.get(job.id)?.number;
+      if (Number.isInteger(n) && n! >= this.next) this.next = n! + 1;
+    }
+    this.unsubscribe = engine.events.subscribe((event) => this.onEvent(event));
   }
 
   close(): void {
-    this.bridge.store.off('removed', this.onRemoved);
+    this.unsubscribe();
+  }
+
+  /** Keep what the backend recorded about a finished prompt: /history shows it. */
+  private onEvent(event: EngineEvent): void {
+    if (!('jobId' in event) || event.door !== COMFY_DOOR) return;
+    if (event.kind !== 'succeeded' && event.kind !== 'failed' && event.kind !== 'cancelled') return;
+    const record = this.records.get(event.jobId);
+    if (record && event.record) void this.records.set(event.jobId, { ...record, backend: event.record });
   }
 
   /** This door's jobs, in no particular order. */
   jobs(): Job[] {
-    return [...this.bridge.store.all()].filter((j) => j.source === 'comfy');
+    return this.engine.jobs(COMFY_DOOR);
   }
 
   job(id: unknown): Job | undefined {
-    const job = typeof id === 'string' ? this.bridge.store.get(id) : undefined;
-    return job?.source === 'comfy' ? job : undefined;
+    const job = typeof id === 'string' ? this.engine.get(id) : undefined;
+    return job?.door === COMFY_DOOR ? job : undefined;
+  }
+
+  /** This door's record of a prompt. */
+  record(id: string): PromptRecord | undefined {
+    return this.records.get(id);
   }
 
   /** POST /prompt: check, then persist and queue; the answer ComfyUI would give. */
@@ -88,13 +103,13 @@ export class ComfyDoor {
     const parsed = readPromptRequest(body, this.counter);
     if (!parsed.ok) return { status: 400, body: parsed.body };
     const request = parsed.request;
-    const id = request.promptId ?? randomUUID();
-    if (this.bridge.store.get(id)) return { status: 400, body: duplicateId(id) };
+    const id = request.promptId ?? newId();
+    if (this.engine.get(id)) return { status: 400, body: duplicateId(id) };
 
     let prompt = request.prompt;
     let outputs: string[] | undefined;
     let nodeErrors: Record<string, unknown> = {};
-    const info = await this.info.objectInfo();
+    const info = await this.engine.pool.objectInfo();
     if (info) {
       const outcome = checkPrompt(prompt, request.targets, info, (v) => this.inputs.owns(v));
       if (!outcome.ok) return { status: 400, body: { error: outcome.error!, node_errors: outcome.nodeErrors } };
@@ -115,24 +130,28 @@ export class ComfyDoor {
       uploads = uploads.map((ref) => renamed[ref] ?? ref);
     }
 
-    const job = newJob({
-      id,
-      clientId: request.clientId ?? `comfy-anonymous-${randomUUID()}`,
-      source: 'comfy',
-      workflow: '',
-      prompt: prompt as ComfyPrompt,
-      uploads,
-      extraData: request.extraData,
+    // The backend hears the prompt under its own socket's client_id; the rest of extra_data goes along.
+    const { client_id: _clientId, ...backendExtra } = request.extraData;
+    const record: PromptRecord = {
       number: request.number,
-      priority: request.priority,
-    });
-    if (outputs) this.outputs.set(id, outputs);
+      extraData: request.extraData,
+      ...(request.clientId !== undefined && { clientId: request.clientId }),
+      ...(outputs && { outputs }),
+    };
     try {
-      await this.bridge.submit(job);
+      await this.engine.submit({
+        id,
+        clientId: request.clientId ?? `comfy-anonymous-${newId()}`,
+        door: COMFY_DOOR,
+        prompt: prompt as ComfyPrompt,
+        uploads,
+        extraData: backendExtra,
+        priority: request.priority,
+        tables: { [COMFY_DOOR]: record },
+      });
     } catch (err) {
-      this.outputs.delete(id);
       // Two clients sent the same new prompt_id at once.
-      if (err instanceof StoreError) return { status: 400, body: duplicateId(id) };
+      if (err instanceof DuplicateJobError) return { status: 400, body: duplicateId(id) };
       throw err;
     }
     return { status: 200, body: { prompt_id: id, number: request.number, node_errors: nodeErrors } };
@@ -140,26 +159,28 @@ export class ComfyDoor {
 
   /** outputs_to_execute of a job. */
   outputsOf(job: Job): string[] {
-    const known = this.outputs.get(job.id);
+    const record = this.records.get(job.id);
+    const known = record?.outputs ?? record?.backend?.outputsToExecute;
     if (known) return known;
-    const recorded = job.history?.prompt?.[4];
-    if (Array.isArray(recorded) && recorded.every((x) => typeof x === 'string')) return recorded as string[];
-    const info = this.info.cachedObjectInfo();
+    const info = this.engine.pool.cachedObjectInfo();
     return info ? outputNodes(job.prompt as Record<string, unknown>, info) : [];
+  }
+
+  private item(job: Job): QueueItem {
+    return queueItem(job, this.records.get(job.id), this.outputsOf(job));
   }
 
   /** GET /queue: running is what executes now; pending is everything else not finished, in run order. */
   queue(): { queue_running: QueueItem[]; queue_pending: QueueItem[] } {
     const open = this.jobs().filter((j) => !isFinal(j));
     const running = open.filter((j) => j.state === 'running').sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
-    const { scheduler } = this.bridge;
     // Ranked once each: a queue position is a scan of the waiting list.
     const ranks = new Map<Job, number>();
-    for (const j of open) ranks.set(j, isOnBackend(j) ? 0 : (scheduler.position(j.id) ?? Number.MAX_SAFE_INTEGER));
+    for (const j of open) ranks.set(j, isOnBackend(j) ? 0 : (this.engine.position(j.id) ?? Number.MAX_SAFE_INTEGER));
     const pending = open.filter((j) => j.state !== 'running').sort((a, b) => ranks.get(a)! - ranks.get(b)! || a.createdAt - b.createdAt);
     return {
-      queue_running: running.map((j) => queueItem(j, this.outputsOf(j))),
-      queue_pending: pending.map((j) => queueItem(j, this.outputsOf(j))),
+      queue_running: running.map((j) => this.item(j)),
+      queue_pending: pending.map((j) => this.item(j)),
     };
   }
 
@@ -185,49 +206,35 @@ export class ComfyDoor {
   }
 
   private async cancel(jobs: Job[], reason: string): Promise<void> {
-    await Promise.all(
-      jobs.map((j) => this.bridge.scheduler.cancel(j, reason).catch((err) => log.warn(`cancelling ${j.id} failed: ${(err as Error).message}`))),
-    );
+    await Promise.all(jobs.map((j) => this.engine.cancel(j.id, reason)));
   }
 
   /** GET /history: finished prompts, oldest first, in ComfyUI's window. */
   history(maxItems: number | undefined, offset: number | undefined): Record<string, HistoryEntryView> {
     const done = this.jobs()
-      .filter(inHistory)
+      .filter((j) => inHistory(j, this.records.get(j.id)))
       .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.createdAt - b.createdAt);
     const out: Record<string, HistoryEntryView> = {};
-    for (const job of historyWindow(done, maxItems, offset)) out[job.id] = historyEntry(job, this.outputsOf(job));
+    for (const job of historyWindow(done, maxItems, offset)) out[job.id] = historyEntry(job, this.records.get(job.id), this.outputsOf(job));
     return out;
   }
 
   /** GET /history/{id}: the entry, or {} while unknown, queued or running. */
   entry(id: string): Record<string, HistoryEntryView> {
     const job = this.job(id);
-    return job && inHistory(job) ? { [id]: historyEntry(job, this.outputsOf(job)) } : {};
+    const record = job && this.records.get(job.id);
+    return job && inHistory(job, record) ? { [id]: historyEntry(job, record, this.outputsOf(job)) } : {};
   }
 
   /** POST /history: forget finished prompts here and on their backends. */
   async forget(ids: readonly unknown[] | 'all'): Promise<void> {
-    const jobs = (ids === 'all' ? this.jobs() : ids.map((id) => this.job(id)).filter((j): j is Job => j !== undefined)).filter(isFinal);
-    if (jobs.length === 0) return;
-    const byBackend = new Map<string, string[]>();
-    for (const j of jobs) if (j.backend && j.history) byBackend.set(j.backend, [...(byBackend.get(j.backend) ?? []), j.id]);
-    await this.bridge.store.remove(jobs);
-    await Promise.all(
-      [...byBackend].map(([url, promptIds]) =>
-        this.bridge
-          .backend(url)
-          ?.client.deleteHistory(promptIds)
-          .catch((err) => log.warn(`could not delete history on ${url}: ${(err as Error).message}`)),
-      ),
-    );
+    const jobs = ids === 'all' ? this.jobs() : ids.map((id) => this.job(id)).filter((j): j is Job => j !== undefined);
+    await this.engine.forget(jobs.filter(isFinal).map((j) => j.id));
   }
 
   /** POST /free: every healthy backend. */
   async free(options: { unload_models: boolean; free_memory: boolean }): Promise<void> {
-    await Promise.all(
-      this.info.healthy().map((b) => b.client.free(options).catch((err) => log.warn(`POST /free on ${b.url} failed: ${(err as Error).message}`))),
-    );
+    await this.engine.freeMemory(options);
   }
 }
 

@@ -2,7 +2,7 @@
 // {"error": {...}, "node_errors": {...}}) it is used; where ComfyUI answers with a bare status
 // (/view, /upload), the status is kept and the body is a one-line reason.
 import type { Context, Next } from 'koa';
-import { ClientError } from '../bridge.js';
+import { ClientError } from '../engine/errors.js';
 import { logger } from '../log.js';
 
 const log = logger('compat');

@@ -1,37 +1,28 @@
-// ComfyUI's queue_remaining for the whole bridge: jobs of either door not finished yet. Counted
-// from the store's events, so it is right at the moment a job changes (the scheduler's own counts
-// lag behind the store during a transition).
+// ComfyUI's queue_remaining for the whole bridge: the engine's count of unfinished jobs (either
+// door's), announced whenever an event changes it.
 import { EventEmitter } from 'node:events';
-import type { Job } from '../jobs/job.js';
-import { isFinal } from '../jobs/job.js';
-import type { JobStore } from '../jobs/store.js';
+import type { Engine } from '../engine/index.js';
 
 export class QueueLength extends EventEmitter<{ change: [] }> {
-  private readonly unfinished = new Set<string>();
-  private readonly onState = (job: Job) => this.set(job.id, !isFinal(job));
-  private readonly onRemoved = (job: Job) => this.set(job.id, false);
+  private last: number;
+  private readonly unsubscribe: () => void;
 
-  constructor(private readonly store: JobStore) {
+  constructor(private readonly engine: Engine) {
     super();
-    for (const job of store.all()) if (!isFinal(job)) this.unfinished.add(job.id);
-    store.on('state', this.onState);
-    store.on('removed', this.onRemoved);
+    this.last = engine.unfinished();
+    this.unsubscribe = engine.events.subscribe(() => {
+      const now = engine.unfinished();
+      if (now === this.last) return;
+      this.last = now;
+      this.emit('change');
+    });
   }
 
   get value(): number {
-    return this.unfinished.size;
+    return this.engine.unfinished();
   }
 
   close(): void {
-    this.store.off('state', this.onState);
-    this.store.off('removed', this.onRemoved);
-  }
-
-  private set(id: string, unfinished: boolean): void {
-    const had = this.unfinished.has(id);
-    if (had === unfinished) return;
-    if (unfinished) this.unfinished.add(id);
-    else this.unfinished.delete(id);
-    this.emit('change');
+    this.unsubscribe();
   }
 }

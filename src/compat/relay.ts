@@ -1,20 +1,18 @@
-// A prompt's websocket messages, relayed from whichever backend runs it to the client that
-// submitted it, in ComfyUI's order and shapes (protocol notes §10, §11).
+// A prompt's websocket messages, rebuilt from the engine's events for the client that submitted
+// it, in ComfyUI's order and shapes (protocol notes §10, §11).
 //
-// The backend's own final `executing {node: null}` is not relayed: it reaches the bridge before
-// the engine has read the backend's history, and ComfyUI promises that /history has the entry by
-// the time it arrives. The door sends `status` and then `executing null` itself once the store
-// says the job is final, after the message that closed it (relayed, or made here for a job that
-// ended without one, e.g. one that failed before any backend ran it).
-import type { Bridge } from '../bridge.js';
+// The closing message (execution_success, _error, _interrupted) is sent once the engine says the
+// job is final: ComfyUI promises that /history has the entry by then. It is the backend's own
+// when it recorded one, otherwise made here (e.g. for a job that failed before any backend ran
+// it). Then `status` and the final `executing null`.
+import type { EngineEvent, JobEvent } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
-import { isFinal } from '../jobs/job.js';
-import type { JobState } from '../jobs/job.js';
-import type { BinaryFrame, ComfyMessage } from '../comfy/protocol.js';
 import { BinaryEvent } from '../comfy/protocol.js';
 import { audienceOf, previewAudience } from './audience.js';
 import type { ComfyEvent } from './entries.js';
-import { closingMessage, isClosing } from './entries.js';
+import { closingMessage } from './entries.js';
+import type { ComfyDoor } from './door.js';
+import { COMFY_DOOR } from './door.js';
 import { backendTag, tagNodeOutput } from './file-names.js';
 import { toLegacyPreview, toMetadataPreview } from './previews.js';
 import type { ClientSockets, Connection } from './sockets.js';
@@ -22,8 +20,6 @@ import type { StatusBroadcast } from './status-broadcast.js';
 
 /** What the relay remembers about one prompt while it is unfinished. */
 interface Tracked {
-  /** The closing message of the current attempt was relayed. */
-  closed: boolean;
   /** The node running now, for previews that do not say and for reconnecting clients. */
   node: string | null;
   /**
@@ -33,76 +29,118 @@ interface Tracked {
   deferred: { conn: Connection; frame: Buffer }[];
 }
 
-/** The socket id that hears a prompt's events, if it named one. */
-export function clientOf(job: Job): string | undefined {
-  const id = job.extraData?.client_id;
-  return typeof id === 'string' && id !== '' ? id : undefined;
+const PREVIEW_FORMAT = { 'image/jpeg': 1, 'image/png': 2 } as const;
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n, 0);
+  return b;
+}
+
+/** The binary frame a preview event was read from, byte for byte. */
+export function previewFrame(event: Extract<JobEvent, { kind: 'preview' }>): Buffer {
+  const image = Buffer.from(event.data, 'base64');
+  if (event.frameType === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA && event.metadata) {
+    const json = Buffer.from(JSON.stringify(event.metadata), 'utf8');
+    return Buffer.concat([u32(BinaryEvent.PREVIEW_IMAGE_WITH_METADATA), u32(json.length), json, image]);
+  }
+  return Buffer.concat([u32(BinaryEvent.PREVIEW_IMAGE), u32(PREVIEW_FORMAT[event.mime]), image]);
 }
 
 export class PromptRelay {
   private readonly tracked = new Map<string, Tracked>();
-  private readonly onState = (job: Job, previous: JobState | undefined) => this.state(job, previous);
-  private readonly onRemoved = (job: Job) => this.tracked.delete(job.id);
+  private readonly unsubscribe: () => void;
 
   constructor(
-    private readonly bridge: Bridge,
+    private readonly door: ComfyDoor,
     private readonly sockets: ClientSockets,
     private readonly status: StatusBroadcast,
   ) {
-    bridge.scheduler.observer = {
-      message: (job, msg) => this.message(job, msg),
-      preview: (job, frame) => this.preview(job, frame),
-    };
-    bridge.store.on('state', this.onState);
-    bridge.store.on('removed', this.onRemoved);
+    this.unsubscribe = door.engine.events.subscribe((event) => this.onEvent(event));
   }
 
   close(): void {
-    this.bridge.scheduler.observer = {};
-    this.bridge.store.off('state', this.onState);
-    this.bridge.store.off('removed', this.onRemoved);
+    this.unsubscribe();
   }
 
   /** The node a client's running prompt is at (ComfyUI tells a reconnecting client). */
   currentNode(sid: string): string | undefined {
     for (const [id, t] of this.tracked) {
-      const job = this.bridge.store.get(id);
-      if (job && job.state === 'running' && t.node !== null && clientOf(job) === sid) return t.node;
+      const job = this.door.job(id);
+      if (job && job.state === 'running' && t.node !== null && this.clientOf(id) === sid) return t.node;
     }
     return undefined;
   }
 
-  private track(job: Job): Tracked {
-    let t = this.tracked.get(job.id);
-    if (!t) this.tracked.set(job.id, (t = { closed: false, node: null, deferred: [] }));
+  /** The socket id that hears a prompt's events, if it named one. */
+  private clientOf(jobId: string): string | undefined {
+    const id = this.door.record(jobId)?.clientId;
+    return id !== undefined && id !== '' ? id : undefined;
+  }
+
+  private track(jobId: string): Tracked {
+    let t = this.tracked.get(jobId);
+    if (!t) this.tracked.set(jobId, (t = { node: null, deferred: [] }));
     return t;
   }
 
-  private message(job: Job, msg: ComfyMessage): void {
-    if (job.source !== 'comfy') return;
-    const t = this.track(job);
-    const data = msg.data ?? {};
-    let event: ComfyEvent = { type: msg.type, data };
-    switch (msg.type) {
-      case 'executing':
-        if (data.node === null || data.node === undefined) return;
-        t.node = String(data.node);
-        break;
-      case 'execution_start':
-        t.closed = false;
-        break;
-      case 'executed':
-        if (job.backend) event = { type: msg.type, data: { ...data, output: tagNodeOutput(data.output, backendTag(job.backend)) } };
-        break;
+  private onEvent(event: EngineEvent): void {
+    if (event.kind === 'removed') {
+      for (const { jobId } of event.jobs) this.tracked.delete(jobId);
+      return;
     }
-    if (isClosing(msg.type, data)) t.closed = true;
+    if (!('jobId' in event) || event.door !== COMFY_DOOR) return;
+    const promptId = event.jobId;
+    switch (event.kind) {
+      case 'started':
+        this.track(promptId).node = null;
+        return this.message(event, { type: 'execution_start', data: { prompt_id: promptId, timestamp: event.at } });
+      case 'cached':
+        return this.message(event, { type: 'execution_cached', data: { nodes: event.nodes, prompt_id: promptId, timestamp: event.at } });
+      case 'progress': {
+        const { node, step, steps } = event.progress;
+        if (step !== undefined) return this.message(event, { type: 'progress', data: { value: step, max: steps, prompt_id: promptId, node: node ?? null } });
+        if (node === undefined) return;
+        this.track(promptId).node = node;
+        return this.message(event, { type: 'executing', data: { node, display_node: event.displayNode ?? node, prompt_id: promptId } });
+      }
+      case 'output': {
+        const output = event.backend ? tagNodeOutput(event.output as Record<string, unknown>, backendTag(event.backend)) : event.output;
+        return this.message(event, { type: 'executed', data: { node: event.node, display_node: event.displayNode ?? event.node, output, prompt_id: promptId } });
+      }
+      case 'notice':
+        return this.message(event, { type: event.type, data: event.data });
+      case 'preview':
+        return this.preview(event);
+      case 'frame': {
+        // Progress text and custom frames: to the prompt's own client only, never to other tenants.
+        const sid = this.clientOf(promptId);
+        const conn = sid === undefined ? undefined : this.sockets.get(sid);
+        if (conn) this.sockets.sendBinary(conn, Buffer.concat([u32(event.frameType), Buffer.from(event.data, 'base64')]));
+        return;
+      }
+      case 'requeued': {
+        // Back in the bridge's queue after its backend was lost: the next attempt starts over.
+        const t = this.tracked.get(promptId);
+        if (t) t.node = null;
+        return;
+      }
+      case 'succeeded':
+      case 'failed':
+      case 'cancelled':
+        return this.final(event);
+    }
+  }
+
+  private message(event: JobEvent, message: ComfyEvent): void {
+    const t = this.track(event.jobId);
     this.status.settle();
-    this.deliver(job, event);
+    this.deliver(event.jobId, message);
     this.flushDeferred(t);
   }
 
-  private deliver(job: Job, event: ComfyEvent): void {
-    const sid = clientOf(job);
+  private deliver(jobId: string, event: ComfyEvent): void {
+    const sid = this.clientOf(jobId);
     switch (audienceOf(event.type, event.data, sid !== undefined)) {
       case 'client':
         this.sockets.send(sid!, event);
@@ -113,17 +151,11 @@ export class PromptRelay {
     }
   }
 
-  private preview(job: Job, frame: BinaryFrame): void {
-    if (job.source !== 'comfy') return;
-    const t = this.track(job);
-    const sid = clientOf(job);
-    const isPreview = frame.type === BinaryEvent.PREVIEW_IMAGE || frame.type === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA;
-    if (!isPreview) {
-      // Progress text and custom frames: to the prompt's own client only, never to other tenants.
-      const conn = sid === undefined ? undefined : this.sockets.get(sid);
-      if (conn) this.sockets.sendBinary(conn, frame.data);
-      return;
-    }
+  private preview(event: Extract<JobEvent, { kind: 'preview' }>): void {
+    const t = this.track(event.jobId);
+    const sid = this.clientOf(event.jobId);
+    const frame = previewFrame(event);
+    const withMetadata = event.frameType === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA;
     const targets = previewAudience(sid !== undefined) === 'client' ? [this.sockets.get(sid!)].filter((c): c is Connection => c !== undefined) : [...this.sockets.connections()];
     // Each layout is built at most once per frame and shared by every socket that wants it.
     let withMeta: Buffer | undefined | null = null;
@@ -131,14 +163,12 @@ export class PromptRelay {
     for (const conn of targets) {
       // A prompt without a client broadcasts the legacy layout, whatever the sockets negotiated.
       if (sid !== undefined && conn.previewMetadata) {
-        if (withMeta === null) {
-          withMeta = frame.type === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA ? frame.data : toMetadataPreview(frame.data, { promptId: job.id, node: t.node });
-        }
+        if (withMeta === null) withMeta = withMetadata ? frame : toMetadataPreview(frame, { promptId: event.jobId, node: t.node });
         if (withMeta) this.sockets.sendBinary(conn, withMeta);
-      } else if (frame.type === BinaryEvent.PREVIEW_IMAGE) {
-        this.sockets.sendBinary(conn, frame.data);
+      } else if (!withMetadata) {
+        this.sockets.sendBinary(conn, frame);
       } else {
-        if (legacy === null) legacy = toLegacyPreview(frame.data);
+        if (legacy === null) legacy = toLegacyPreview(frame);
         if (legacy) t.deferred.push({ conn, frame: legacy });
       }
     }
@@ -151,24 +181,20 @@ export class PromptRelay {
     for (const { conn, frame } of frames) this.sockets.sendBinary(conn, frame);
   }
 
-  private state(job: Job, previous: JobState | undefined): void {
-    if (job.source !== 'comfy') return;
-    const t = this.tracked.get(job.id);
-    // Back in the bridge's queue after its backend was lost: the next attempt starts over.
-    if (job.state === 'queued' && previous !== undefined && previous !== 'queued' && t) {
-      t.closed = false;
-      t.node = null;
-    }
-    if (!isFinal(job)) return;
-    this.tracked.delete(job.id);
+  private final(event: Extract<JobEvent, { kind: 'succeeded' | 'failed' | 'cancelled' }>): void {
+    const job: Job | undefined = this.door.job(event.jobId);
+    const t = this.tracked.get(event.jobId);
+    this.tracked.delete(event.jobId);
     if (t) this.flushDeferred(t);
-    // startedAt is set when execution_start arrives, before it is relayed.
+    if (!job) return;
+    // startedAt is set when the prompt starts, before that is relayed.
     const started = job.startedAt !== undefined;
     // Deleted from the queue before it ran: ComfyUI says nothing but the new queue length.
-    if (job.state === 'cancelled' && !started) return;
-    if (!t?.closed) this.deliver(job, closingMessage(job, t?.node ?? null));
+    if (event.kind === 'cancelled' && !started) return;
+    const failure = event.kind === 'failed' ? event.error : {};
+    this.deliver(job.id, closingMessage(job, this.door.record(job.id), t?.node ?? null, failure));
     this.status.now();
-    const sid = clientOf(job);
+    const sid = this.clientOf(job.id);
     if (sid !== undefined) this.sockets.send(sid, { type: 'executing', data: { node: null, prompt_id: job.id } });
   }
 }

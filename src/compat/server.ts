@@ -8,10 +8,9 @@ import Koa from 'koa';
 import { logStreamError } from '../server/errors.js';
 import type { Context, Next } from 'koa';
 import { WebSocketServer } from 'ws';
-import type { Bridge } from '../bridge.js';
+import type { Engine } from '../engine/index.js';
 import { Doors } from '../server/auth.js';
 import { originRejected } from '../comfy/origin.js';
-import { BackendInfo } from './backend-info.js';
 import { ComfyDoor } from './door.js';
 import { compatErrors } from './errors.js';
 import { ComfyInputs } from './input-store.js';
@@ -60,15 +59,15 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\nConnection: close\r\n\r\n${reason}`);
 }
 
-export async function startCompatServer(bridge: Bridge, host: string, port: number): Promise<CompatServer> {
-  const { config } = bridge;
+export async function startCompatServer(engine: Engine, host: string, port: number): Promise<CompatServer> {
+  const { config } = engine;
   const doors = new Doors(config);
   const inputs = await ComfyInputs.open(config.uploadDir);
-  bridge.inputs.add(inputs);
-  const info = new BackendInfo(bridge.scheduler.backends);
-  const door = new ComfyDoor(bridge, info, inputs);
-  // Before the relay: the queue length must be current when the relay announces a finished prompt.
-  const queueLength = new QueueLength(bridge.store);
+  engine.inputs.add(inputs);
+  // Listening in this order: the door records a finished prompt, and the queue length is current,
+  // before the relay announces it.
+  const door = new ComfyDoor(engine, inputs);
+  const queueLength = new QueueLength(engine);
   const sockets: ClientSockets = new ClientSockets({
     queueRemaining: () => queueLength.value,
     maxUploadSize: config.uploadMaxBytes,
@@ -78,9 +77,9 @@ export async function startCompatServer(bridge: Bridge, host: string, port: numb
     },
   });
   const status = new StatusBroadcast(sockets, queueLength);
-  const relay: PromptRelay = new PromptRelay(bridge, sockets, status);
+  const relay: PromptRelay = new PromptRelay(door, sockets, status);
 
-  const shared: DoorContext = { bridge, door, info, inputs, doors, queueLength, maxBodyBytes: config.uploadMaxBytes };
+  const shared: DoorContext = { engine, door, info: engine.pool, inputs, doors, queueLength, maxBodyBytes: config.uploadMaxBytes };
   const app = new Koa();
   app.on('error', logStreamError);
   app.use(compatErrors);

@@ -7,7 +7,8 @@
 //
 // queued: waiting in the bridge. dispatching: inputs going to the chosen backend.
 // submitted: accepted by the backend, waiting in its queue. running: executing there.
-import type { ComfyPrompt, FileRef, HistoryEntry } from '../comfy/protocol.js';
+import type { ComfyPrompt, FileRef } from '../comfy/protocol.js';
+import type { ProgressSnapshot } from '../engine/events.js';
 
 export type JobState = 'queued' | 'dispatching' | 'submitted' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -17,17 +18,14 @@ export interface OutputFile extends FileRef {
 }
 
 export interface Job {
-  /** uuid4; also the prompt_id on the backend, so events route without a lookup table. */
+  /** uuid (v7 for new jobs); also the prompt_id on the backend, so events route without a lookup table. */
   id: string;
+  /** The owner: who may see, cancel and collect it. */
   clientId: string;
-  /** Which front door made it: the curated API, or the ComfyUI-compatible one. */
-  source?: 'curated' | 'comfy';
-  /** ComfyUI extra_data sent with the prompt (extra_pnginfo, …). */
+  /** Opaque name of the door that submitted it, for that door's own views; the engine never reads it. */
+  door?: string;
+  /** The extra_data of the backend submission (extra_pnginfo, …): part of what runs, sent with the prompt. */
   extraData?: Record<string, unknown>;
-  /** The ComfyUI-style queue number shown to clients of the ComfyUI-compatible door. */
-  number?: number;
-  /** The backend's history entry (ComfyUI-compatible door only: its clients read it as is). */
-  history?: HistoryEntry;
   /** Workflow alias, for logs and the learned duration per workflow. */
   workflow: string;
   /** The patched graph to run. */
@@ -49,6 +47,10 @@ export interface Job {
   collectedAt?: number;
   /** Its number in the generation count (kept with the job, so the count survives a crash). */
   generation?: number;
+  /** How far it is; the value never goes backwards, also across attempts. */
+  progress?: ProgressSnapshot;
+  /** Sequence number of its last engine event. */
+  seq?: number;
 }
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
@@ -77,7 +79,7 @@ export function canMove(from: JobState, to: JobState): boolean {
 }
 
 export function newJob(
-  fields: Pick<Job, 'id' | 'clientId' | 'workflow' | 'prompt' | 'uploads'> & Partial<Pick<Job, 'priority' | 'createdAt' | 'source' | 'extraData' | 'number'>>,
+  fields: Pick<Job, 'id' | 'clientId' | 'workflow' | 'prompt' | 'uploads'> & Partial<Pick<Job, 'priority' | 'createdAt' | 'door' | 'extraData'>>,
 ): Job {
   return {
     ...fields,

@@ -1,5 +1,8 @@
 // Where jobs live: an in-memory index, written to DATA_DIR (see store-files.ts for the format).
 //
+// Side tables: named maps from job id to a value of someone else's (a door's own record of the
+// job), written in the same line as the job and dropped with it.
+//
 // Durability: `add` resolves only once the job is on disk. Writes never overlap; every change
 // made while one is under way joins the next (group commit), so many concurrent accepts cost one
 // write, and a write carries only the jobs that changed.
@@ -16,10 +19,19 @@ const log = logger('store');
 export interface JobStoreEvents {
   /** A job was added or changed state. */
   state: [job: Job, previous: JobState | undefined];
-  /** A job's progress or other non-durable detail changed. */
-  progress: [job: Job, fraction: number];
   removed: [job: Job];
 }
+
+/** A named map from job id to a value, persisted with the job and dropped when it goes. */
+export interface SideTable<T> {
+  get(jobId: string): T | undefined;
+  /** Set a value; resolves once it is on disk (at once for a job not added yet: it is written with it). */
+  set(jobId: string, value: T): Promise<void>;
+  delete(jobId: string): Promise<void>;
+}
+
+/** A job as written: its fields plus its side tables' values. */
+type Stored = Job & { tables?: Record<string, unknown> };
 
 export class JobStore extends EventEmitter<JobStoreEvents> {
   private readonly jobs = new Map<string, Job>();
@@ -29,6 +41,8 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   /** Changed since the last write: to be journalled. */
   private readonly dirty = new Set<Job>();
   private readonly removedIds = new Set<string>();
+  /** Side tables: name → job id → value. */
+  private readonly tables = new Map<string, Map<string, unknown>>();
   private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private draining: Promise<void> | undefined;
   private closed = false;
@@ -43,8 +57,37 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     const store = new JobStore();
     const { files, jobs } = await StoreFiles.open(dataDir, () => store.serialize());
     store.files = files;
-    for (const job of jobs.values()) store.index(job);
+    for (const stored of jobs.values() as IterableIterator<Stored>) {
+      const { tables, ...job } = stored;
+      for (const [name, value] of Object.entries(tables ?? {})) store.tableMap(name).set(job.id, value);
+      store.index(job);
+    }
     return store;
+  }
+
+  table<T>(name: string): SideTable<T> {
+    const map = this.tableMap(name);
+    return {
+      get: (jobId) => map.get(jobId) as T | undefined,
+      set: (jobId, value) => {
+        map.set(jobId, value);
+        return this.changedById(jobId);
+      },
+      delete: (jobId) => (map.delete(jobId) ? this.changedById(jobId) : Promise.resolve()),
+    };
+  }
+
+  private tableMap(name: string): Map<string, unknown> {
+    let map = this.tables.get(name);
+    if (!map) this.tables.set(name, (map = new Map()));
+    return map;
+  }
+
+  private changedById(jobId: string): Promise<void> {
+    const job = this.jobs.get(jobId);
+    if (!job) return Promise.resolve();
+    this.changed(job);
+    return this.persist();
   }
 
   get(id: string): Job | undefined {
@@ -93,8 +136,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     return this.persist();
   }
 
-  progress(job: Job, fraction: number): void {
-    this.emit('progress', job, fraction);
+  /** Fields that need no write of their own (progress, event counts): they ride along with the next one. */
+  touch(job: Job, fields: Partial<Job> = {}): void {
+    Object.assign(job, fields);
+    this.changed(job);
   }
 
   async remove(jobs: Job[]): Promise<void> {
@@ -102,6 +147,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       if (!this.jobs.delete(job.id)) continue;
       this.dirty.delete(job);
       this.removedIds.add(job.id);
+      for (const map of this.tables.values()) map.delete(job.id);
       const set = this.byClient.get(job.clientId);
       set?.delete(job);
       if (set && set.size === 0) this.byClient.delete(job.clientId);
@@ -112,7 +158,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   /** Wait until everything changed so far is on disk. */
   async flush(): Promise<void> {
-    if (this.waiting.length || this.draining) await this.persist();
+    if (this.waiting.length || this.draining || this.dirty.size) await this.persist();
   }
 
   async close(): Promise<void> {
@@ -134,8 +180,16 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   private jsonOf(job: Job): string {
     let text = this.json.get(job);
-    if (text === undefined) this.json.set(job, (text = JSON.stringify(job)));
+    if (text === undefined) this.json.set(job, (text = JSON.stringify(this.stored(job))));
     return text;
+  }
+
+  private stored(job: Job): Stored {
+    let tables: Record<string, unknown> | undefined;
+    for (const [name, map] of this.tables) {
+      if (map.has(job.id)) (tables ??= {})[name] = map.get(job.id);
+    }
+    return tables ? { ...job, tables } : job;
   }
 
   private index(job: Job): void {

@@ -1,5 +1,5 @@
-// One ComfyUI server as the scheduler sees it: its HTTP client, its event socket, whether it is
-// healthy, and which of our jobs it holds. Events from its socket are routed by prompt_id to
+// One ComfyUI server as the scheduler sees it: its HTTP client, its event socket and whether it is
+// healthy (which of our jobs it holds is the scheduler's to know). Events from its socket are routed by prompt_id to
 // whoever follows that prompt.
 import { EventEmitter } from 'node:events';
 import { ComfyClient } from '../comfy/client.js';
@@ -45,8 +45,6 @@ export class Backend extends EventEmitter<BackendEvents> {
   private stopped = true;
   /** ComfyUI version from /system_stats, when it reports one. */
   version: string | undefined;
-  /** Jobs of ours it holds (dispatching, queued there or running). */
-  readonly jobs = new Set<string>();
   /** ComfyUI's queue_remaining (pending + running, everybody's). */
   queueRemaining = 0;
   /** The prompt executing now, for frames that carry no prompt_id. */

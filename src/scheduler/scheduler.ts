@@ -15,7 +15,9 @@ import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
 import type { JobStore } from '../jobs/store.js';
 import type { InputFiles } from '../uploads/input-files.js';
-import type { BinaryFrame, ComfyMessage } from '../comfy/protocol.js';
+import type { ComfyMessage } from '../comfy/protocol.js';
+import type { JobEventBody } from '../engine/events.js';
+import { eventOfFrame, eventsOfMessage, failureDetails, isClosingMessage, recordOf } from '../engine/comfy-events.js';
 import { logger } from '../log.js';
 
 const log = logger('scheduler');
@@ -36,15 +38,20 @@ export interface SchedulerOptions {
   stallTimeoutMs: number;
 }
 
-export interface SchedulerObserver {
-  preview?(job: Job, frame: BinaryFrame): void;
-  message?(job: Job, msg: ComfyMessage): void;
+/** Where the scheduler reports what happens to jobs (after the job itself is updated). */
+export type SchedulerReport = (job: Job, event: JobEventBody, backend?: string) => void;
+
+/** A job on a backend: the one registry of what runs where. */
+interface Flight {
+  execution: Execution;
+  /** The message that closed the prompt, as seen live (the history entry may be unreadable). */
+  closing?: ComfyMessage;
 }
 
 export class Scheduler {
   /** Waiting jobs in run order (priority, then arrival). */
   private readonly waiting: Job[] = [];
-  private readonly executions = new Map<string, Execution>();
+  private readonly executions = new Map<string, Flight>();
   private rotation = 0;
   /** Learned seconds per work unit of each backend. */
   readonly estimates = new Estimates();
@@ -52,13 +59,13 @@ export class Scheduler {
   private pumping = false;
   private stopped = false;
   private replanTimer: NodeJS.Timeout | undefined;
-  observer: SchedulerObserver = {};
 
   constructor(
     readonly backends: Backend[],
     private readonly store: JobStore,
     private readonly inputs: InputFiles,
     private readonly options: SchedulerOptions,
+    private readonly report: SchedulerReport,
   ) {
     for (const backend of backends) {
       backend.on('up', () => this.pump());
@@ -92,8 +99,16 @@ export class Scheduler {
     return i < 0 ? undefined : i + 1;
   }
 
-  fraction(jobId: string): number | undefined {
-    return this.executions.get(jobId)?.progress.fraction;
+  /** Waiting jobs in run order. */
+  waitingJobs(): readonly Job[] {
+    return this.waiting;
+  }
+
+  /** Our jobs each backend holds (dispatching, queued there, running). */
+  private held(): Map<Backend, number> {
+    const held = new Map<Backend, number>();
+    for (const { execution } of this.executions.values()) held.set(execution.backend, (held.get(execution.backend) ?? 0) + 1);
+    return held;
   }
 
   /** Put a queued job in line and dispatch what can be dispatched. */
@@ -118,12 +133,12 @@ export class Scheduler {
     const i = this.waiting.indexOf(job);
     if (i >= 0) {
       this.waiting.splice(i, 1);
-      await this.store.transition(job, 'cancelled', { error: reason });
+      await this.finalCancel(job, reason);
       return;
     }
-    const execution = this.executions.get(job.id);
-    if (execution) {
-      execution.cancel(reason);
+    const flight = this.executions.get(job.id);
+    if (flight) {
+      flight.execution.cancel(reason);
       await new Promise<void>((resolve) => {
         const onState = (j: Job) => {
           if (j === job && isFinal(j)) {
@@ -136,18 +151,25 @@ export class Scheduler {
       });
       return;
     }
-    await this.store.transition(job, 'cancelled', { error: reason });
+    await this.finalCancel(job, reason);
+  }
+
+  private async finalCancel(job: Job, reason: string): Promise<void> {
+    const written = this.store.transition(job, 'cancelled', { error: reason });
+    this.report(job, { kind: 'cancelled', reason });
+    await written;
   }
 
   private loads(): BackendLoad[] {
     // Our prompts each backend has accepted (so its queue_remaining counts them), in one pass.
     const accepted = new Map<Backend, number>();
-    for (const e of this.executions.values()) {
+    for (const { execution: e } of this.executions.values()) {
       if (e.job.state !== 'dispatching') accepted.set(e.backend, (accepted.get(e.backend) ?? 0) + 1);
     }
+    const held = this.held();
     return this.backends.map((b) => ({
       id: b.url,
-      ours: b.jobs.size,
+      ours: held.get(b) ?? 0,
       slots: this.slotsOf(b),
       foreign: Math.max(0, b.queueRemaining - (accepted.get(b) ?? 0)),
     }));
@@ -165,7 +187,8 @@ export class Scheduler {
         if (!next) {
           // Holding jobs for a faster backend while one is free: the plan changes as running
           // jobs overrun their estimates, so look again soon even if nothing else happens.
-          if (healthy.some((b) => b.jobs.size < this.slotsOf(b))) this.replanSoon();
+          const held = this.held();
+          if (healthy.some((b) => (held.get(b) ?? 0) < this.slotsOf(b))) this.replanSoon();
           break;
         }
         this.waiting.splice(this.waiting.indexOf(next.job), 1);
@@ -216,9 +239,10 @@ export class Scheduler {
       if (job.priority !== head || window.length >= LOOKAHEAD) break;
       window.push(job);
     }
+    const held = this.held();
     const timed: TimedBackend[] = healthy.map((b) => ({
       id: b.url,
-      free: b.jobs.size < this.slotsOf(b),
+      free: (held.get(b) ?? 0) < this.slotsOf(b),
       busySeconds: this.busySeconds(b),
       rate: this.estimates.rate(b.url)!,
     }));
@@ -239,7 +263,7 @@ export class Scheduler {
     let seconds = 0;
     let ours = 0;
     const now = Date.now();
-    for (const e of this.executions.values()) {
+    for (const { execution: e } of this.executions.values()) {
       if (e.backend !== backend) continue;
       ours++;
       const total = this.unitsOf(e.job) * rate;
@@ -260,14 +284,17 @@ export class Scheduler {
   adopt(job: Job): void {
     const backend = this.backends.find((b) => b.url === job.backend);
     if (!backend) {
-      void this.store.transition(job, 'queued', { backend: undefined }).then(() => this.enqueue(job, { front: true }));
+      const lost = job.backend;
+      const written = this.store.transition(job, 'queued', { backend: undefined });
+      this.report(job, { kind: 'requeued', reason: `${lost ?? 'its backend'} is no longer configured` }, lost);
+      void written.then(() => this.enqueue(job, { front: true }));
       return;
     }
     this.dispatch(job, backend, { resume: true });
   }
 
   private dispatch(job: Job, backend: Backend, { resume = false } = {}): void {
-    backend.jobs.add(job.id);
+    const flight: Flight = {} as Flight;
     const execution = new Execution(
       job,
       backend,
@@ -275,10 +302,23 @@ export class Scheduler {
         // execution_start can overtake the answer to POST /prompt.
         // Recovery asks the backend about any dispatched job, so these need no write of their own.
         submitted: () => void (job.state === 'dispatching' && this.store.transition(job, 'submitted', {}, { lazy: true })),
-        running: () => void this.store.transition(job, 'running', { startedAt: Date.now() }, { lazy: true }),
-        progress: (fraction) => this.store.progress(job, fraction),
-        preview: (frame) => this.observer.preview?.(job, frame),
-        message: (msg) => this.observer.message?.(job, msg),
+        running: () => {
+          const before = job.state;
+          void this.store.transition(job, 'running', { startedAt: Date.now() }, { lazy: true });
+          if (before !== 'running' && job.state === 'running') this.report(job, { kind: 'started' });
+        },
+        progress: (fraction) => this.advance(job, fraction),
+        preview: (frame) => {
+          const event = eventOfFrame(frame, job.progress?.node);
+          if (event) this.report(job, event);
+        },
+        message: (msg) => {
+          if (isClosingMessage(msg.type, msg.data)) flight.closing = msg;
+          for (const event of eventsOfMessage(msg, job.progress, job.progress?.value ?? 0)) {
+            if (event.kind === 'progress') this.store.touch(job, { progress: event.progress });
+            this.report(job, event);
+          }
+        },
       },
       {
         inputs: this.inputs,
@@ -288,10 +328,12 @@ export class Scheduler {
         resume,
       },
     );
-    this.executions.set(job.id, execution);
+    flight.execution = execution;
+    this.executions.set(job.id, flight);
     // The store must know where the job goes before the backend hears of it: after a crash, a
     // job recorded as queued could otherwise run twice.
     const recorded = resume ? Promise.resolve() : this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1 });
+    if (!resume) this.report(job, { kind: 'dispatched', backend: backend.url, attempt: job.attempts });
     log.debug(`job ${job.id} → ${backend.url}${resume ? ' (resumed)' : ` (attempt ${job.attempts})`}`);
     void recorded
       .then(() => execution.run())
@@ -299,35 +341,49 @@ export class Scheduler {
       .then((outcome) => this.settle(job, backend, outcome));
   }
 
+  /** The job's fraction done moved (never backwards, also across attempts). */
+  private advance(job: Job, value: number): void {
+    if (value <= (job.progress?.value ?? 0)) return;
+    this.store.touch(job, { progress: { ...job.progress, value } });
+  }
+
   private async settle(job: Job, backend: Backend, outcome: Outcome): Promise<void> {
+    const closing = this.executions.get(job.id)?.closing;
     this.executions.delete(job.id);
-    backend.jobs.delete(job.id);
-    // Clients of the ComfyUI-compatible door read the backend's own history entry.
-    const history = job.source === 'comfy' && outcome.kind !== 'lost' ? outcome.entry : undefined;
+    const record = outcome.kind !== 'lost' ? recordOf(outcome.entry) : undefined;
+    const optional = record ? { record } : {};
+    let written: Promise<void> | undefined;
     switch (outcome.kind) {
       case 'completed':
         if (job.startedAt !== undefined) this.estimates.record(backend.url, this.unitsOf(job), (Date.now() - job.startedAt) / 1000);
-        await this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, history });
+        written = this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, progress: { value: 1 } });
+        this.report(job, { kind: 'succeeded', outputs: outcome.outputs.map((f) => ({ ...f })), ...optional });
         break;
       case 'failed':
         log.info(`job ${job.id} failed on ${backend.url}: ${outcome.error}`);
-        await this.store.transition(job, 'failed', { error: outcome.error, history });
+        written = this.store.transition(job, 'failed', { error: outcome.error });
+        this.report(job, { kind: 'failed', error: { message: outcome.error, ...failureDetails(record, closing) }, ...optional });
         break;
       case 'cancelled':
-        await this.store.transition(job, 'cancelled', { error: outcome.reason, history });
+        written = this.store.transition(job, 'cancelled', { error: outcome.reason });
+        this.report(job, { kind: 'cancelled', reason: outcome.reason, ...optional });
         break;
       case 'lost':
         if (this.stopped) break;
         if (job.attempts >= this.options.maxAttempts) {
           log.warn(`job ${job.id} lost on ${backend.url} after ${job.attempts} attempts: ${outcome.reason}`);
-          await this.store.transition(job, 'failed', { error: `gave up after ${job.attempts} attempts; last: ${outcome.reason}` });
+          const error = `gave up after ${job.attempts} attempts; last: ${outcome.reason}`;
+          written = this.store.transition(job, 'failed', { error });
+          this.report(job, { kind: 'failed', error: { message: error } }, backend.url);
         } else {
           log.warn(`job ${job.id} lost on ${backend.url} (${outcome.reason}); queued again`);
           await this.store.transition(job, 'queued', { backend: undefined });
+          this.report(job, { kind: 'requeued', reason: outcome.reason }, backend.url);
           this.enqueue(job, { front: true });
         }
         break;
     }
+    await written;
     this.pump();
   }
 
@@ -338,7 +394,7 @@ export class Scheduler {
    */
   private backendLost(backend: Backend, reason: string): void {
     if (this.stopped) return;
-    for (const execution of this.executions.values()) {
+    for (const { execution } of this.executions.values()) {
       if (execution.backend === backend) execution.abandon(`${backend.url} went down (${reason})`);
     }
   }

@@ -3,7 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { koaBody } from 'koa-body';
-import type { Bridge } from '../bridge.js';
+import type { Engine } from '../engine/index.js';
+import { CuratedSessions } from './sessions.js';
 import { errorHandler, logStreamError } from './errors.js';
 import { Doors } from './auth.js';
 import { ClientHub } from './hub.js';
@@ -20,7 +21,8 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export function createApp(bridge: Bridge, doors: Doors): Koa {
+export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
+  const { engine } = sessions;
   const app = new Koa();
   app.on('error', logStreamError);
   app.use(errorHandler);
@@ -37,27 +39,34 @@ export function createApp(bridge: Bridge, doors: Doors): Koa {
       jsonStrict: true,
     }),
   );
-  for (const router of [workflowRoutes(bridge), jobRoutes(bridge), uploadRoutes(bridge), operatorRoutes(bridge, doors)]) {
+  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   return app;
 }
 
-export async function startServer(bridge: Bridge, host: string, port: number): Promise<RunningServer> {
-  const doors = new Doors(bridge.config);
-  const app = createApp(bridge, doors);
+export async function startServer(engine: Engine, host: string, port: number): Promise<RunningServer> {
+  const doors = new Doors(engine.config);
+  const sessions = new CuratedSessions(engine);
+  const app = createApp(sessions, doors);
   const server = http.createServer(app.callback());
-  const hub = new ClientHub(bridge, doors);
+  const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/ws') hub.handleUpgrade(req, socket, head);
     else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    await hub.close();
+    sessions.close();
+    throw err;
+  }
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
@@ -66,6 +75,7 @@ export async function startServer(bridge: Bridge, host: string, port: number): P
     url: `http://${shownHost}:${address.port}`,
     async close(graceMs = 5000) {
       await hub.close();
+      sessions.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

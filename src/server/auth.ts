@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import type { Config } from '../config.js';
-import { ClientError } from '../bridge.js';
+import { ClientError } from '../engine/errors.js';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();

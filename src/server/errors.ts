@@ -1,7 +1,7 @@
 // One place where errors become answers: a client mistake gets its status and {detail};
 // anything else is logged and answered 500 without internals.
 import type { Context, Next } from 'koa';
-import { ClientError } from '../bridge.js';
+import { ClientError } from '../engine/errors.js';
 import { logger } from '../log.js';
 
 const log = logger('http');

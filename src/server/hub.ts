@@ -8,9 +8,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
-import type { Bridge } from '../bridge.js';
-import type { Job } from '../jobs/job.js';
+import type { EngineEvent } from '../engine/index.js';
 import { isFinal } from '../jobs/job.js';
+import type { CuratedSessions } from './sessions.js';
+import { CURATED_DOOR } from './sessions.js';
 import { DONE_DETAIL } from '../jobs/client-status.js';
 import { isClientId } from './params.js';
 import type { Doors } from './auth.js';
@@ -38,14 +39,19 @@ interface Connection {
 export class ClientHub {
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
   private readonly clients = new Map<string, Set<Connection>>();
-  private readonly lastProgress = new Map<string, string>();
+  /** The progress detail each client was sent last: the same one is not sent twice. */
+  private readonly lastSent = new Map<string, string>();
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: () => void;
 
-  constructor(private readonly bridge: Bridge, private readonly doors: Doors) {
-    bridge.store.on('state', (job) => this.onJob(job));
-    bridge.store.on('progress', (job) => this.onProgress(job));
-    this.heartbeat = setInterval(() => this.beat(), bridge.config.heartbeatMs);
+  constructor(
+    private readonly sessions: CuratedSessions,
+    private readonly doors: Doors,
+    private readonly options: { heartbeatMs: number; disconnectGraceMs: number },
+  ) {
+    this.unsubscribe = sessions.engine.events.subscribe((event) => this.onEvent(event));
+    this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs);
     this.heartbeat.unref();
   }
 
@@ -70,6 +76,7 @@ export class ClientHub {
   }
 
   async close(): Promise<void> {
+    this.unsubscribe();
     clearInterval(this.heartbeat);
     for (const t of this.graceTimers.values()) clearTimeout(t);
     for (const set of this.clients.values()) {
@@ -97,7 +104,7 @@ export class ClientHub {
     this.send(conn, { status: 'connected', detail: 'server connected' });
     // Tell a (re)connecting client where its uncollected work stands; results it already took
     // do not end a socket opened for new work.
-    const status = this.bridge.status(clientId, { collected: false });
+    const status = this.sessions.status(clientId, { collected: false });
     if (!status || status.status === 'queued') return;
     if (status.status === 'progress') {
       this.send(conn, { status: 'progress', detail: status.detail });
@@ -112,47 +119,42 @@ export class ClientHub {
     set?.delete(conn);
     if (set && set.size === 0) this.clients.delete(clientId);
     if (conn.closing || this.clients.has(clientId)) return;
-    const open = this.bridge.session(clientId).some((j) => !isFinal(j));
+    const open = this.sessions.session(clientId).some((j) => !isFinal(j));
     if (!open) return;
     const cancel = () => {
       this.graceTimers.delete(clientId);
       if (this.clients.has(clientId)) return;
       log.info(`client ${clientId} went away; cancelling its unfinished work`);
-      void this.bridge.cancelClient(clientId, 'client disconnected');
+      void this.sessions.cancel(clientId, 'client disconnected');
     };
-    const grace = this.bridge.config.disconnectGraceMs;
+    const grace = this.options.disconnectGraceMs;
     if (grace <= 0) cancel();
     else this.graceTimers.set(clientId, setTimeout(cancel, grace));
   }
 
-  private onJob(job: Job): void {
-    if (job.source === 'comfy') return; // the other door tells its own clients
-    const set = this.clients.get(job.clientId);
+  private onEvent(event: EngineEvent): void {
+    // The other door tells its own clients.
+    if (!('jobId' in event) || event.door !== CURATED_DOOR) return;
+    const set = this.clients.get(event.clientId);
     if (!set) return;
-    if (job.state === 'failed' || job.state === 'cancelled') {
-      for (const conn of set) this.send(conn, { status: 'error', detail: job.error ?? job.state });
+    if (event.kind === 'failed' || event.kind === 'cancelled') {
+      const job = this.sessions.engine.get(event.jobId);
+      const detail = job?.error ?? (event.kind === 'failed' ? event.error.message : event.reason);
+      for (const conn of set) this.send(conn, { status: 'error', detail });
     }
-    const status = this.bridge.status(job.clientId);
+    const status = this.sessions.status(event.clientId);
     if (!status) return;
     if (status.status === 'progress') {
-      this.sendProgress(job.clientId, set, status.detail);
+      this.sendProgress(event.clientId, set, status.detail);
     } else if (status.status === 'closed' || status.status === 'error') {
-      this.lastProgress.delete(job.clientId);
+      this.lastSent.delete(event.clientId);
       for (const conn of set) this.finish(conn);
     }
   }
 
-  private onProgress(job: Job): void {
-    if (job.source === 'comfy') return;
-    const set = this.clients.get(job.clientId);
-    if (!set) return;
-    const status = this.bridge.status(job.clientId);
-    if (status?.status === 'progress') this.sendProgress(job.clientId, set, status.detail);
-  }
-
   private sendProgress(clientId: string, set: Set<Connection>, detail: string): void {
-    if (this.lastProgress.get(clientId) === detail) return;
-    this.lastProgress.set(clientId, detail);
+    if (this.lastSent.get(clientId) === detail) return;
+    this.lastSent.set(clientId, detail);
     for (const conn of set) {
       // Progress is superseded by the next one: a client that does not read loses old ones, not memory.
       if (conn.ws.bufferedAmount > SLOW_CLIENT_BYTES) continue;

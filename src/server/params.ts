@@ -1,6 +1,6 @@
 // Reading and checking the parameters every route shares.
 import type { Context } from 'koa';
-import { ClientError } from '../bridge.js';
+import { ClientError } from '../engine/errors.js';
 
 // Opaque and long enough not to be guessed: the clientId is what owns a client's jobs.
 const CLIENT_ID = /^[A-Za-z0-9_.:@-]{8,128}$/;

@@ -57,7 +57,7 @@ async function runAndFetch(prompt: Record<string, any>): Promise<{ promptId: str
   const ref = entry.outputs['3'].images[0];
   const view = await fetch(`${bridge.door}/view?${new URLSearchParams(ref)}`);
   expect(view.status).toBe(200);
-  return { promptId, bytes: Buffer.from(await view.arrayBuffer()), backend: bridge.bridge.store.get(promptId)!.backend! };
+  return { promptId, bytes: Buffer.from(await view.arrayBuffer()), backend: bridge.engine.get(promptId)!.backend! };
 }
 
 test('upload names follow ComfyUI: same bytes reuse the name, other bytes get "name (1)", overwrite keeps it', async () => {

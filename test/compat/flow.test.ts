@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { readPngText } from '../../src/sim/png.js';
-import { ComfyWs, backendsUp, get, imageGraph, post, startDoor, startSims } from './harness.js';
+import { ComfyWs, backendsUp, engineUntil, get, imageGraph, post, startDoor, startSims } from './harness.js';
 import type { CompatBridge } from './harness.js';
 
 let sims: ComfySimulator[];
@@ -164,16 +164,8 @@ test('a client without client_id: no per-prompt events, the prompt still runs an
   const promptId = randomUUID();
   const res = await post(`${bridge.door}/prompt`, { prompt: imageGraph(31337, 'door/anon'), prompt_id: promptId });
   expect(res.status).toBe(200);
-  const job = bridge.bridge.store.get(promptId)!;
-  await new Promise<void>((resolve) => {
-    const check = () => {
-      if (job.state !== 'completed') return;
-      bridge.bridge.store.off('state', check);
-      resolve();
-    };
-    bridge.bridge.store.on('state', check);
-    check();
-  });
+  const job = bridge.engine.get(promptId)!;
+  await engineUntil(bridge.engine, () => job.state === 'completed');
   await ws.barrier();
   // progress_state is broadcast for prompts without a client; execution_* and executing are not sent.
   const types = new Set(ws.messagesOf(promptId).map((m) => m.type));

@@ -3,10 +3,10 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import WebSocket from 'ws';
-import { startBridge } from '../e2e/harness.js';
+import { engineUntil, startBridge } from '../e2e/harness.js';
 import type { TestBridge } from '../e2e/harness.js';
 
-export { backendsUp, startSims } from '../e2e/harness.js';
+export { backendsUp, engineUntil, startSims } from '../e2e/harness.js';
 
 /** A port nobody listens on right now. */
 export async function freePort(): Promise<number> {
@@ -179,15 +179,9 @@ export function samplerGraph(steps = 3, seed = 42): Record<string, any> {
 
 /** Resolve once the bridge job with this id is in one of these states. */
 export function jobReaches(bridge: CompatBridge, id: string, states: string[]): Promise<void> {
-  const store = bridge.bridge.store;
-  return new Promise((resolve) => {
-    const check = () => {
-      const job = store.get(id);
-      if (!job || !states.includes(job.state)) return;
-      store.off('state', check);
-      resolve();
-    };
-    store.on('state', check);
-    check();
+  const { engine } = bridge;
+  return engineUntil(engine, () => {
+    const job = engine.get(id);
+    return job !== undefined && states.includes(job.state);
   });
 }

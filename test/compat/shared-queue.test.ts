@@ -40,8 +40,8 @@ test('a curated job and ComfyUI prompts share the queue, in arrival order, and a
 
   await post(`${bridge.door}/interrupt`, { prompt_id: blocker });
   await Promise.all([ws.done(after), waitFinal(bridge, curatedClient)]);
-  const curatedJob = bridge.bridge.store.ofClient(curatedClient)[0];
-  const comfyJob = bridge.bridge.store.get(after)!;
+  const curatedJob = bridge.engine.jobsOf(curatedClient)[0];
+  const comfyJob = bridge.engine.get(after)!;
   expect(curatedJob.state).toBe('completed');
   expect(comfyJob.state).toBe('completed');
   expect(curatedJob.startedAt!).toBeLessThan(comfyJob.startedAt!);

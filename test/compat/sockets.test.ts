@@ -63,7 +63,7 @@ test('POST /history delete and clear forget prompts here and on their backends',
   const ids = [randomUUID(), randomUUID()];
   for (const [i, id] of ids.entries()) await post(`${bridge.door}/prompt`, { prompt: imageGraph(7000 + i, 'door/forget'), client_id: 'forgetful', prompt_id: id });
   await Promise.all(ids.map((id) => ws.done(id)));
-  const backendOf = (id: string) => sims.find((s) => s.url === bridge.bridge.store.get(id)!.backend)!;
+  const backendOf = (id: string) => sims.find((s) => s.url === bridge.engine.get(id)!.backend)!;
   const first = backendOf(ids[0]);
   expect(Object.keys((await get(`${first.url}/history/${ids[0]}`)).body)).toEqual([ids[0]]);
 
@@ -74,6 +74,6 @@ test('POST /history delete and clear forget prompts here and on their backends',
 
   expect((await post(`${bridge.door}/history`, { clear: true })).status).toBe(200);
   expect((await get(`${bridge.door}/history`)).body).toEqual({});
-  expect(bridge.bridge.store.get(ids[1])).toBeUndefined();
+  expect(bridge.engine.get(ids[1])).toBeUndefined();
   await ws.close();
 });

@@ -38,7 +38,7 @@ beforeAll(async () => {
     '2/seconds': BYSTANDER_SECONDS,
   });
   expect(res.status).toBe(200);
-  bystanderJobId = bridge.bridge.store.ofClient(BYSTANDER)[0].id;
+  bystanderJobId = bridge.engine.jobsOf(BYSTANDER)[0].id;
   const first = await started;
   expect(first.id).toBe(bystanderJobId);
   bystanderSim = first.sim;
@@ -116,7 +116,7 @@ test('POST /interrupt with the bystander id repeated is refused and cancels noth
     400,
     /more than once/,
   );
-  expect(bridge.bridge.store.ofClient(BYSTANDER)[0].state).toBe('running');
+  expect(bridge.engine.jobsOf(BYSTANDER)[0].state).toBe('running');
 });
 
 describe('WS /ws upgrade', () => {
@@ -303,7 +303,7 @@ test('a prompt the backend rejects (steps 0) → error on the socket naming node
   expect(statuses[statuses.length - 1]).toBe('closed');
 
   // The backend saw it once, refused it, and queued nothing; the bridge did not retry it.
-  const jobId = bridge.bridge.store.ofClient(clientId)[0].id;
+  const jobId = bridge.engine.jobsOf(clientId)[0].id;
   const received = sims.flatMap((s) => s.receivedPrompts().filter((p) => p.promptId === jobId));
   expect(received).toHaveLength(1);
   expect(received[0].prompt['3'].inputs.steps).toBe(0);
@@ -334,14 +334,14 @@ test('an execution error on the backend → error on the socket naming node and 
 
   const info = await getJson(`${bridge.url}/execution-info?clientId=${clientId}`);
   expect(info.body).toEqual({ status: 'error', detail: error.detail });
-  expect(bridge.bridge.store.ofClient(clientId).map((j) => j.state)).toEqual(['failed']);
+  expect(bridge.engine.jobsOf(clientId).map((j) => j.state)).toEqual(['failed']);
 });
 
 // ── nobody else was touched ──────────────────────────────────────────────────────────────────
 
 test('the bystander job submitted before all of the above runs to completion with its own values', async () => {
   // Everything above happened while it ran.
-  const job = bridge.bridge.store.ofClient(BYSTANDER)[0];
+  const job = bridge.engine.jobsOf(BYSTANDER)[0];
   expect(job.id).toBe(bystanderJobId);
   expect(job.state).toBe('running');
   expect(job.backend).toBe(bystanderSim.url);
@@ -351,7 +351,7 @@ test('the bystander job submitted before all of the above runs to completion wit
   const closed = await bystander.next((m) => m.status === 'closed');
   expect(closed.detail).toBe('Execution is done');
   await waitFinal(bridge, BYSTANDER);
-  expect(bridge.bridge.store.ofClient(BYSTANDER).map((j) => j.state)).toEqual(['completed']);
+  expect(bridge.engine.jobsOf(BYSTANDER).map((j) => j.state)).toEqual(['completed']);
   expect(bystander.statuses()).not.toContain('error');
   expect(bystander.statuses()).toContain('progress');
 

@@ -18,7 +18,7 @@ afterAll(async () => {
   await sim?.close();
 });
 
-const jobOf = (clientId: string, i = 0) => bridge.bridge.store.ofClient(clientId)[i];
+const jobOf = (clientId: string, i = 0) => bridge.engine.jobsOf(clientId)[i];
 
 test('POST /interrupt stops the running job and drops the waiting one of that client only', async () => {
   const a = await TestClient.connect(bridge, 'interrupt-me-a');
@@ -42,7 +42,7 @@ test('POST /interrupt stops the running job and drops the waiting one of that cl
   expect(error.detail).toMatch(/interrupted/);
   await a.next((m) => m.status === 'closed');
   await waitFinal(bridge, 'interrupt-me-a');
-  expect(bridge.bridge.store.ofClient('interrupt-me-a').map((j) => j.state)).toEqual(['cancelled', 'cancelled']);
+  expect(bridge.engine.jobsOf('interrupt-me-a').map((j) => j.state)).toEqual(['cancelled', 'cancelled']);
   // The waiting one never reached the backend.
   const second = jobOf('interrupt-me-a', 1).id;
   expect(sim.receivedPrompts().map((p) => p.promptId)).not.toContain(second);
@@ -69,7 +69,7 @@ test('a client that disconnects mid-job has its running job interrupted and its 
   c.close();
   expect(await interrupted).toBe(runningId);
   await waitFinal(bridge, 'goes-away-c');
-  expect(bridge.bridge.store.ofClient('goes-away-c').map((j) => j.state)).toEqual(['cancelled', 'cancelled']);
+  expect(bridge.engine.jobsOf('goes-away-c').map((j) => j.state)).toEqual(['cancelled', 'cancelled']);
   expect(sim.receivedPrompts().map((p) => p.promptId)).not.toContain(jobOf('goes-away-c', 1).id);
   const info = await getJson(`${bridge.url}/execution-info?clientId=goes-away-c`);
   expect(info.body).toEqual({ status: 'error', detail: 'client disconnected' });

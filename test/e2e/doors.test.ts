@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { previewPng } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
-import { TestClient, backendsUp, readParts, simEvent, startBridge, startSims, waitFinal } from './harness.js';
+import { TestClient, backendsUp, engineUntil, readParts, simEvent, startBridge, startSims, waitFinal } from './harness.js';
 import type { TestBridge } from './harness.js';
 
 // ── helpers ─────────────────────────────────────────────────────────────────────────────────
@@ -122,11 +122,11 @@ function upgrade(url: string, headers: Record<string, string> = {}): Promise<Upg
 /** Everything a refused request must leave as it was. */
 async function footprint(bridge: TestBridge, sims: ComfySimulator[]) {
   const sum = (f: (s: ComfySimulator) => number) => sims.reduce((n, s) => n + f(s), 0);
-  const uploads = (await readdir(bridge.bridge.uploads.dir)).filter((n) => !n.startsWith('.'));
-  const incoming = await readdir(bridge.bridge.uploads.incomingDir);
+  const uploads = (await readdir(bridge.engine.uploads.dir)).filter((n) => !n.startsWith('.'));
+  const incoming = await readdir(bridge.engine.uploads.incomingDir);
   return {
-    jobs: [...bridge.bridge.store.all()].map((j) => `${j.id}:${j.state}`).sort(),
-    generationCount: bridge.bridge.generationCount.value,
+    jobs: [...bridge.engine.jobs()].map((j) => `${j.id}:${j.state}`).sort(),
+    generationCount: bridge.engine.generationCount.value,
     prompts: sum((s) => s.stats.prompts),
     interrupts: sum((s) => s.stats.interrupts),
     frees: sum((s) => s.stats.frees),
@@ -136,20 +136,10 @@ async function footprint(bridge: TestBridge, sims: ComfySimulator[]) {
 }
 
 function jobRunning(bridge: TestBridge, clientId: string): Promise<void> {
-  const store = bridge.bridge.store;
-  const running = () => store.ofClient(clientId).some((j) => j.state === 'running');
-  if (running()) return Promise.resolve();
-  return new Promise((resolve) => {
-    const on = () => {
-      if (!running()) return;
-      store.off('state', on);
-      resolve();
-    };
-    store.on('state', on);
-  });
+  return engineUntil(bridge.engine, () => bridge.engine.jobsOf(clientId).some((j) => j.state === 'running'));
 }
 
-const unfinished = (bridge: TestBridge) => [...bridge.bridge.store.all()].filter((j) => !['completed', 'failed', 'cancelled'].includes(j.state));
+const unfinished = (bridge: TestBridge) => [...bridge.engine.jobs()].filter((j) => !['completed', 'failed', 'cancelled'].includes(j.state));
 
 /** Let every sleep finish at once: the simulated clock runs a million times faster. */
 function hurry(sim: ComfySimulator): void {
@@ -270,7 +260,7 @@ describe('with API_KEYS and ADMIN_TOKEN set', () => {
     expect(uploaded.status).toBe(200);
     expect(uploaded.body.image).toMatch(/^[0-9a-f-]{36}\.png$/);
 
-    const count = bridge.bridge.generationCount.value;
+    const count = bridge.engine.generationCount.value;
     const submitted = await submit(bridge, clientId, { workflow: 'invert', '1/color': 4000 + n }, auth);
     expect(submitted.status).toBe(200);
     expect(submitted.body.detail).toMatch(/^queued \/ \d+$/);
@@ -287,7 +277,7 @@ describe('with API_KEYS and ADMIN_TOKEN set', () => {
     const interrupt = await call('POST', `${bridge.url}/interrupt?clientId=${clientId}`, { headers: auth });
     expect(interrupt.status).toBe(200);
 
-    const served = sims.find((s) => s.url === bridge.bridge.store.ofClient(clientId)[0].backend)!;
+    const served = sims.find((s) => s.url === bridge.engine.jobsOf(clientId)[0].backend)!;
     const freed = simEvent(served, 'free');
     const free = await call('POST', `${bridge.url}/free?clientId=${clientId}`, { headers: auth });
     expect(free.status).toBe(200);
@@ -311,12 +301,12 @@ describe('with API_KEYS and ADMIN_TOKEN set', () => {
     const refused = await call('POST', `${bridge.url}/interrupt?clientId=${clientId}`);
     expect(refused.status).toBe(401);
     expect(await footprint(bridge, sims)).toEqual(before);
-    expect(bridge.bridge.store.ofClient(clientId)[0].state).toBe('running');
+    expect(bridge.engine.jobsOf(clientId)[0].state).toBe('running');
 
     const res = await call('POST', `${bridge.url}/interrupt?clientId=${clientId}`, { headers: bearer(KEYS[1]) });
     expect(res.status).toBe(200);
     await waitFinal(bridge, clientId);
-    expect(bridge.bridge.store.ofClient(clientId)[0].state).toBe('cancelled');
+    expect(bridge.engine.jobsOf(clientId)[0].state).toBe('cancelled');
   });
 
   describe('the websocket', () => {
@@ -403,7 +393,7 @@ describe('with API_KEYS and ADMIN_TOKEN set', () => {
     const clientId = 'keyed-freer-01';
     expect((await submit(bridge, clientId, { workflow: 'invert' }, bearer(KEYS[0]))).status).toBe(200);
     await waitFinal(bridge, clientId);
-    const served = sims.find((s) => s.url === bridge.bridge.store.ofClient(clientId)[0].backend)!;
+    const served = sims.find((s) => s.url === bridge.engine.jobsOf(clientId)[0].backend)!;
     const other = sims.find((s) => s !== served)!;
     const otherFrees = other.stats.frees;
     const freed = simEvent(served, 'free');
@@ -458,7 +448,7 @@ describe('with only ADMIN_TOKEN set', () => {
     const clientId = 'admin-free-client';
     expect((await submit(bridge, clientId, { workflow: 'invert' })).status).toBe(200);
     await waitFinal(bridge, clientId);
-    const served = sims.find((s) => s.url === bridge.bridge.store.ofClient(clientId)[0].backend)!;
+    const served = sims.find((s) => s.url === bridge.engine.jobsOf(clientId)[0].backend)!;
     const other = sims.find((s) => s !== served)!;
     const otherFrees = other.stats.frees;
     const freed = simEvent(served, 'free');
@@ -541,7 +531,7 @@ describe('with neither API_KEYS nor ADMIN_TOKEN', () => {
       expect(res.body.detail).toMatch(/8 to 128/);
       expect(res.body.detail).toMatch(/letters, digits/);
       expect(await footprint(bridge, [sim])).toEqual(before);
-      expect(bridge.bridge.store.ofClient(badId)).toEqual([]);
+      expect(bridge.engine.jobsOf(badId)).toEqual([]);
     });
 
     test('upload?clientId= → 400', async () => {
@@ -590,7 +580,7 @@ describe('with neither API_KEYS nor ADMIN_TOKEN', () => {
     const started = simEvent<string>(sim, 'started');
     expect((await submit(bridge, X, sleepJob())).status).toBe(200);
     const runningId = await started;
-    const job = bridge.bridge.store.ofClient(X).find((j) => j.id === runningId)!;
+    const job = bridge.engine.jobsOf(X).find((j) => j.id === runningId)!;
     await jobRunning(bridge, X);
     const interrupts = sim.stats.interrupts;
     const res = await call('POST', `${bridge.url}/interrupt?clientId=${Y}`);
@@ -611,7 +601,7 @@ describe('with neither API_KEYS nor ADMIN_TOKEN', () => {
     // Y's socket heard nothing about X's work.
     expect(y.statuses()).toEqual(['connected']);
     y.close();
-    expect(bridge.bridge.store.ofClient(Y)).toEqual([]);
+    expect(bridge.engine.jobsOf(Y)).toEqual([]);
   });
 });
 
@@ -648,16 +638,16 @@ describe('MAX_JOBS_PER_CLIENT=2', () => {
     await started;
     // The second waits in the bridge (nothing is prefetched): waiting jobs count too.
     expect((await submit(bridge, A, sleepJob())).status).toBe(200);
-    expect(bridge.bridge.store.ofClient(A).map((j) => j.state).sort()).toEqual(['queued', 'running']);
+    expect(bridge.engine.jobsOf(A).map((j) => j.state).sort()).toEqual(['queued', 'running']);
 
-    const count = bridge.bridge.generationCount.value;
+    const count = bridge.engine.generationCount.value;
     const refused = await submit(bridge, A, { workflow: 'invert' });
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toMatch(RETRY_AFTER);
     expect(refused.body.detail).toContain('MAX_JOBS_PER_CLIENT');
     expect(refused.body.detail).toMatch(/\b2\b/);
-    expect(bridge.bridge.store.ofClient(A)).toHaveLength(2);
-    expect(bridge.bridge.generationCount.value).toBe(count);
+    expect(bridge.engine.jobsOf(A)).toHaveLength(2);
+    expect(bridge.engine.generationCount.value).toBe(count);
 
     const other = await submit(bridge, B, { workflow: 'invert' });
     expect(other.status).toBe(200);
@@ -665,14 +655,14 @@ describe('MAX_JOBS_PER_CLIENT=2', () => {
     hurry(sim);
     await waitFinal(bridge, A);
     sim.setSpeed(1);
-    expect(bridge.bridge.store.ofClient(A).map((j) => j.state)).toEqual(['completed', 'completed']);
+    expect(bridge.engine.jobsOf(A).map((j) => j.state)).toEqual(['completed', 'completed']);
     // Finished but not collected: they no longer count.
-    expect(bridge.bridge.store.ofClient(A).every((j) => j.collectedAt === undefined)).toBe(true);
+    expect(bridge.engine.jobsOf(A).every((j) => j.collectedAt === undefined)).toBe(true);
     const again = await submit(bridge, A, { workflow: 'invert' });
     expect(again.status).toBe(200);
     await Promise.all([waitFinal(bridge, A), waitFinal(bridge, B)]);
-    expect(bridge.bridge.store.ofClient(B).map((j) => j.state)).toEqual(['completed']);
-    expect(bridge.bridge.generationCount.value).toBe(count + 2);
+    expect(bridge.engine.jobsOf(B).map((j) => j.state)).toEqual(['completed']);
+    expect(bridge.engine.generationCount.value).toBe(count + 2);
   });
 
   test('a burst of simultaneous submissions from one client gets exactly two through', async () => {
@@ -680,7 +670,7 @@ describe('MAX_JOBS_PER_CLIENT=2', () => {
     const answers = await Promise.all(Array.from({ length: 6 }, () => submit(bridge, C, sleepJob())));
     const statuses = answers.map((a) => a.status).sort();
     expect(statuses).toEqual([200, 200, 429, 429, 429, 429]);
-    expect(bridge.bridge.store.ofClient(C)).toHaveLength(2);
+    expect(bridge.engine.jobsOf(C)).toHaveLength(2);
   });
 
   test('cancelled jobs free the client’s slots too', async () => {
@@ -729,14 +719,14 @@ describe('MAX_QUEUE=3', () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toMatch(RETRY_AFTER);
     expect(refused.body.detail).toContain('MAX_QUEUE');
-    expect(bridge.bridge.store.ofClient('queued-client-4')).toEqual([]);
+    expect(bridge.engine.jobsOf('queued-client-4')).toEqual([]);
     expect((await call('GET', `${bridge.url}/execution-info?clientId=queued-client-4`)).status).toBe(404);
 
     hurry(sim);
     for (const c of clients) await waitFinal(bridge, c);
     sim.setSpeed(1);
     for (const c of clients) {
-      expect(bridge.bridge.store.ofClient(c).map((j) => j.state)).toEqual(['completed']);
+      expect(bridge.engine.jobsOf(c).map((j) => j.state)).toEqual(['completed']);
       const res = await call('GET', `${bridge.url}/history?clientId=${c}`);
       expect(res.status).toBe(200);
       expect(res.body).toHaveLength(1);
@@ -802,7 +792,7 @@ describe('CORS_ORIGINS=https://app.example.com (with API_KEYS)', () => {
     const allowed = (res.headers.get('access-control-allow-headers') ?? '').split(',').map((s) => s.trim().toLowerCase());
     expect(allowed).toEqual(expect.arrayContaining(['authorization', 'content-type']));
     expect(res.headers.get('vary')).toMatch(/\bOrigin\b/i);
-    expect(bridge.bridge.store.ofClient('browser-client')).toEqual([]);
+    expect(bridge.engine.jobsOf('browser-client')).toEqual([]);
   });
 
   test('a refusal from the allowed origin is readable by the page (401 carries the CORS headers)', async () => {

@@ -1,6 +1,5 @@
 // Faults caused on purpose: a backend killed mid-job, a silent event socket, a hung backend,
 // a damaged job store. Every job submitted finishes once, with its own result.
-import { once } from 'node:events';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,7 +7,7 @@ import { readPngText } from '../../src/sim/png.js';
 import { ComfySimulator } from '../../src/sim/index.js';
 import { JobStore, StoreError } from '../../src/jobs/store.js';
 import { newJob } from '../../src/jobs/job.js';
-import { TestClient, backendsUp, postJson, readParts, simEvent, startBridge, startSims, waitFinal } from './harness.js';
+import { TestClient, backendsUp, engineEvent, postJson, readParts, simEvent, startBridge, startSims, waitFinal } from './harness.js';
 import type { TestBridge } from './harness.js';
 
 let sims: ComfySimulator[] = [];
@@ -45,7 +44,7 @@ test('a backend killed mid-job: the job runs again on another backend and its cl
 
   await client.next((m) => m.status === 'closed');
   expect(client.statuses()).not.toContain('error');
-  const job = bridge.bridge.store.ofClient(clientId)[0];
+  const job = bridge.engine.jobsOf(clientId)[0];
   expect(job.state).toBe('completed');
   expect(job.attempts).toBe(2);
   expect(job.backend).toBe(other.url);
@@ -65,7 +64,7 @@ test('a silent event socket: completions are found by asking /history, none is m
   for (const id of ids) expect((await postJson(`${bridge.url}/generate-based-workflow?clientId=${id}`, { workflow: 'invert', '1/color': id.length * 1000 + Number(id.at(-1)) })).status).toBe(200);
   await Promise.all(ids.map((id) => waitFinal(bridge!, id)));
   for (const id of ids) {
-    expect(bridge.bridge.store.ofClient(id)[0].state).toBe('completed');
+    expect(bridge.engine.jobsOf(id)[0].state).toBe('completed');
     const parts = await collect(bridge, id);
     expect(JSON.parse(readPngText(parts[0].bytes).prompt)['1'].inputs.color).toBe(id.length * 1000 + Number(id.at(-1)));
   }
@@ -82,13 +81,12 @@ test('a hung backend is taken out of rotation and its job moves to a healthy one
   const first = await started;
   const other = sims.find((s) => s !== first.sim)!;
   const rerun = simEvent<string>(other, 'started');
-  const hungBackend = bridge.bridge.backend(first.sim.url)!;
-  const down = once(hungBackend, 'down');
+  const down = engineEvent(bridge.engine, (e) => e.kind === 'backend' && e.backend === first.sim.url && !e.healthy);
   first.sim.hang(true);
   await down;
   expect(await rerun).toBe(first.id);
   await waitFinal(bridge, clientId);
-  expect(bridge.bridge.store.ofClient(clientId)[0].state).toBe('completed');
+  expect(bridge.engine.jobsOf(clientId)[0].state).toBe('completed');
   expect((await collect(bridge, clientId))).toHaveLength(1);
   first.sim.hang(false);
 });
@@ -106,8 +104,8 @@ test('a job that makes no progress for JOB_STALL_TIMEOUT moves to another backen
   const other = sims.find((s) => s !== first.sim)!;
   expect(await simEvent<string>(other, 'started')).toBe(first.id);
   await waitFinal(bridge, clientId);
-  expect(bridge.bridge.store.ofClient(clientId)[0].state).toBe('completed');
-  expect(bridge.bridge.store.ofClient(clientId)[0].backend).toBe(other.url);
+  expect(bridge.engine.jobsOf(clientId)[0].state).toBe('completed');
+  expect(bridge.engine.jobsOf(clientId)[0].backend).toBe(other.url);
   first.sim.setSpeed(1);
 });
 
@@ -141,7 +139,7 @@ test("a restart finds a job's backend gone: the job runs again on a healthy one"
   bridge = await startBridge(sims.map((s) => s.url), { BACKEND_PREFETCH: '0' }, bridge.dir);
   expect(await rerun).toBe(first.id);
   await waitFinal(bridge, clientId);
-  const job = bridge.bridge.store.ofClient(clientId)[0];
+  const job = bridge.engine.jobsOf(clientId)[0];
   expect(job.state).toBe('completed');
   expect(job.backend).toBe(other.url);
   const parts = await collect(bridge, clientId);
@@ -170,8 +168,8 @@ describe('the job store files', () => {
     const ids = ['store-client-1', 'store-client-2', 'store-client-3'];
     await postJson(`${bridge.url}/generate-based-workflow?clientId=${ids[0]}`, { workflow: 'invert' });
     await waitFinal(bridge, ids[0]);
-    await bridge.bridge.store.compact(); // a snapshot exists; the next changes go to the journal
-    await bridge.bridge.store.compact(); // and a good previous one is kept
+    await bridge.engine.compact(); // a snapshot exists; the next changes go to the journal
+    await bridge.engine.compact(); // and a good previous one is kept
     for (const id of ids.slice(1)) await postJson(`${bridge.url}/generate-based-workflow?clientId=${id}`, { workflow: 'invert' });
     await Promise.all(ids.map((id) => waitFinal(bridge!, id)));
     await bridge.stop();
@@ -179,7 +177,7 @@ describe('the job store files', () => {
     const good = await readFile(file, 'utf8');
     await writeFile(file, good.slice(0, Math.floor(good.length / 2))); // torn
     bridge = await startBridge(sims.map((s) => s.url), {}, bridge.dir);
-    for (const id of ids) expect(bridge.bridge.store.ofClient(id).map((j) => j.state)).toEqual(['completed']);
+    for (const id of ids) expect(bridge.engine.jobsOf(id).map((j) => j.state)).toEqual(['completed']);
   });
 
   test('the generation count is recovered from the job store when its file lags behind', async () => {
@@ -193,7 +191,7 @@ describe('the job store files', () => {
     // As if the process died before the lazily written count reached the file.
     await writeFile(path.join(bridge.dir, 'current_state.json'), JSON.stringify({ generation_count: 1 }));
     bridge = await startBridge(sims.map((s) => s.url), {}, bridge.dir);
-    expect(bridge.bridge.generationCount.value).toBe(3);
+    expect(bridge.engine.generationCount.value).toBe(3);
   });
 
   test('a journal line torn by a crash is dropped; the store goes on and reopens cleanly', async () => {

@@ -1,8 +1,7 @@
 // The curated door end to end: list, describe, submit, follow, collect, over two simulated backends.
-import { once } from 'node:events';
 import { readPngText } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
-import { TestClient, backendsUp, getJson, postJson, readParts, startBridge, startSims } from './harness.js';
+import { TestClient, backendsUp, engineEvent, engineUntil, getJson, postJson, readParts, startBridge, startSims } from './harness.js';
 import type { TestBridge } from './harness.js';
 
 let sims: ComfySimulator[];
@@ -75,7 +74,7 @@ test('a job runs end to end: progress on the socket, closed, results as multipar
   const status = await getJson(`${bridge.url}/execution-info?clientId=${clientId}`);
   expect(status.body).toEqual({ status: 'closed', detail: 'Execution is done' });
 
-  const collected = once(bridge.bridge, 'collected');
+  const collected = engineEvent(bridge.engine, (e) => e.kind === 'collected' && e.clientId === clientId);
   const res = await fetch(`${bridge.url}/history?clientId=${clientId}`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^multipart\/form-data; boundary=/);
@@ -91,7 +90,7 @@ test('a job runs end to end: progress on the socket, closed, results as multipar
   await collected;
   const again = await fetch(`${bridge.url}/history?clientId=${clientId}`);
   expect(again.status).toBe(204);
-  const job = bridge.bridge.store.ofClient(clientId)[0];
+  const job = bridge.engine.jobsOf(clientId)[0];
   const sim = sims.find((s) => s.url === job.backend)!;
   const backendHistory = await getJson(`${sim.url}/history/${job.id}`);
   expect(backendHistory.body).toEqual({});
@@ -107,17 +106,9 @@ test('a polling client sees queued or progress, then closed, from the moment its
   expect(first.status).toBe(200);
   expect(['queued', 'progress', 'closed']).toContain(first.body.status);
   // Follow the job's own state changes instead of sleeping.
-  const job = bridge.bridge.store.ofClient(clientId)[0];
+  const job = bridge.engine.jobsOf(clientId)[0];
   if (job.state !== 'completed') {
-    await new Promise<void>((resolve) => {
-      const on = (j: { id: string; state: string }) => {
-        if (j.id === job.id && j.state === 'completed') {
-          bridge.bridge.store.off('state', on);
-          resolve();
-        }
-      };
-      bridge.bridge.store.on('state', on);
-    });
+    await engineUntil(bridge.engine, () => job.state === 'completed');
   }
   const last = await getJson(`${bridge.url}/execution-info?clientId=${clientId}`);
   expect(last.body).toEqual({ status: 'closed', detail: 'Execution is done' });
@@ -142,7 +133,7 @@ test('a client that reuses its clientId after collecting starts a new session on
   const first = await TestClient.connect(bridge, clientId);
   await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'invert', '1/color': 111 });
   await first.next((m) => m.status === 'closed');
-  const collected = once(bridge.bridge, 'collected');
+  const collected = engineEvent(bridge.engine, (e) => e.kind === 'collected' && e.clientId === clientId);
   expect((await readParts(await fetch(`${bridge.url}/history?clientId=${clientId}`))).length).toBe(1);
   await collected;
 

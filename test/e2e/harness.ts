@@ -1,5 +1,4 @@
 // Test harness: simulated ComfyUI backends and a bridge on loopback, ephemeral ports, temp dirs.
-import { once } from 'node:events';
 import { mkdtemp, rm, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
 import { run } from '../../src/run.js';
 import type { Running } from '../../src/run.js';
+import type { Engine, EngineEvent } from '../../src/engine/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -67,11 +67,8 @@ export async function startBridge(servers: string[], env: Record<string, string>
 }
 
 /** Resolve once every backend of the bridge is healthy. */
-export async function backendsUp(bridge: TestBridge, count = bridge.bridge.scheduler.backends.length): Promise<void> {
-  const backends = bridge.bridge.scheduler.backends;
-  while (backends.filter((b) => b.healthy).length < count) {
-    await Promise.race(backends.map((b) => once(b, 'up')));
-  }
+export async function backendsUp(bridge: TestBridge, count = bridge.engine.backendUrls().length): Promise<void> {
+  await engineUntil(bridge.engine, () => bridge.engine.healthyBackends().length >= count);
 }
 
 export interface Json {
@@ -176,15 +173,24 @@ export function simEvent<T = unknown>(sim: ComfySimulator, event: string, pred: 
 
 /** Resolve once every job of the client is final. */
 export async function waitFinal(bridge: TestBridge, clientId: string): Promise<void> {
-  const store = bridge.bridge.store;
-  const done = () => store.ofClient(clientId).length > 0 && store.ofClient(clientId).every((j) => ['completed', 'failed', 'cancelled'].includes(j.state));
-  if (done()) return;
-  await new Promise<void>((resolve) => {
-    const on = () => {
-      if (!done()) return;
-      store.off('state', on);
-      resolve();
-    };
-    store.on('state', on);
+  const { engine } = bridge;
+  const done = () => engine.jobsOf(clientId).length > 0 && engine.jobsOf(clientId).every((j) => ['completed', 'failed', 'cancelled'].includes(j.state));
+  await engineUntil(engine, done);
+}
+
+/** Resolve with the first engine event (from now on) that satisfies `match`. */
+export function engineEvent<T extends EngineEvent = EngineEvent>(engine: Engine, match: (event: EngineEvent) => boolean): Promise<T> {
+  return new Promise((resolve) => {
+    const stop = engine.events.subscribe((event) => {
+      if (!match(event)) return;
+      stop();
+      resolve(event as T);
+    });
   });
+}
+
+/** Resolve once `ready()` holds, checking it now and after every engine event. */
+export function engineUntil(engine: Engine, ready: () => boolean): Promise<void> {
+  if (ready()) return Promise.resolve();
+  return engineEvent(engine, ready).then(() => undefined);
 }

@@ -1,9 +1,8 @@
 // Collecting results: streamed from the backend, kept until a delivery completes.
-import { once } from 'node:events';
 import { request } from 'undici';
 import { readPngText } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
-import { backendsUp, postJson, readParts, startBridge, startSims, waitFinal } from './harness.js';
+import { backendsUp, engineEvent, postJson, readParts, startBridge, startSims, waitFinal } from './harness.js';
 import type { TestBridge } from './harness.js';
 
 let sim: ComfySimulator;
@@ -33,9 +32,9 @@ test('a delivery cut short keeps the results; the next complete one forgets them
     expect(chunk.length).toBeGreaterThan(0);
     break; // leaving the loop destroys the body
   }
-  expect(bridge.bridge.collectable(clientId)).toHaveLength(1);
+  expect(bridge.engine.jobsOf(clientId).filter((j) => j.state === 'completed' && j.collectedAt === undefined)).toHaveLength(1);
 
-  const collected = once(bridge.bridge, 'collected');
+  const collected = engineEvent(bridge.engine, (e) => e.kind === 'collected' && e.clientId === clientId);
   const full = await fetch(`${bridge.url}/history?clientId=${clientId}`);
   const parts = await readParts(full);
   expect(parts).toHaveLength(1);

@@ -56,7 +56,7 @@ describe('two backends', () => {
     sims.forEach((sim, i) => sim.off('queued', track[i]));
     expect(maxQueued[0]).toBeLessThanOrEqual(2);
     expect(maxQueued[1]).toBeLessThanOrEqual(2);
-    const perBackend = sims.map((s) => s.receivedPrompts().filter((p) => clients.some((c) => bridge.bridge.store.ofClient(c)[0].id === p.promptId)).length);
+    const perBackend = sims.map((s) => s.receivedPrompts().filter((p) => clients.some((c) => bridge.engine.jobsOf(c)[0].id === p.promptId)).length);
     expect(perBackend[0] + perBackend[1]).toBe(4);
     expect(perBackend[0]).toBeGreaterThan(0);
     expect(perBackend[1]).toBeGreaterThan(0);
@@ -86,7 +86,7 @@ describe('two backends', () => {
       expect(prompt['1'].inputs.width).toBe(width);
     }
     // The work was spread over both backends.
-    const used = new Set(ids.flatMap((id) => bridge.bridge.store.ofClient(id).map((j) => j.backend)));
+    const used = new Set(ids.flatMap((id) => bridge.engine.jobsOf(id).map((j) => j.backend)));
     expect(used.size).toBe(2);
   });
 
@@ -100,7 +100,7 @@ describe('two backends', () => {
     const id = 'free-one-client';
     await postJson(`${bridge.url}/generate-based-workflow?clientId=${id}`, { workflow: 'invert' });
     await waitFinal(bridge, id);
-    const job = bridge.bridge.store.ofClient(id)[0];
+    const job = bridge.engine.jobsOf(id)[0];
     const served = sims.find((s) => s.url === job.backend)!;
     const other = sims.find((s) => s !== served)!;
     const frees = other.stats.frees;
@@ -121,17 +121,16 @@ test('very short jobs get a deeper pipeline, so the backend does not wait on eac
   const bridge = await startBridge([sim.url]);
   try {
     await backendsUp(bridge);
-    const backend = bridge.bridge.scheduler.backends[0];
     // Learn how long its jobs take.
     await postJson(`${bridge.url}/generate-based-workflow?clientId=short-learner`, { workflow: 'invert', '1/color': 1 });
     await waitFinal(bridge, 'short-learner');
     let most = 0;
-    const watch = () => (most = Math.max(most, backend.jobs.size));
-    bridge.bridge.store.on('state', watch);
+    // One backend: every job on a backend is on this one.
+    const stop = bridge.engine.events.subscribe(() => (most = Math.max(most, bridge.engine.counts().onBackends)));
     const ids = Array.from({ length: 20 }, (_, i) => `short-job-${String(i).padStart(2, '0')}`);
     await Promise.all(ids.map((id, i) => postJson(`${bridge.url}/generate-based-workflow?clientId=${id}`, { workflow: 'invert', '1/color': 100 + i })));
     await Promise.all(ids.map((id) => waitFinal(bridge, id)));
-    bridge.bridge.store.off('state', watch);
+    stop();
     expect(most).toBeGreaterThan(2); // more than one running plus BACKEND_PREFETCH=1
     expect(most).toBeLessThanOrEqual(8);
   } finally {
@@ -150,11 +149,11 @@ test('a job submitted while no backend is up waits, then runs when one comes up'
     expect(res.status).toBe(200);
     const info = await getJson(`${bridge.url}/execution-info?clientId=${id}`);
     expect(info.body).toEqual({ status: 'queued', detail: 'queued / 1' });
-    expect(bridge.bridge.store.ofClient(id)[0].state).toBe('queued');
+    expect(bridge.engine.jobsOf(id)[0].state).toBe('queued');
 
     sim = await ComfySimulator.start({ port, stepMs: 1, nodeMs: 0 });
     await waitFinal(bridge, id);
-    expect(bridge.bridge.store.ofClient(id)[0].state).toBe('completed');
+    expect(bridge.engine.jobsOf(id)[0].state).toBe('completed');
     const parts = await readParts(await fetch(`${bridge.url}/history?clientId=${id}`));
     expect(parts).toHaveLength(1);
   } finally {

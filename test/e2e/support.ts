@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import type { ComfySimulator } from '../../src/sim/index.js';
-import { getJson, startBridge } from './harness.js';
+import { engineUntil, getJson, startBridge } from './harness.js';
 import type { TestBridge } from './harness.js';
 
 /** A bridge of its own on ephemeral ports only (no ComfyUI-compatible door on a fixed port). */
@@ -113,7 +113,7 @@ export async function footprint(bridge: TestBridge, sims: ComfySimulator[]): Pro
   const sum = (f: (s: ComfySimulator) => number) => sims.reduce((n, s) => n + f(s), 0);
   return {
     generationCount: count.body as number,
-    jobs: [...bridge.bridge.store.all()].length,
+    jobs: [...bridge.engine.jobs()].length,
     received: sum((s) => s.receivedPrompts().length),
     prompts: sum((s) => s.stats.prompts),
     rejected: sum((s) => s.stats.rejected),
@@ -123,15 +123,10 @@ export async function footprint(bridge: TestBridge, sims: ComfySimulator[]): Pro
 
 /** Resolve with the job once it reaches one of these states. */
 export function jobState(bridge: TestBridge, jobId: string, states: string[]): Promise<{ id: string; state: string; backend?: string }> {
-  const store = bridge.bridge.store;
-  const current = [...store.all()].find((j) => j.id === jobId);
-  if (current && states.includes(current.state)) return Promise.resolve(current);
-  return new Promise((resolve) => {
-    const on = (job: { id: string; state: string; backend?: string }) => {
-      if (job.id !== jobId || !states.includes(job.state)) return;
-      store.off('state', on);
-      resolve(job);
-    };
-    store.on('state', on);
-  });
+  const { engine } = bridge;
+  const reached = () => {
+    const job = engine.get(jobId);
+    return job !== undefined && states.includes(job.state);
+  };
+  return engineUntil(engine, reached).then(() => engine.get(jobId)!);
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encodeSolidPng, pngSize, readPngText } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
-import { TestClient, backendsUp, getJson, postJson, readParts, simEvent, startSims, waitFinal } from './harness.js';
+import { TestClient, backendsUp, engineEvent, engineUntil, getJson, postJson, readParts, simEvent, startSims, waitFinal } from './harness.js';
 import type { TestBridge } from './harness.js';
 import { jobState, send, startOwnBridge, upload } from './support.js';
 
@@ -321,7 +321,7 @@ test('img2img with an uploaded PNG: the backend that runs it gets the file first
   events.stop();
   expect(client.statuses()).not.toContain('error');
 
-  const job = bridge.bridge.store.ofClient(clientId)[0];
+  const job = bridge.engine.jobsOf(clientId)[0];
   expect(job.state).toBe('completed');
   const ran = sims.find((s) => s.url === job.backend)!;
   const other = sims.find((s) => s !== ran)!;
@@ -350,7 +350,7 @@ test('img2img with an uploaded PNG: the backend that runs it gets the file first
 async function holdABackend(b: TestBridge, on: ComfySimulator[], holder: string) {
   const res = await postJson(`${b.url}/generate-based-workflow?clientId=${holder}`, { workflow: 'sleep.json', '2/seconds': 120 });
   expect(res.status).toBe(200);
-  const job = b.bridge.store.ofClient(holder)[0];
+  const job = b.engine.jobsOf(holder)[0];
   const sim = await Promise.race(on.map((s) => simEvent<string>(s, 'started', (id) => id === job.id).then(() => s)));
   return { job, sim };
 }
@@ -375,7 +375,7 @@ test('an upload reused by a second job before collection reaches the second back
     const simB = holdB.sim;
     const simA = sims.find((s) => s !== simB)!;
     expect((await postJson(`${fresh.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'img2img', '1/image': name, '6/seed': 1 })).status).toBe(200);
-    const first = fresh.bridge.store.ofClient(clientId)[0];
+    const first = fresh.engine.jobsOf(clientId)[0];
     expect((await jobState(fresh, first.id, ['completed', 'failed', 'cancelled'])).state).toBe('completed');
     expect(first.backend).toBe(simA.url);
 
@@ -383,7 +383,7 @@ test('an upload reused by a second job before collection reaches the second back
     const holdA = await holdABackend(fresh, sims, 'holds-backend-a');
     expect(holdA.sim).toBe(simA);
     expect((await postJson(`${fresh.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'img2img', '1/image': name, '6/seed': 2 })).status).toBe(200);
-    const second = fresh.bridge.store.ofClient(clientId).find((j) => j.id !== first.id)!;
+    const second = fresh.engine.jobsOf(clientId).find((j) => j.id !== first.id)!;
     expect(second.state).toBe('queued');
     expect(simB.inputFiles()).not.toContain(name);
 
@@ -440,33 +440,19 @@ test('a job with a reused upload is not held for a busy backend while another on
       expect((await postJson(`${b.url}/generate-based-workflow?clientId=${id}`, { workflow: 'img2img', '1/image': name })).status).toBe(200);
     }
     await Promise.all([waitFinal(b, 'learn-speed-1'), waitFinal(b, 'learn-speed-2')]);
-    const used = ['learn-speed-1', 'learn-speed-2'].map((id) => b.bridge.store.ofClient(id)[0].backend).sort();
+    const used = ['learn-speed-1', 'learn-speed-2'].map((id) => b.engine.jobsOf(id)[0].backend).sort();
     expect(used).toEqual(pair.map((s) => s.url).sort());
 
     const hold = await holdABackend(b, pair, 'holds-the-fast-one');
     expect(hold.sim).toBe(fast);
     // The long job has run far beyond its estimate once it reports progress.
-    await new Promise<void>((resolve) => {
-      const on = (job: { id: string }, fraction: number) => {
-        if (job.id !== hold.job.id || !(fraction > 0)) return;
-        b.bridge.store.off('progress', on);
-        resolve();
-      };
-      b.bridge.store.on('progress', on);
-    });
+    await engineEvent(b.engine, (e) => 'jobId' in e && e.jobId === hold.job.id && (b.engine.get(e.jobId)?.progress?.value ?? 0) > 0);
 
     const clientId = 'waits-for-nothing';
     expect((await postJson(`${b.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'img2img', '1/image': name })).status).toBe(200);
-    const job = b.bridge.store.ofClient(clientId)[0];
+    const job = b.engine.jobsOf(clientId)[0];
     if (job.backend === undefined) {
-      await new Promise<void>((resolve) => {
-        const on = (j: { id: string; backend?: string }) => {
-          if (j.id !== job.id || j.backend === undefined) return;
-          b.bridge.store.off('state', on);
-          resolve();
-        };
-        b.bridge.store.on('state', on);
-      });
+      await engineUntil(b.engine, () => job.backend !== undefined);
     }
     expect(job.backend).toBe(slow.url);
     expect(hold.job.state).toBe('running');

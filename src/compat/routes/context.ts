@@ -1,17 +1,16 @@
 // What the door's routes share.
 import type { Context } from 'koa';
-import type { Bridge } from '../../bridge.js';
+import type { Engine, PoolInfo } from '../../engine/index.js';
 import type { Doors } from '../../server/auth.js';
-import type { BackendInfo } from '../backend-info.js';
 import type { ComfyDoor } from '../door.js';
 import type { ComfyInputs } from '../input-store.js';
 import type { QueueLength } from '../queue-length.js';
 import { plain } from '../errors.js';
 
 export interface DoorContext {
-  bridge: Bridge;
+  engine: Engine;
   door: ComfyDoor;
-  info: BackendInfo;
+  info: PoolInfo;
   inputs: ComfyInputs;
   doors: Doors;
   queueLength: QueueLength;

@@ -55,18 +55,18 @@ function fieldOf(fields: formidable.Fields, name: string): string | undefined {
   return fields[name]?.[0];
 }
 
-export function fileRoutes({ bridge, inputs, maxBodyBytes }: DoorContext): Router {
+export function fileRoutes({ engine, inputs, maxBodyBytes }: DoorContext): Router {
   const router = new Router();
-  const timeoutMs = bridge.config.backendTimeoutMs;
+  const timeoutMs = engine.config.backendTimeoutMs;
 
   router.get('/view', async (ctx) => {
     const target = viewTarget({ filename: queryString(ctx, 'filename'), type: queryString(ctx, 'type'), subfolder: queryString(ctx, 'subfolder') });
     if (!target.ok) throw plain(target.status, target.reason);
     const tagged = untagSubfolder(target.subfolder);
     if (tagged) {
-      const backend = bridge.scheduler.backends.find((b) => backendTag(b.url) === tagged.tag);
+      const backend = engine.backendUrls().find((url) => backendTag(url) === tagged.tag);
       if (!backend) throw plain(404, 'no such file: the backend that made it is no longer configured');
-      await proxyView(ctx, backend.url, { filename: target.filename, type: target.type, subfolder: tagged.subfolder }, timeoutMs);
+      await proxyView(ctx, backend, { filename: target.filename, type: target.type, subfolder: tagged.subfolder }, timeoutMs);
       return;
     }
     const ref = { type: target.type as 'input' | 'output' | 'temp', path: target.subfolder ? `${target.subfolder}/${target.filename}` : target.filename };

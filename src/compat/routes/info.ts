@@ -3,8 +3,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { CompatError, errorBody } from '../errors.js';
-import { NoBackend } from '../backend-info.js';
-import type { InfoAnswer } from '../backend-info.js';
+import { NoBackend } from '../../engine/index.js';
+import type { InfoAnswer } from '../../engine/index.js';
 import { isObject } from '../request-body.js';
 import type { DoorContext } from './context.js';
 
@@ -57,13 +57,8 @@ export function infoRoutes({ info, maxBodyBytes }: DoorContext): Router {
   });
 
   router.get('/system_stats', async (ctx) => {
-    const healthy = info.healthy();
-    const results = await Promise.allSettled(healthy.map((b) => b.client.systemStats()));
-    const answered = healthy.flatMap((b, i) => {
-      const r = results[i];
-      return r.status === 'fulfilled' ? [{ url: b.url, stats: r.value as unknown }] : [];
-    });
-    if (answered.length === 0) throw unavailable(healthy.length ? 'no backend answered /system_stats' : 'no ComfyUI backend is healthy right now');
+    const answered = await info.systemStats();
+    if (answered.length === 0) throw unavailable(info.healthyCount ? 'no backend answered /system_stats' : 'no ComfyUI backend is healthy right now');
     const first = answered[0].stats;
     ctx.body = { system: isObject(first) ? first.system : {}, devices: poolDevices(answered) };
   });

@@ -1,8 +1,9 @@
 // The job endpoints of the curated door: submit, poll, collect, interrupt.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Bridge } from '../../bridge.js';
-import { ClientError } from '../../bridge.js';
+import { ClientError } from '../../engine/index.js';
+import type { CuratedSessions } from '../sessions.js';
+import { CURATED_DOOR } from '../sessions.js';
 import type { Job } from '../../jobs/job.js';
 import { isFinal } from '../../jobs/job.js';
 import { multipartStream, newBoundary } from '../multipart.js';
@@ -12,38 +13,39 @@ import { logger } from '../../log.js';
 
 const log = logger('jobs');
 
-export function jobRoutes(bridge: Bridge): Router {
+export function jobRoutes(sessions: CuratedSessions): Router {
+  const { engine } = sessions;
   const router = new Router();
 
   router.post('/generate-based-workflow', async (ctx) => {
     const clientId = requireClientId(ctx);
-    const { queueLength } = await bridge.accept(clientId, jsonBody(ctx));
+    const { queueLength } = await engine.submitWorkflow(clientId, jsonBody(ctx), CURATED_DOOR);
     ctx.body = { detail: `queued / ${queueLength}` };
   });
 
   router.get('/execution-info', (ctx) => {
     const clientId = requireClientId(ctx);
-    const status = bridge.status(clientId);
+    const status = sessions.status(clientId);
     if (!status) throw new ClientError(404, `no job for clientId ${clientId}`);
     ctx.body = { status: status.status, detail: status.detail };
   });
 
   router.post('/interrupt', async (ctx) => {
     const clientId = requireClientId(ctx);
-    await bridge.cancelClient(clientId, 'interrupted by request');
+    await sessions.cancel(clientId, 'interrupted by request');
     ctx.body = { detail: `interrupted that clientId will be ignored. / ${clientId}` };
   });
 
   router.get('/history', async (ctx) => {
     const clientId = requireClientId(ctx);
-    const jobs = bridge.collectable(clientId);
+    const jobs = sessions.collectable(clientId);
     if (jobs.length === 0) {
-      const open = bridge.session(clientId).filter((j) => !isFinal(j));
+      const open = sessions.session(clientId).filter((j) => !isFinal(j));
       if (open.length) throw new ClientError(409, `not finished yet: ${open.length} job(s) of ${clientId} still waiting or running; wait for "closed"`);
       ctx.status = 204;
       return;
     }
-    await sendResults(ctx, bridge, clientId, jobs);
+    await sendResults(ctx, sessions, clientId, jobs);
   });
 
   return router;
@@ -70,14 +72,11 @@ function jsonBody(ctx: Context): unknown {
  * backend that made it. The first file is opened before answering, so a backend that is gone
  * gives a clean 502 instead of a broken 200; the results are forgotten only once all bytes left.
  */
-async function sendResults(ctx: Context, bridge: Bridge, clientId: string, jobs: Job[]): Promise<void> {
+async function sendResults(ctx: Context, sessions: CuratedSessions, clientId: string, jobs: Job[]): Promise<void> {
   const files = jobs.flatMap((job) => job.outputs);
   const abort = new AbortController();
   const open = async (i: number) => {
-    const file = files[i];
-    const backend = bridge.backend(file.backend);
-    if (!backend) throw new ClientError(502, `the backend that holds ${file.filename} (${file.backend}) is no longer configured`);
-    return backend.client.view(file, abort.signal);
+    return sessions.engine.viewOutput(files[i], abort.signal);
   };
   let first;
   if (files.length > 0) {
@@ -107,7 +106,7 @@ async function sendResults(ctx: Context, bridge: Bridge, clientId: string, jobs:
   stream.on('error', (err) => log.warn(`results of ${clientId} cut short: ${err.message}`));
   // 'finish': every byte was handed to the connection; 'close' without it: the client went away.
   ctx.res.once('finish', () => {
-    if (complete) void bridge.collected(clientId, jobs);
+    if (complete) void sessions.collected(clientId, jobs);
   });
   ctx.res.once('close', () => {
     if (ctx.res.writableFinished) return;

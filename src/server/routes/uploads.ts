@@ -4,19 +4,19 @@
 import Router from '@koa/router';
 import formidable from 'formidable';
 import type { File, Part } from 'formidable';
-import type { Bridge } from '../../bridge.js';
-import { ClientError } from '../../bridge.js';
+import type { Engine } from '../../engine/index.js';
+import { ClientError } from '../../engine/index.js';
 import { optionalClientId } from '../params.js';
 import { ORI_FILE_ID, PartHeaderNames } from '../../uploads/part-header-names.js';
 
 const MAX_FILES = 32;
 
-export function uploadRoutes(bridge: Bridge): Router {
+export function uploadRoutes(engine: Engine): Router {
   const router = new Router();
   router.post('/upload', async (ctx) => {
     optionalClientId(ctx); // validated when given; uploads are not tied to a client
     if (!ctx.is('multipart/form-data')) throw new ClientError(415, 'send the files as multipart/form-data (e.g. curl -F image=@photo.png)');
-    const { uploads, config } = bridge;
+    const { uploads, config } = engine;
     const identifiers = new Map<string, string>();
     const form = formidable({
       uploadDir: uploads.incomingDir,

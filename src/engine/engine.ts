@@ -1,0 +1,433 @@
+// The engine behind every door: the catalog, the job store, the scheduler and its backends.
+// Doors call these operations and listen to `events`; nothing here knows about HTTP or about
+// which door a job came from.
+import type { Dispatcher } from 'undici';
+import type { Config } from '../config.js';
+import { Backend } from '../scheduler/backend.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { JobStore, StoreError } from '../jobs/store.js';
+import type { SideTable } from '../jobs/store.js';
+import { GenerationCount } from '../jobs/generation-count.js';
+import type { Job, OutputFile } from '../jobs/job.js';
+import { isFinal, isOnBackend, newJob } from '../jobs/job.js';
+import { UploadStore } from '../uploads/store.js';
+import { InputFiles, curatedInputs } from '../uploads/input-files.js';
+import { Catalog, checkSubmission, isFileInput, patchWorkflow } from '../workflows/index.js';
+import type { Workflow } from '../workflows/index.js';
+import type { ComfyPrompt } from '../comfy/protocol.js';
+import { newId } from '../ids.js';
+import { ClientError, DuplicateJobError } from './errors.js';
+import { EngineEventStream } from './events.js';
+import type { JobEvent, JobEventBody } from './events.js';
+import { PoolInfo } from './pool-info.js';
+import { logger } from '../log.js';
+
+export { ClientError, DuplicateJobError } from './errors.js';
+export type { SideTable } from '../jobs/store.js';
+
+const log = logger('engine');
+
+/** What a door asks the engine to run. */
+export interface JobSpec {
+  /** The job id (also the backend's prompt_id); a new uuid v7 when not given. */
+  id?: string;
+  /** The owner. */
+  clientId: string;
+  /** The submitting door's name, for its own views (`jobs(door)`); opaque to the engine. */
+  door?: string;
+  /** Workflow alias, for logs and timing; empty for a prompt sent as is. */
+  workflow?: string;
+  prompt: ComfyPrompt;
+  /** Names of input files the prompt refers to (sent to the backend before it runs). */
+  uploads?: string[];
+  /** Lower runs first. */
+  priority?: number;
+  /** extra_data for the backend submission. */
+  extraData?: Record<string, unknown>;
+  /** Side-table values written together with the job: table name → value. */
+  tables?: Record<string, unknown>;
+}
+
+export interface Accepted {
+  job: Job;
+  /** Jobs in the engine not finished yet (waiting and on backends), this one included. */
+  queueLength: number;
+}
+
+export interface QueueCounts {
+  /** Waiting in the engine, not yet on a backend. */
+  waiting: number;
+  /** On backends: being sent, queued there, or running. */
+  onBackends: number;
+  /** Not finished: waiting or on backends (as the job records say). */
+  unfinished: number;
+}
+
+export interface FreeOptions {
+  unload_models: boolean;
+  free_memory: boolean;
+}
+
+export class Engine {
+  readonly events = new EngineEventStream();
+  /** Unfinished job ids, kept current with every state change. */
+  private readonly open = new Set<string>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly scheduler: Scheduler;
+
+  private constructor(
+    readonly config: Config,
+    readonly catalog: Catalog,
+    private readonly store: JobStore,
+    readonly uploads: UploadStore,
+    /** Where the engine reads input files from; a door adds its own source. */
+    readonly inputs: InputFiles,
+    private readonly backends: readonly Backend[],
+    readonly generationCount: GenerationCount,
+    /** Read-only answers from the pool (/object_info, …). */
+    readonly pool: PoolInfo,
+  ) {
+    for (const job of store.all()) if (!isFinal(job)) this.open.add(job.id);
+    store.on('state', (job) => (isFinal(job) ? this.open.delete(job.id) : this.open.add(job.id)));
+    store.on('removed', (job) => this.open.delete(job.id));
+    for (const b of backends) {
+      b.on('up', () => this.events.publish({ kind: 'backend', at: Date.now(), backend: b.url, healthy: true }));
+      b.on('down', (reason) => this.events.publish({ kind: 'backend', at: Date.now(), backend: b.url, healthy: false, reason }));
+    }
+    this.scheduler = new Scheduler(
+      [...backends],
+      store,
+      inputs,
+      {
+        prefetch: config.prefetch,
+        maxAttempts: config.jobMaxAttempts,
+        pollMs: Math.min(1000, config.healthIntervalMs * 5),
+        startTimeoutMs: config.jobStartTimeoutMs,
+        stallTimeoutMs: config.jobStallTimeoutMs,
+      },
+      (job, body, backend) => this.publish(job, body, backend),
+    );
+  }
+
+  static async create(config: Config): Promise<Engine> {
+    const catalog = await Catalog.load({ dir: config.workflowDir, aliasFile: config.workflowAlias });
+    const store = await JobStore.open(config.dataDir);
+    const uploads = new UploadStore(config.uploadDir);
+    await uploads.init();
+    let highest = 0;
+    for (const job of store.all()) highest = Math.max(highest, job.generation ?? 0);
+    const generationCount = await GenerationCount.open(config.currentState, highest);
+    const backends = config.comfyServers.map(
+      (url) => new Backend(url, { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures }),
+    );
+    const inputs = new InputFiles();
+    inputs.add(curatedInputs(uploads));
+    return new Engine(config, catalog, store, uploads, inputs, backends, generationCount, new PoolInfo(backends));
+  }
+
+  /** Start talking to backends and pick up the jobs a previous run left. */
+  start(): void {
+    this.scheduler.start();
+    this.recover();
+    this.sweeper = setInterval(() => void this.sweep(), 60_000);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.scheduler.stop();
+    await this.store.close();
+    await this.generationCount.flush();
+  }
+
+  // ── submitting ────────────────────────────────────────────────────────────────────────────
+
+  workflow(alias: string): Workflow {
+    const wf = this.catalog.get(alias);
+    if (!wf) throw new ClientError(404, `unknown workflow "${alias}"; GET /workflow-list names the available ones: ${this.catalog.list().join(', ')}`);
+    return wf;
+  }
+
+  /** Check a catalog workflow's input values, patch it, and submit it for `clientId`. */
+  async submitWorkflow(clientId: string, body: unknown, door?: string): Promise<Accepted> {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientError(400, 'the request body must be a JSON object like {"workflow": "<alias>", "<node>/<input>": value}');
+    const alias = (body as Record<string, unknown>).workflow;
+    if (typeof alias !== 'string' || alias === '') throw new ClientError(400, `"workflow" is required: one of ${this.catalog.list().join(', ')}`);
+    const wf = this.catalog.get(alias);
+    if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`);
+    const check = checkSubmission(wf, body, UploadStore.isName);
+    const problems = check.ok ? [] : [...check.problems];
+    // File inputs take only names POST /upload made, and those files must still be here.
+    const values = body as Record<string, unknown>;
+    const named = new Set(check.ok ? check.uploads : []);
+    for (const input of wf.inputs) {
+      const value = values[input.key];
+      if (typeof value !== 'string' || !isFileInput(input)) continue;
+      if (UploadStore.isName(value)) named.add(value);
+      else problems.push(`"${input.key}" must be the name POST /upload returned for your file, got ${JSON.stringify(String(value).slice(0, 100))}`);
+    }
+    for (const name of named) {
+      if (!(await this.uploads.exists(name))) problems.push(`${name} was not uploaded (or was used and removed); POST /upload it first`);
+    }
+    if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '));
+    const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;
+    return this.submit({ clientId, door, workflow: wf.alias, prompt, uploads: check.uploads });
+  }
+
+  /**
+   * Check the owner's and the queue's limits, then persist and queue a job; resolves once it is
+   * on disk. Throws ClientError (429/503) beyond the limits, DuplicateJobError for a known id.
+   */
+  async submit(spec: JobSpec): Promise<Accepted> {
+    const id = spec.id ?? newId();
+    if (this.store.get(id)) throw new DuplicateJobError(id);
+    this.admit(spec.clientId);
+    const job = newJob({
+      id,
+      clientId: spec.clientId,
+      workflow: spec.workflow ?? '',
+      prompt: spec.prompt,
+      uploads: spec.uploads ?? [],
+      ...(spec.door !== undefined && { door: spec.door }),
+      ...(spec.priority !== undefined && { priority: spec.priority }),
+      ...(spec.extraData !== undefined && { extraData: spec.extraData }),
+    });
+    job.generation = this.generationCount.next();
+    // The first event's number goes to disk with the job.
+    job.seq = 1;
+    for (const [name, value] of Object.entries(spec.tables ?? {})) void this.store.table(name).set(id, value);
+    try {
+      await this.store.add(job);
+    } catch (err) {
+      if (err instanceof StoreError && this.store.get(id) !== job) throw new DuplicateJobError(id);
+      throw err;
+    }
+    this.events.publish(this.eventOf(job, { kind: 'queued' }, 1));
+    this.scheduler.enqueue(job);
+    return { job, queueLength: this.unfinished() };
+  }
+
+  /** Refuse work beyond the configured limits, telling the client when to come back. */
+  private admit(clientId: string): void {
+    const { maxJobsPerClient, maxQueue } = this.config;
+    // A rough wait before a slot frees up: a typical job's duration, at least a second.
+    const retryAfter = String(Math.max(1, Math.ceil(this.scheduler.estimates.meanJobSeconds() ?? 5)));
+    if (maxJobsPerClient > 0 && this.store.ofClient(clientId).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
+      throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter });
+    }
+    if (maxQueue > 0 && this.unfinished() >= maxQueue) {
+      throw new ClientError(503, `the queue is full (${maxQueue} unfinished jobs, MAX_QUEUE); retry later`, { 'Retry-After': retryAfter });
+    }
+  }
+
+  // ── looking up ────────────────────────────────────────────────────────────────────────────
+
+  get(jobId: string): Job | undefined {
+    return this.store.get(jobId);
+  }
+
+  /** Every job, or those a door submitted; in no particular order. */
+  jobs(door?: string): Job[] {
+    const all = [...this.store.all()];
+    return door === undefined ? all : all.filter((j) => j.door === door);
+  }
+
+  /** A client's jobs, or those it submitted through one door. */
+  jobsOf(clientId: string, door?: string): Job[] {
+    const all = this.store.ofClient(clientId);
+    return door === undefined ? all : all.filter((j) => j.door === door);
+  }
+
+  /** A named side table: a door's own record of each job, persisted with it and dropped with it. */
+  doorTable<T>(name: string): SideTable<T> {
+    return this.store.table<T>(name);
+  }
+
+  /** Jobs not finished: waiting, or on backends. The one count of unfinished work. */
+  unfinished(): number {
+    return this.open.size;
+  }
+
+  counts(): QueueCounts {
+    return { waiting: this.scheduler.waitingCount, onBackends: this.scheduler.activeCount, unfinished: this.unfinished() };
+  }
+
+  /** Waiting jobs in the order they will run. */
+  waiting(): Job[] {
+    return [...this.scheduler.waitingJobs()];
+  }
+
+  /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
+  position(jobId: string): number | undefined {
+    return this.scheduler.position(jobId);
+  }
+
+  /** Rough seconds until a waiting job starts, once job durations have been learned. */
+  eta(jobId: string): number | undefined {
+    const position = this.position(jobId);
+    const mean = this.scheduler.estimates.meanJobSeconds();
+    const healthy = this.backends.filter((b) => b.healthy).length;
+    if (position === undefined || mean === undefined || healthy === 0) return undefined;
+    return (position * mean) / healthy;
+  }
+
+  /** Backend URLs, in configuration order. */
+  backendUrls(): string[] {
+    return this.backends.map((b) => b.url);
+  }
+
+  /** Backends usable for new work now, in configuration order. */
+  healthyBackends(): string[] {
+    return this.backends.filter((b) => b.healthy).map((b) => b.url);
+  }
+
+  /** The backend that serves (or last served) a client. */
+  backendOf(clientId: string): string | undefined {
+    const jobs = this.store.ofClient(clientId).filter((j) => j.backend !== undefined);
+    const current = jobs.find((j) => isOnBackend(j)) ?? jobs.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0))[0];
+    return current?.backend;
+  }
+
+  /** An output file's bytes, straight from the backend that holds it. */
+  async viewOutput(file: OutputFile, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const backend = this.backend(file.backend);
+    if (!backend) throw new ClientError(502, `the backend that holds ${file.filename} (${file.backend}) is no longer configured`);
+    return backend.client.view(file, signal);
+  }
+
+  /**
+   * Ask backends to free memory: the one given, else every healthy one (or every one with
+   * `all`). Answers per backend whether it did.
+   */
+  async freeMemory(options: FreeOptions, { backend, all = false }: { backend?: string; all?: boolean } = {}): Promise<{ url: string; error?: string }[]> {
+    const targets = backend !== undefined ? this.backends.filter((b) => b.url === backend) : this.backends.filter((b) => all || b.healthy);
+    const results = await Promise.allSettled(targets.map((b) => b.client.free(options)));
+    return targets.map((b, i) => {
+      const r = results[i];
+      if (r.status === 'fulfilled') return { url: b.url };
+      const error = (r.reason as Error).message;
+      log.warn(`POST /free on ${b.url} failed: ${error}`);
+      return { url: b.url, error };
+    });
+  }
+
+  private backend(url: string): Backend | undefined {
+    return this.backends.find((b) => b.url === url);
+  }
+
+  // ── cancelling and forgetting ─────────────────────────────────────────────────────────────
+
+  /** Cancel one job wherever it is; resolves once it is final. False when it was final already or unknown. */
+  async cancel(jobId: string, reason: string): Promise<boolean> {
+    const job = this.store.get(jobId);
+    if (!job || isFinal(job)) return false;
+    await this.scheduler.cancel(job, reason);
+    return true;
+  }
+
+  /** Cancel every unfinished job of a client (of one door, if given). Answers how many. */
+  async cancelClient(clientId: string, reason: string, door?: string): Promise<number> {
+    const open = this.jobsOf(clientId, door).filter((j) => !isFinal(j));
+    await Promise.all(open.map((j) => this.cancel(j.id, reason).catch((err) => log.warn(`cancelling ${j.id} failed: ${(err as Error).message}`))));
+    return open.length;
+  }
+
+  /**
+   * Forget finished jobs' results, here and on their backends, and release input files no
+   * unfinished job needs. With `keep`, the jobs stay a while marked collected (their outcome
+   * still answers), otherwise they are removed now. Unfinished jobs are left alone.
+   */
+  async forget(jobIds: readonly string[], { keep = false }: { keep?: boolean } = {}): Promise<void> {
+    const jobs = [...new Set(jobIds)].map((id) => this.store.get(id)).filter((j): j is Job => j !== undefined && isFinal(j));
+    if (jobs.length === 0) return;
+    const fresh = jobs.filter((j) => j.collectedAt === undefined);
+    if (keep) {
+      const now = Date.now();
+      // All in this tick: one store write.
+      await Promise.all(fresh.map((job) => this.store.update(job, { collectedAt: now })));
+    }
+    await this.forgetOnBackends(fresh);
+    if (!keep) await this.store.remove(jobs);
+    this.releaseUploads(jobs);
+    const at = Date.now();
+    if (keep) {
+      const byClient = new Map<string, string[]>();
+      for (const j of fresh) byClient.set(j.clientId, [...(byClient.get(j.clientId) ?? []), j.id]);
+      for (const [clientId, ids] of byClient) this.events.publish({ kind: 'collected', at, clientId, jobIds: ids });
+    } else {
+      this.events.publish({ kind: 'removed', at, jobs: jobs.map((j) => ({ jobId: j.id, clientId: j.clientId, ...(j.door !== undefined && { door: j.door }) })) });
+    }
+  }
+
+  /** Drop collected jobs after a while, and results nobody came for after a day. */
+  async sweep(now = Date.now()): Promise<void> {
+    const old = [...this.store.all()].filter(
+      (j) => (j.collectedAt !== undefined && now - j.collectedAt > 10 * 60_000) || (isFinal(j) && now - (j.finishedAt ?? now) > 24 * 3600_000),
+    );
+    if (old.length) await this.forget(old.map((j) => j.id));
+  }
+
+  /** Rewrite the job store's snapshot now (maintenance). */
+  async compact(): Promise<void> {
+    await this.store.compact();
+  }
+
+  private async forgetOnBackends(jobs: Job[]): Promise<void> {
+    const byBackend = new Map<string, string[]>();
+    for (const j of jobs) if (j.backend) byBackend.set(j.backend, [...(byBackend.get(j.backend) ?? []), j.id]);
+    await Promise.all(
+      [...byBackend].map(([url, ids]) =>
+        this.backend(url)
+          ?.client.deleteHistory(ids)
+          .catch((err) => log.warn(`could not delete history on ${url}: ${(err as Error).message}`)),
+      ),
+    );
+  }
+
+  /** Delete input files no unfinished job needs any more. */
+  private releaseUploads(jobs: Job[]): void {
+    const names = new Set(jobs.flatMap((j) => j.uploads));
+    if (names.size === 0) return;
+    for (const j of this.store.all()) if (!isFinal(j)) for (const n of j.uploads) names.delete(n);
+    for (const name of names) void this.inputs.release(name);
+  }
+
+  // ── events ────────────────────────────────────────────────────────────────────────────────
+
+  private eventOf(job: Job, body: JobEventBody, seq: number, backend = job.backend): JobEvent {
+    return {
+      jobId: job.id,
+      seq,
+      at: Date.now(),
+      clientId: job.clientId,
+      ...(job.door !== undefined && { door: job.door }),
+      ...(backend !== undefined && { backend }),
+      ...body,
+    } as JobEvent;
+  }
+
+  /** Number and send one event of a job; the number is written with the job's next write. */
+  private publish(job: Job, body: JobEventBody, backend?: string): void {
+    const seq = (job.seq ?? 0) + 1;
+    this.store.touch(job, { seq });
+    this.events.publish(this.eventOf(job, body, seq, backend ?? job.backend));
+  }
+
+  // ── housekeeping ──────────────────────────────────────────────────────────────────────────
+
+  private recover(): void {
+    const jobs = [...this.store.all()].sort((a, b) => a.createdAt - b.createdAt);
+    let waiting = 0;
+    let adopted = 0;
+    for (const job of jobs) {
+      if (job.state === 'queued') {
+        this.scheduler.enqueue(job);
+        waiting++;
+      } else if (isOnBackend(job)) {
+        this.scheduler.adopt(job);
+        adopted++;
+      }
+    }
+    if (waiting || adopted) log.info(`recovered ${waiting} waiting and ${adopted} dispatched jobs from the store`);
+  }
+}
