@@ -11,6 +11,7 @@ import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
+import { requestLog } from '../http/request-log.js';
 
 export interface RunningServer {
   server: http.Server;
@@ -23,6 +24,7 @@ export interface RunningServer {
 export function createApp(bridge: Bridge, doors: Doors): Koa {
   const app = new Koa();
   app.on('error', logStreamError);
+  app.use(requestLog());
   app.use(errorHandler);
   app.use(doors.cors());
   app.use(doors.requireClient());
