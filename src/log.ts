@@ -62,5 +62,7 @@ export async function usePrettyLogs(): Promise<void> {
   } catch {
     throw new Error('LOG_FORMAT=pretty needs the pino-pretty package (a development dependency); install it or use LOG_FORMAT=json');
   }
-  setLogDestination(pretty({ destination: 2, sync: true, ignore: 'pid,hostname,scope', messageFormat: '[{scope}] {msg}', translateTime: 'SYS:HH:MM:ss.l' }));
+  // Access lines say their fields in the message already; everything else shows its fields.
+  const ignore = 'pid,hostname,scope,method,url,statusCode,responseTime';
+  setLogDestination(pretty({ destination: 2, sync: true, ignore, messageFormat: '[{scope}] {msg}', translateTime: 'SYS:HH:MM:ss.l' }));
 }

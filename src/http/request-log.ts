@@ -21,9 +21,10 @@ export function requestLog(log: Logger = logger('http')): Middleware {
     res.once('close', () => {
       const ms = Math.round((performance.now() - started) * 10) / 10;
       const url = redactQuery(ctx.originalUrl);
-      const status = res.statusCode;
+      const statusCode = res.statusCode;
       const cut = !res.writableFinished;
-      log.info({ method: ctx.method, url, status, ms, ...(cut && { cut }) }, `${ctx.method} ${url} ${status} ${ms} ms${cut ? ' (cut short)' : ''}`);
+      // Field names as pino-http writes them, so log tools that know those read these too.
+      log.info({ method: ctx.method, url, statusCode, responseTime: ms, ...(cut && { cut }) }, `${ctx.method} ${url} ${statusCode} ${ms} ms${cut ? ' (cut short)' : ''}`);
     });
     await next();
   };

@@ -53,9 +53,9 @@ test('one line per request: method, url without the token, status, duration', as
   });
   server.close();
   expect(lines).toHaveLength(2);
-  expect(lines[0]).toMatchObject({ level: 'info', scope: 'http', method: 'GET', url: '/ok?token=[redacted]&clientId=c1', status: 200 });
-  expect(lines[1]).toMatchObject({ method: 'GET', url: '/missing', status: 404 });
-  for (const line of lines) expect(typeof line.ms).toBe('number');
+  expect(lines[0]).toMatchObject({ level: 'info', scope: 'http', method: 'GET', url: '/ok?token=[redacted]&clientId=c1', statusCode: 200 });
+  expect(lines[1]).toMatchObject({ method: 'GET', url: '/missing', statusCode: 404 });
+  for (const line of lines) expect(typeof line.responseTime).toBe('number');
   expect(JSON.stringify(lines)).not.toContain('secret-key-0001');
 });
 
