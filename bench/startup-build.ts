@@ -69,19 +69,27 @@ function accepts(port: number): Promise<boolean> {
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const tree = await processTree(child.pid!);
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 8000);
   await exited;
   clearTimeout(timer);
   // The tsx wrapper's child should have gone with it; make sure nothing is left idling.
-  for (const pid of tree.slice(1)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+  killGroup(child, 'SIGKILL');
+}
+
+/** Bridges still running: killed when this process exits, whatever happened (a time limit, say). */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) killGroup(child, 'SIGKILL');
+});
+
+/** Signal the bridge and anything it started (each bridge leads its own process group). */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // already gone
   }
 }
 
@@ -101,7 +109,10 @@ async function start(variant: Variant, env: Record<string, string>): Promise<Sta
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   child.stderr!.on('data', (d: Buffer) => {
     if (errText.length < 20_000) errText += d.toString();
   });
