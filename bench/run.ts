@@ -19,8 +19,9 @@ import { fanOut } from './fan-out.js';
 import { balance } from './balance.js';
 import { bigOutputs } from './big-outputs.js';
 import { startUp } from './start-up.js';
+import { startupBuild } from './startup-build.js';
 
-const ALL: Benchmark[] = [overhead, accept, fanOut, balance, bigOutputs, startUp];
+const ALL: Benchmark[] = [overhead, accept, fanOut, balance, bigOutputs, startUp, startupBuild];
 const RESULTS = path.join(ROOT, 'bench', 'results.json');
 const REPORT = path.join(ROOT, 'BENCHMARKS.md');
 /** A benchmark still running after this long is recorded as failed and the others run. */

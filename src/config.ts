@@ -43,6 +43,8 @@ export interface Config {
   /** Browser origins allowed by CORS; empty sends no CORS headers. "*" allows any. */
   corsOrigins: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** `json`: one JSON object a line (for log tools); `pretty`: for reading by eye (needs pino-pretty). */
+  logFormat: 'json' | 'pretty';
 }
 
 export class ConfigError extends Error {}
@@ -90,6 +92,11 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)} is not one of debug, info, warn, error, silent`);
   }
 
+  const logFormat = str('LOG_FORMAT', 'json');
+  if (!['json', 'pretty'].includes(logFormat)) {
+    problems.push(`LOG_FORMAT=${JSON.stringify(logFormat)} is not one of json, pretty`);
+  }
+
   const config: Config = {
     host: str('HOST', '127.0.0.1'),
     port: num('PORT', 8000, { max: 65535 }),
@@ -116,6 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueue: num('MAX_QUEUE', 100_000, { max: 10_000_000 }),
     corsOrigins: list('CORS_ORIGINS'),
     logLevel: logLevel as Config['logLevel'],
+    logFormat: logFormat as Config['logFormat'],
   };
   for (const key of config.apiKeys) {
     if (key.length < 16) problems.push('API_KEYS has a key shorter than 16 characters; use long random keys');

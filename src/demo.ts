@@ -1,10 +1,21 @@
 // `npm run demo`: the bridge in front of two simulated ComfyUI servers, no GPU needed.
-// Uses the normal settings (PORT, WORKFLOW_DIR, …) except COMFYUI_SERVERS, which it provides.
+// Uses the normal settings (PORT, WORKFLOW_DIR, …) except COMFYUI_SERVERS, which it provides. Its
+// state (job store, uploads, generation count) defaults to .demo/, an ignored folder, so a demo run
+// leaves the checkout as it was; its logs default to pretty lines.
 import { existsSync } from 'node:fs';
 import { loadConfig, ConfigError } from './config.js';
 import { run } from './run.js';
+import { usePrettyLogs } from './log.js';
 import { ComfySimulator } from './sim/index.js';
 import { encodeSolidPng } from './sim/png.js';
+
+const DEMO = '.demo';
+const DEMO_DEFAULTS = {
+  DATA_DIR: `${DEMO}/data`,
+  UPLOAD_DIR: `${DEMO}/uploads`,
+  CURRENT_STATE: `${DEMO}/current_state.json`,
+  LOG_FORMAT: 'pretty',
+};
 
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
@@ -21,7 +32,7 @@ async function main(): Promise<void> {
 
   let config;
   try {
-    config = loadConfig({ ...process.env, COMFYUI_SERVERS: sims.map((s) => s.url).join(',') });
+    config = loadConfig({ ...DEMO_DEFAULTS, ...process.env, COMFYUI_SERVERS: sims.map((s) => s.url).join(',') });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`comfy-bridge demo: ${err.message}\n`);
@@ -29,6 +40,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  if (config.logFormat === 'pretty') await usePrettyLogs();
   const running = await run(config);
   const url = running.server.url;
   const ws = url.replace(/^http/, 'ws');

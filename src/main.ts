@@ -5,7 +5,7 @@ import { loadConfig, ConfigError } from './config.js';
 import type { Config } from './config.js';
 import { run } from './run.js';
 import type { Running } from './run.js';
-import { logger } from './log.js';
+import { logger, usePrettyLogs } from './log.js';
 
 const log = logger('main');
 
@@ -21,6 +21,14 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  if (config.logFormat === 'pretty') {
+    try {
+      await usePrettyLogs();
+    } catch (err) {
+      process.stderr.write(`comfy-bridge: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+  }
   let running: Running;
   try {
     running = await run(config);
@@ -28,13 +36,16 @@ async function main(): Promise<void> {
     process.stderr.write(`comfy-bridge: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  log.info(`listening on ${running.server.url} with ${config.comfyServers.length} ComfyUI server(s): ${config.comfyServers.join(', ')}`);
+  log.info(
+    { url: running.server.url, compat: running.compat?.url, backends: config.comfyServers },
+    `listening on ${running.server.url} with ${config.comfyServers.length} ComfyUI server(s): ${config.comfyServers.join(', ')}`,
+  );
   const shutdown = (signal: string) => {
-    log.info(`${signal}: shutting down`);
+    log.info({ signal }, `${signal}: shutting down`);
     running.stop().then(
       () => process.exit(0),
       (err) => {
-        log.error(`shutdown failed: ${(err as Error).message}`);
+        log.error({ err }, `shutdown failed: ${(err as Error).message}`);
         process.exit(1);
       },
     );

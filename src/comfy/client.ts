@@ -1,5 +1,6 @@
 // HTTP client for ONE ComfyUI server, over a keep-alive undici pool.
 // Every call has a timeout; transport failures and unexpected statuses become BackendError.
+import PQueue from 'p-queue';
 import { Pool, FormData } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { ComfyPrompt, FileRef, HistoryEntry, NodeErrors, PromptError } from './protocol.js';
@@ -22,10 +23,21 @@ export interface QueueSnapshot {
 export interface ClientOptions {
   timeoutMs: number;
   connections?: number;
+  /** Input uploads and history deletes in flight at once toward this backend. */
+  sideWorkConcurrency?: number;
 }
+
+/**
+ * Uploads and history deletes are side work: a burst of them (a job with many inputs, a client
+ * collecting many results) must not take every pooled connection from prompt submissions and
+ * health probes, nor swamp a ComfyUI whose aiohttp handlers share the GPU process. Four at a
+ * time keeps a batch moving while leaving most of the pool free.
+ */
+export const SIDE_WORK_CONCURRENCY = 4;
 
 export class ComfyClient {
   private readonly pool: Pool;
+  private readonly sideWork: PQueue;
 
   constructor(readonly baseUrl: string, private readonly options: ClientOptions) {
     this.pool = new Pool(baseUrl, {
@@ -35,6 +47,12 @@ export class ComfyClient {
       connectTimeout: options.timeoutMs,
       keepAliveTimeout: 10_000,
     });
+    this.sideWork = new PQueue({ concurrency: options.sideWorkConcurrency ?? SIDE_WORK_CONCURRENCY });
+  }
+
+  /** Uploads and history deletes waiting for their turn. */
+  get sideWorkWaiting(): number {
+    return this.sideWork.size;
   }
 
   async close(): Promise<void> {
@@ -125,7 +143,7 @@ export class ComfyClient {
   }
 
   async deleteHistory(promptIds: string[]): Promise<void> {
-    await this.action('/history', { delete: promptIds });
+    await this.sideWork.add(() => this.action('/history', { delete: promptIds }));
   }
 
   async deleteQueued(promptIds: string[]): Promise<void> {
@@ -150,7 +168,12 @@ export class ComfyClient {
   }
 
   /** Upload an input image; answers the name ComfyUI stored it under (it may differ from the one sent). */
-  async uploadImage(name: string, bytes: Buffer, options: { overwrite?: boolean; subfolder?: string } = {}): Promise<FileRef> {
+  uploadImage(name: string, bytes: Buffer, options: { overwrite?: boolean; subfolder?: string } = {}): Promise<FileRef> {
+    // The timeout starts when the upload does, not while it waits its turn.
+    return this.sideWork.add(() => this.sendImage(name, bytes, options));
+  }
+
+  private async sendImage(name: string, bytes: Buffer, options: { overwrite?: boolean; subfolder?: string }): Promise<FileRef> {
     const form = new FormData();
     form.set('image', new Blob([bytes]), name);
     form.set('overwrite', options.overwrite === false ? 'false' : 'true');

@@ -3,7 +3,7 @@
 // (protocol notes §10.6), and prompts are routed by prompt_id anyway.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { v4 as uuidv4 } from 'uuid';
+import { newId } from '../ids.js';
 import { backoffDelay } from './retry.js';
 import type { BinaryFrame, ComfyMessage } from './protocol.js';
 import { parseBinaryFrame } from './protocol.js';
@@ -58,7 +58,8 @@ export class ComfyEventSocket extends EventEmitter<EventSocketEvents> {
   }
 
   private connect(): void {
-    const clientId = uuidv4().replace(/-/g, '');
+    // 32 hex characters, the shape ComfyUI gives the ids it makes itself.
+    const clientId = newId().replace(/-/g, '');
     const url = `${this.baseUrl.replace(/^http/, 'ws')}/ws?clientId=${clientId}`;
     const ws = new WebSocket(url, { handshakeTimeout: 5000, perMessageDeflate: false });
     this.ws = ws;

@@ -26,6 +26,7 @@ import { historyRoutes } from './routes/history.js';
 import { fileRoutes } from './routes/files.js';
 import { infoRoutes } from './routes/info.js';
 import { logger } from '../log.js';
+import { requestLog } from '../http/request-log.js';
 
 const log = logger('compat');
 
@@ -82,6 +83,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
   const shared: DoorContext = { engine, door, info: engine.pool, inputs, doors, queueLength, maxBodyBytes: config.uploadMaxBytes };
   const app = new Koa();
   app.on('error', logStreamError);
+  app.use(requestLog(log));
   app.use(compatErrors);
   app.use(async (ctx: Context, next: Next) => {
     if (crossOriginRefused(ctx.get('host') || undefined, ctx.get('origin') || undefined, config.corsOrigins)) {

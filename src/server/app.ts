@@ -12,6 +12,7 @@ import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
+import { requestLog } from '../http/request-log.js';
 
 export interface RunningServer {
   server: http.Server;
@@ -25,6 +26,7 @@ export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
   const { engine } = sessions;
   const app = new Koa();
   app.on('error', logStreamError);
+  app.use(requestLog());
   app.use(errorHandler);
   app.use(doors.cors());
   app.use(doors.requireClient());

@@ -2,11 +2,12 @@
 // Names are made here (uuid + extension from the content), so a client never chooses a path.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { v4 as uuidv4 } from 'uuid';
+import { newId } from '../ids.js';
 import { SNIFF_BYTES, sniffImage } from './sniff.js';
 import type { ImageKind } from './sniff.js';
 
-const NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.(png|jpg|gif|webp|bmp|tiff)$/;
+// New names are version 7 uuids; version 4 names were made before and may still sit in queued jobs.
+const NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.(png|jpg|gif|webp|bmp|tiff)$/;
 
 export class UploadStore {
   readonly dir: string;
@@ -26,7 +27,7 @@ export class UploadStore {
 
   /** A fresh name for a file being received (no extension yet). */
   newIncomingName(): string {
-    return uuidv4();
+    return newId();
   }
 
   /** True when `name` has the shape of a stored upload name (it says nothing of existence). */

@@ -11,7 +11,7 @@ import { TestClient, backendsUp, engineEvent, engineUntil, getJson, postJson, re
 import type { TestBridge } from './harness.js';
 import { jobState, send, startOwnBridge, upload } from './support.js';
 
-const UPLOAD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.(png|jpg)$/;
+const UPLOAD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.(png|jpg)$/;
 
 let sims: ComfySimulator[];
 let bridge: TestBridge;

@@ -124,6 +124,12 @@ describe('loadConfig values', () => {
   test.each(['debug', 'info', 'warn', 'error', 'silent'] as const)('LOG_LEVEL=%s is accepted', (level) => {
     expect(loadConfig({ LOG_LEVEL: level }).logLevel).toBe(level);
   });
+
+  test('LOG_FORMAT is json unless pretty is asked for', () => {
+    expect(loadConfig({}).logFormat).toBe('json');
+    expect(loadConfig({ LOG_FORMAT: ' ' }).logFormat).toBe('json');
+    expect(loadConfig({ LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
+  });
 });
 
 describe('COMFYUI_SERVERS', () => {
@@ -223,6 +229,12 @@ describe('bad values throw a ConfigError that names the setting', () => {
     const message = configProblem({ LOG_LEVEL: level });
     expect(message).toContain(`LOG_LEVEL=${JSON.stringify(level)}`);
     expect(message).toContain('debug, info, warn, error, silent');
+  });
+
+  test.each(['text', 'JSON', 'colour'])('LOG_FORMAT=%s', (format) => {
+    const message = configProblem({ LOG_FORMAT: format });
+    expect(message).toContain(`LOG_FORMAT=${JSON.stringify(format)}`);
+    expect(message).toContain('json, pretty');
   });
 
   test('several problems are all listed, one per line', () => {
