@@ -5,6 +5,7 @@ import { existsSync, watch } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { encodeSolidPng, pngSize, readPngText } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { TestClient, backendsUp, getJson, postJson, readParts, simEvent, startSims, waitFinal } from './harness.js';
@@ -38,7 +39,11 @@ function png(width: number, height: number, rgb: [number, number, number], minBy
   return encodeSolidPng({ width, height, rgb, minBytes }).toBuffer();
 }
 
-const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0xff, 0xd9]);
+/** A real 6×4 JPEG (uploads must decode, so a bare header will not do). */
+let JPEG: Buffer;
+beforeAll(async () => {
+  JPEG = await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: 250, g: 120, b: 0 } } }).jpeg().toBuffer();
+});
 
 /** Files kept in UPLOAD_DIR, and files still being received. */
 async function stored(b: TestBridge): Promise<{ kept: string[]; incoming: string[] }> {
