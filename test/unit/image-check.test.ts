@@ -199,6 +199,13 @@ describe('the pixel limit is read from the header, before decoding', () => {
     expect(refusal(await checkImage(anim, { maxPixels: 300 }))).toBe('is too large: 4 frames of 10×10 = 0.0004 megapixels; UPLOAD_MAX_PIXELS allows 0.0003');
   });
 
+  test('a multi-page TIFF counts every page', async () => {
+    const pages = await Promise.all(['#336699', '#993366', '#669933'].map((background) => sharp({ create: { width: 10, height: 10, channels: 3, background } }).png().toBuffer()));
+    const tiff = await sharp(pages, { join: { animated: true } }).tiff().toBuffer();
+    expect(await checkImage(tiff, LIMITS)).toMatchObject({ ok: true, width: 10, height: 10 });
+    expect(refusal(await checkImage(tiff, { maxPixels: 250 }))).toBe('is too large: 3 frames of 10×10 = 0.0003 megapixels; UPLOAD_MAX_PIXELS allows 0.00025');
+  });
+
   test('exactly at the limit passes; one pixel over is refused with distinguishable numbers', async () => {
     expect(await checkImage(png(10, 10), { maxPixels: 100 })).toMatchObject({ ok: true });
     expect(pixelLimitProblem({ width: 64_000_001, height: 1, frames: 1 }, 64_000_000)).toBe(
