@@ -14,6 +14,8 @@ export interface Config {
   uploadDir: string;
   dataDir: string;
   uploadMaxBytes: number;
+  /** Most pixels an uploaded image may have (all frames together); checked from its header before decoding. */
+  uploadMaxPixels: number;
   /** Jobs a backend may hold beyond the running one, so its GPU never idles between jobs. */
   prefetch: number;
   /** Seconds between `listening` heartbeats on client websockets. */
@@ -108,6 +110,9 @@ export function loadConfig(env: Env = process.env): Config {
     uploadDir: str('UPLOAD_DIR', 'uploads'),
     dataDir: str('DATA_DIR', 'data'),
     uploadMaxBytes: Math.round(num('UPLOAD_MAX_SIZE', 100, { min: 0.001, max: 10_000, integer: false }) * 1024 * 1024),
+    // Megapixels. 100 takes an 8192×8192 (8K square) image and the largest camera photos, while
+    // one decoded image stays near 400 MB as 8-bit RGBA.
+    uploadMaxPixels: Math.round(num('UPLOAD_MAX_PIXELS', 100, { min: 0.000001, max: 10_000, integer: false }) * 1_000_000),
     prefetch: num('BACKEND_PREFETCH', 1, { max: 64 }),
     heartbeatMs: Math.round(num('HEARTBEAT_INTERVAL', 10, { min: 0.01, max: 3600, integer: false }) * 1000),
     disconnectGraceMs: Math.round(num('DISCONNECT_GRACE', 5, { max: 3600, integer: false }) * 1000),

@@ -1,6 +1,9 @@
 // Uploads stay at the bridge and go to whichever backend runs a prompt that names them; /view
 // serves backend outputs by their tag and the door's own uploads, with ComfyUI's name rules.
 import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { encodeSolidPng, readPngText } from '../../src/sim/png.js';
 import { pngFirstPixel } from '../../src/sim/png.js';
@@ -123,6 +126,34 @@ test('bad uploads are refused with 400', async () => {
   expect((await upload('mask.png', red, {}, '/upload/mask')).status).toBe(400);
   const mask = await upload('mask.png', red, { original_ref: JSON.stringify({ filename: 'clash.png', subfolder: '', type: 'input' }) }, '/upload/mask');
   expect(mask).toEqual({ status: 200, body: { name: 'mask.png', subfolder: '', type: 'input' } });
+});
+
+/** Every file under the door's upload folder (received and stored). */
+async function filesOnDisk(): Promise<string[]> {
+  const root = path.join(bridge.config.uploadDir, 'comfy');
+  return (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)).sort();
+}
+
+test('uploads must decode: a truncated PNG → 400 saying why, on /upload/image and /upload/mask; nothing is kept', async () => {
+  const before = await filesOnDisk();
+  const cut = encodeSolidPng({ width: 32, height: 32, rgb: [1, 2, 3] }).toBuffer().subarray(0, 20);
+  expect(await upload('cut.png', cut)).toEqual({ status: 400, body: '"cut.png" is not a valid PNG: chunk IHDR is cut short' });
+  const original_ref = JSON.stringify({ filename: 'clash.png', subfolder: '', type: 'input' });
+  expect(await upload('cut-mask.png', cut, { original_ref }, '/upload/mask')).toEqual({ status: 400, body: '"cut-mask.png" is not a valid PNG: chunk IHDR is cut short' });
+  expect(await filesOnDisk()).toEqual(before);
+  expect((await fetch(`${bridge.door}/view?filename=cut.png&type=input`)).status).toBe(404);
+});
+
+test('an upload over UPLOAD_MAX_PIXELS (by its header) → 400 naming the setting; nothing is kept', async () => {
+  const before = await filesOnDisk();
+  const small = encodeSolidPng({ width: 1, height: 1, rgb: [0, 0, 0] }).toBuffer();
+  const ihdr = Buffer.from(small.subarray(8, 33));
+  ihdr.writeUInt32BE(20_000, 8);
+  ihdr.writeUInt32BE(20_000, 12);
+  ihdr.writeUInt32BE(crc32(ihdr.subarray(4, 21)) >>> 0, 21);
+  const huge = Buffer.concat([small.subarray(0, 8), ihdr, small.subarray(33)]);
+  expect(await upload('huge.png', huge)).toEqual({ status: 400, body: '"huge.png" is too large: 20000×20000 = 400 megapixels; UPLOAD_MAX_PIXELS allows 100' });
+  expect(await filesOnDisk()).toEqual(before);
 });
 
 test('/view: missing files are 404, names that leave their folder 400/403, as in ComfyUI', async () => {

@@ -5,6 +5,8 @@ import { existsSync, watch } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import sharp from 'sharp';
 import { encodeSolidPng, pngSize, readPngText } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { TestClient, backendsUp, engineEvent, engineUntil, getJson, postJson, readParts, simEvent, startSims, waitFinal } from './harness.js';
@@ -38,7 +40,11 @@ function png(width: number, height: number, rgb: [number, number, number], minBy
   return encodeSolidPng({ width, height, rgb, minBytes }).toBuffer();
 }
 
-const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0xff, 0xd9]);
+/** A real 6×4 JPEG (uploads must decode, so a bare header will not do). */
+let JPEG: Buffer;
+beforeAll(async () => {
+  JPEG = await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: 250, g: 120, b: 0 } } }).jpeg().toBuffer();
+});
 
 /** Files kept in UPLOAD_DIR, and files still being received. */
 async function stored(b: TestBridge): Promise<{ kept: string[]; incoming: string[] }> {
@@ -201,6 +207,46 @@ test('an image together with a non-image → 400, and the image is not kept eith
   expect(res.status).toBe(400);
   expect(res.body.detail).toContain('"bad.png" is not an image');
   expect(res.body.detail).not.toContain('good.png');
+  expect(await stored(bridge)).toEqual(before);
+});
+
+/** A PNG whose header claims `width`×`height` but whose pixel data is a few bytes. */
+function claimsHuge(width: number, height: number): Buffer {
+  const small = png(1, 1, [0, 0, 0]);
+  const ihdr = Buffer.from(small.subarray(8, 8 + 25));
+  ihdr.writeUInt32BE(width, 8);
+  ihdr.writeUInt32BE(height, 12);
+  ihdr.writeUInt32BE(crc32(ihdr.subarray(4, 21)) >>> 0, 21);
+  return Buffer.concat([small.subarray(0, 8), ihdr, small.subarray(33)]);
+}
+
+test('a truncated PNG (it sniffs as PNG) → 400 saying where it is cut; nothing is kept', async () => {
+  const before = await stored(bridge);
+  const whole = png(32, 32, [9, 9, 9]);
+  const res = await upload(bridge, [{ name: 'image', filename: 'cut.png', contentType: 'image/png', data: whole.subarray(0, 20) }]);
+  expect(res.status).toBe(400);
+  expect(res.body).toEqual({ detail: '"cut.png" is not a valid PNG: chunk IHDR is cut short' });
+  expect(await stored(bridge)).toEqual(before);
+});
+
+test('a PNG with a damaged chunk next to a good image → 400 naming the chunk; neither is kept', async () => {
+  const before = await stored(bridge);
+  const damaged = Buffer.from(png(16, 16, [1, 2, 3]));
+  damaged[damaged.indexOf('IDAT', 0, 'latin1') + 6] ^= 0xff;
+  const res = await upload(bridge, [
+    { name: 'good', filename: 'good.png', contentType: 'image/png', data: png(2, 2, [5, 5, 5]) },
+    { name: 'bad', filename: 'bad.png', contentType: 'image/png', data: damaged },
+  ]);
+  expect(res.status).toBe(400);
+  expect(res.body.detail).toBe('"bad.png" is not a valid PNG: chunk IDAT fails its CRC check (the data is damaged)');
+  expect(await stored(bridge)).toEqual(before);
+});
+
+test('an image over UPLOAD_MAX_PIXELS (by its header) → 400 naming the setting; nothing is kept', async () => {
+  const before = await stored(bridge);
+  const res = await upload(bridge, [{ name: 'image', filename: 'huge.png', contentType: 'image/png', data: claimsHuge(20_000, 20_000) }]);
+  expect(res.status).toBe(400);
+  expect(res.body).toEqual({ detail: '"huge.png" is too large: 20000×20000 = 400 megapixels; UPLOAD_MAX_PIXELS allows 100' });
   expect(await stored(bridge)).toEqual(before);
 });
 

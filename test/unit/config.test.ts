@@ -92,6 +92,14 @@ describe('loadConfig values', () => {
     expect(loadConfig({ PORT: ' 9000 ' }).port).toBe(9000);
   });
 
+  test('UPLOAD_MAX_PIXELS is megapixels, turned into whole pixels; 100 by default', () => {
+    expect(loadConfig({}).uploadMaxPixels).toBe(100_000_000);
+    expect(loadConfig({ UPLOAD_MAX_PIXELS: '64' }).uploadMaxPixels).toBe(64_000_000);
+    expect(loadConfig({ UPLOAD_MAX_PIXELS: '0.0001' }).uploadMaxPixels).toBe(100);
+    expect(configProblem({ UPLOAD_MAX_PIXELS: '0' })).toContain('UPLOAD_MAX_PIXELS="0" is not a number');
+    expect(configProblem({ UPLOAD_MAX_PIXELS: 'lots' })).toContain('UPLOAD_MAX_PIXELS');
+  });
+
   test('UPLOAD_MAX_SIZE is megabytes, turned into whole bytes', () => {
     expect(loadConfig({ UPLOAD_MAX_SIZE: '1' }).uploadMaxBytes).toBe(1_048_576);
     expect(loadConfig({ UPLOAD_MAX_SIZE: '0.5' }).uploadMaxBytes).toBe(524_288);

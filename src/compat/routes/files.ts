@@ -16,6 +16,7 @@ import { annotatedName, isFolderType, resolveInside } from '../../comfy/file-nam
 import { viewContentType } from '../../comfy/mime.js';
 import { backendTag, untagSubfolder } from '../file-names.js';
 import { UploadRefused } from '../input-store.js';
+import { checkImage } from '../../uploads/image-check.js';
 import { plain } from '../errors.js';
 import { isObject } from '../request-body.js';
 import type { DoorContext } from './context.js';
@@ -125,6 +126,8 @@ export function fileRoutes({ engine, inputs, maxBodyBytes }: DoorContext): Route
         }
         if (!isObject(ref) || typeof ref.filename !== 'string') throw plain(400, 'original_ref is required: a JSON object {"filename", "subfolder", "type"} naming the image the mask is for');
       }
+      const check = await checkImage(image.filepath, { maxPixels: engine.config.uploadMaxPixels });
+      if (!check.ok) throw plain(400, `${JSON.stringify(image.originalFilename)} ${check.reason}`);
       const overwrite = fieldOf(fields, 'overwrite');
       ctx.body = await inputs.save(image.filepath, {
         filename: image.originalFilename,

@@ -8,6 +8,7 @@ import type { Engine } from '../../engine/index.js';
 import { ClientError } from '../../engine/index.js';
 import { optionalClientId } from '../params.js';
 import { ORI_FILE_ID, PartHeaderNames } from '../../uploads/part-header-names.js';
+import { checkImage } from '../../uploads/image-check.js';
 
 const MAX_FILES = 32;
 
@@ -67,6 +68,12 @@ export function uploadRoutes(engine: Engine): Router {
     const kept: string[] = [];
     for (const file of files) {
       const id = identifiers.get(file.newFilename) ?? file.newFilename;
+      const check = await checkImage(file.filepath, { maxPixels: config.uploadMaxPixels });
+      if (!check.ok) {
+        await uploads.discard(file.filepath);
+        problems.push(`${JSON.stringify(file.originalFilename ?? id)} ${check.reason}`);
+        continue;
+      }
       const result = await uploads.accept(file.filepath, file.newFilename);
       if (!result) {
         problems.push(`${JSON.stringify(file.originalFilename ?? id)} is not an image (PNG, JPEG, GIF, WebP, BMP or TIFF by content)`);
