@@ -155,7 +155,8 @@ export class Engine {
     if (typeof alias !== 'string' || alias === '') throw new ClientError(400, `"workflow" is required: one of ${this.catalog.list().join(', ')}`);
     const wf = this.catalog.get(alias);
     if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`);
-    const check = checkSubmission(wf, body, UploadStore.isName);
+    // Held to the backends' own ranges and choices once one has described its nodes.
+    const check = checkSubmission(wf, body, UploadStore.isName, await this.pool.objectInfo());
     const problems = check.ok ? [] : [...check.problems];
     // File inputs take only names POST /upload made, and those files must still be here.
     const values = body as Record<string, unknown>;

@@ -9,3 +9,5 @@ export { checkSubmission, MAX_STRING_LENGTH } from './submission.js';
 export type { SubmissionCheck } from './submission.js';
 export { patchWorkflow, replaceInputValues } from './patch.js';
 export { isFileInput } from './files.js';
+export { checkValue, checkValues, constraintsFor } from './constraints.js';
+export type { Constraints, InputConstraint, ObjectInfo } from './constraints.js';

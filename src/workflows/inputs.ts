@@ -1,6 +1,8 @@
 // The inputs of a workflow that users may set, found through each node's `_meta.apiinput`.
 
 import { compareNodeIds } from '../comfy/protocol.js';
+import type { Constraints } from './constraints.js';
+import { isFileInput } from './files.js';
 import { isFloatInput } from './float-inputs.js';
 import { isLink, isPlainObject } from './graph.js';
 import type { PromptGraph } from './graph.js';
@@ -25,7 +27,11 @@ export interface InputDescription {
   type: InputType;
   title: string;
   class: string;
-  default: InputValue;
+  /** Left out for file inputs: a submission may only name files POST /upload returned. */
+  default?: InputValue;
+  min?: number;
+  max?: number;
+  choices?: readonly InputValue[];
 }
 
 export type InputsReading = { ok: true; inputs: ExposedInput[] } | { ok: false; problems: string[] };
@@ -115,11 +121,21 @@ function unexposableReason(value: unknown): string {
   return `whose value is ${value === null ? 'null' : String(value)}; only strings, numbers and booleans can be exposed`;
 }
 
-/** What clients are told about a workflow's inputs, keyed like the values they submit. */
-export function describe(workflow: { readonly inputs: readonly ExposedInput[] }): Record<string, InputDescription> {
+/**
+ * What clients are told about a workflow's inputs, keyed like the values they submit: with the
+ * constraints (see constraintsFor), also the type, range and choices a submission is held to.
+ */
+export function describe(workflow: { readonly inputs: readonly ExposedInput[] }, constraints?: Constraints): Record<string, InputDescription> {
   const description: Record<string, InputDescription> = {};
   for (const input of workflow.inputs) {
-    description[input.key] = { type: input.type, title: input.title, class: input.class, default: input.default };
+    const rule = constraints !== undefined && Object.hasOwn(constraints, input.key) ? constraints[input.key] : undefined;
+    const entry: InputDescription = { type: rule?.type ?? input.type, title: input.title, class: input.class };
+    // The workflow's own file name would be refused if submitted, so it is not offered.
+    if (!isFileInput(input)) entry.default = input.default;
+    if (rule?.min !== undefined) entry.min = rule.min;
+    if (rule?.max !== undefined) entry.max = rule.max;
+    if (rule?.choices !== undefined) entry.choices = rule.choices;
+    description[input.key] = entry;
   }
   return description;
 }

@@ -1,10 +1,11 @@
 // Checks the values a client submits for a workflow's exposed inputs.
 
+import { checkValue, constraintsFor } from './constraints.js';
+import type { ObjectInfo } from './constraints.js';
 import { isPlainObject } from './graph.js';
-import type { ExposedInput, InputType, InputValue } from './inputs.js';
+import type { ExposedInput, InputValue } from './inputs.js';
 
-/** Longest string accepted for a "str" input, in UTF-16 code units. */
-export const MAX_STRING_LENGTH = 10_000;
+export { MAX_STRING_LENGTH, describeValue, valueProblem } from './constraints.js';
 
 /** The body field that names the workflow; it is not an input. */
 const WORKFLOW_FIELD = 'workflow';
@@ -19,14 +20,21 @@ export type SubmissionCheck =
     }
   | { ok: false; problems: string[] };
 
-/** Lists every problem with a submission, or the values to apply. */
+/**
+ * Lists every problem with a submission, or the values to apply. With the backends'
+ * /object_info, values must also keep to ComfyUI's ranges and choices (see constraints.ts);
+ * without it (no backend has answered yet) only their types are checked, and the backend
+ * judges the rest.
+ */
 export function checkSubmission(
   workflow: { readonly inputs: readonly ExposedInput[] },
   body: unknown,
   isUploadName: (value: string) => boolean,
+  objectInfo?: ObjectInfo,
 ): SubmissionCheck {
   if (!isPlainObject(body)) return { ok: false, problems: ['the request body must be a JSON object'] };
   const byKey = new Map(workflow.inputs.map((input) => [input.key, input]));
+  const constraints = constraintsFor(workflow, objectInfo);
   const values: Record<string, InputValue> = {};
   const uploads = new Set<string>();
   const problems: string[] = [];
@@ -37,7 +45,7 @@ export function checkSubmission(
       problems.push(unknownInput(key, workflow.inputs));
       continue;
     }
-    const problem = valueProblem(input.type, value);
+    const problem = checkValue(constraints[key]!, value);
     if (problem !== undefined) {
       problems.push(`"${key}" ${problem}`);
       continue;
@@ -51,47 +59,4 @@ export function checkSubmission(
 function unknownInput(key: string, inputs: readonly ExposedInput[]): string {
   const accepted = inputs.length > 0 ? `accepts ${inputs.map((input) => input.key).join(', ')}` : 'accepts no inputs';
   return `unknown input "${key}": this workflow ${accepted}`;
-}
-
-/** Why a value does not fit the input's type, or undefined when it fits. */
-export function valueProblem(type: InputType, value: unknown): string | undefined {
-  switch (type) {
-    case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return `must be an int, got ${describeValue(value)}`;
-      if (!Number.isSafeInteger(value)) {
-        return `must be an int between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}, got ${describeValue(value)}`;
-      }
-      return undefined;
-    case 'float':
-      if (typeof value !== 'number' || !Number.isFinite(value)) return `must be a float, got ${describeValue(value)}`;
-      return undefined;
-    case 'str':
-      if (typeof value !== 'string') return `must be a string, got ${describeValue(value)}`;
-      if (value.length > MAX_STRING_LENGTH) {
-        return `must be at most ${MAX_STRING_LENGTH} characters long, got ${value.length}`;
-      }
-      return undefined;
-    case 'bool':
-      if (typeof value !== 'boolean') return `must be a bool (true or false), got ${describeValue(value)}`;
-      return undefined;
-  }
-}
-
-/** A short description of a submitted value for problem messages: `string "12"`, `number 1.5`. */
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  switch (typeof value) {
-    case 'string': {
-      const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
-      return `string ${JSON.stringify(shown)}`;
-    }
-    case 'number':
-    case 'boolean':
-      return `${typeof value} ${String(value)}`;
-    case 'object':
-      return 'an object';
-    default:
-      return typeof value;
-  }
 }

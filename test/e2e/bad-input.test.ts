@@ -282,21 +282,23 @@ test.each(WRONG_METHODS)('%s %s → 405 answers JSON {detail}', async (method, p
 
 // ── mistakes only a backend can see ──────────────────────────────────────────────────────────
 
-test('a prompt the backend rejects (steps 0) → error on the socket naming node, input and reason, then closed', async () => {
+// The bridge holds exposed inputs to the backends' ranges, so the mistake sits in an input the
+// workflow does not expose: EmptyImage's width is 0 in the fixture.
+test('a prompt the backend rejects (width 0) → error on the socket naming node, input and reason, then closed', async () => {
   const clientId = 'rejected-client-01';
   const client = await TestClient.connect(bridge, clientId);
   const rejectedBefore = sims.map((s) => s.stats.rejected);
   const promptsBefore = sims.map((s) => s.stats.prompts);
 
-  const res = await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'txt2img', '3/steps': 0 });
+  const res = await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'backend-rejects.json', '1/color': 7 });
   expect(res.status).toBe(200);
   const error = await client.next((m) => m.status === 'error');
   await client.next((m) => m.status === 'closed');
   expect(await client.closed).toBe(1000);
 
   expect(error.detail).toContain('rejected');
-  expect(error.detail).toMatch(/node 3\b/);
-  expect(error.detail).toContain('"steps"');
+  expect(error.detail).toMatch(/node 1\b/);
+  expect(error.detail).toContain('"width"');
   expect(error.detail).toContain('Value 0 smaller than min of 1');
   const statuses = client.statuses();
   expect(statuses.indexOf('error')).toBeLessThan(statuses.indexOf('closed'));
@@ -306,7 +308,7 @@ test('a prompt the backend rejects (steps 0) → error on the socket naming node
   const jobId = bridge.engine.jobsOf(clientId)[0].id;
   const received = sims.flatMap((s) => s.receivedPrompts().filter((p) => p.promptId === jobId));
   expect(received).toHaveLength(1);
-  expect(received[0].prompt['3'].inputs.steps).toBe(0);
+  expect(received[0].prompt['1'].inputs.width).toBe(0);
   expect(sims.map((s) => s.stats.rejected).reduce((a, b) => a + b)).toBe(rejectedBefore.reduce((a, b) => a + b) + 1);
   expect(sims.map((s) => s.stats.prompts)).toEqual(promptsBefore);
 

@@ -189,7 +189,8 @@ describe('the shipped workflows', () => {
     expect(txt2img['7/text']).toMatchObject({ type: 'str', title: 'Negative prompt' });
     expect(catalog.get('txt2img')!.graph['9']!.inputs.filename_prefix).toBe('bridge/txt2img');
     expect(describeWorkflow(catalog.get('img2img')!)).toEqual({
-      '1/image': { type: 'str', title: 'Input image', class: 'LoadImage', default: 'example.png' },
+      // A file input's built-in name is not offered: a submission may only name uploads.
+      '1/image': { type: 'str', title: 'Input image', class: 'LoadImage' },
       '4/text': expect.objectContaining({ type: 'str', title: 'Positive prompt', class: 'CLIPTextEncode' }),
       '6/seed': { type: 'int', title: 'Sampler', class: 'KSampler', default: 42 },
       '6/denoise': { type: 'float', title: 'Sampler', class: 'KSampler', default: 0.6 },

@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import type { Engine } from '../../engine/index.js';
 import { ClientError } from '../../engine/index.js';
-import { describe } from '../../workflows/index.js';
+import { constraintsFor, describe } from '../../workflows/index.js';
 import { queryParam } from '../params.js';
 
 export function workflowRoutes(engine: Engine): Router {
@@ -10,10 +10,12 @@ export function workflowRoutes(engine: Engine): Router {
   router.get('/workflow-list', (ctx) => {
     ctx.body = engine.catalog.list();
   });
-  router.get('/workflow-info', (ctx) => {
+  router.get('/workflow-info', async (ctx) => {
     const alias = queryParam(ctx, 'workflow');
     if (!alias) throw new ClientError(400, `workflow is required: add ?workflow=<alias>, one of ${engine.catalog.list().join(', ')}`);
-    ctx.body = describe(engine.workflow(alias));
+    const workflow = engine.workflow(alias);
+    // Without an answer from any backend, the types alone: what a submission is then held to.
+    ctx.body = describe(workflow, constraintsFor(workflow, await engine.pool.objectInfo()));
   });
   return router;
 }
