@@ -7,7 +7,7 @@ import type { WriteStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { PassThrough, Writable, pipeline } from 'node:stream';
-import formidable from 'formidable';
+import formidable, { errors as codes } from 'formidable';
 import type { Part } from 'formidable';
 import { refuse } from './errors.js';
 import { BODY_IDLE_MS, formatBytes, idleWatch } from './body.js';
@@ -28,6 +28,8 @@ export interface UploadOptions {
   newName: () => string;
   /** Accept the `ori_file_id` part header of the original bridge's clients. */
   oriFileId?: boolean;
+  /** Refuse client file names with a path separator (where the door keeps the client's name). */
+  bareNames?: boolean;
   idleMs?: number;
 }
 
@@ -50,16 +52,18 @@ export interface Received {
   files: ReceivedFile[];
 }
 
-/** A file name a client may give: no NUL, no control character, no path separator. */
-export function fileNameProblem(name: string): string | undefined {
+/**
+ * What is wrong with a client's file name: a NUL or other control character always; a path
+ * separator (or "." / "..") when the name will be kept (`bare`).
+ */
+export function fileNameProblem(name: string, bare: boolean): string | undefined {
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(name)) return `the file name ${JSON.stringify(name)} contains a control character`;
+  if (!bare) return undefined;
   if (/[/\\]/.test(name)) return `the file name ${JSON.stringify(name)} contains a path separator; send the bare name`;
   if (name === '.' || name === '..') return `the file name ${JSON.stringify(name)} is not a file name`;
   return undefined;
 }
-
-const codes = formidable.errors;
 
 function refusalFor(err: unknown, options: UploadOptions): Error {
   const e = err as Error & { httpCode?: number; code?: number | string; status?: number };
@@ -126,7 +130,7 @@ export async function receiveUpload(req: IncomingMessage, options: UploadOptions
   const handlePart = form.onPart.bind(form);
   form.onPart = (part: Part) => {
     if (part.originalFilename !== null && part.originalFilename !== undefined) {
-      const problem = fileNameProblem(part.originalFilename);
+      const problem = fileNameProblem(part.originalFilename, options.bareNames ?? false);
       if (problem) return fail(refuse(400, `upload rejected: ${problem}`));
       if (!part.mimetype) part.mimetype = 'application/octet-stream';
     }

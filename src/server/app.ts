@@ -30,8 +30,8 @@ export interface RunningServer {
 export const JSON_BODY_LIMIT: BodyLimit = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
 
 /**
- * JSON and text bodies, read before routing into ctx.request.body (a string for text/plain, the
- * value for JSON; undefined when empty). /upload streams its files itself.
+ * JSON and text bodies, read before routing into ctx.request.body (the text for text/plain, the
+ * parsed value for JSON; undefined when empty). /upload streams its files itself.
  */
 function jsonBodies(limit: BodyLimit) {
   return async (ctx: Context, next: Next) => {

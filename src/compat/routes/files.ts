@@ -98,6 +98,7 @@ export function fileRoutes({ engine, inputs, maxBodyBytes }: DoorContext): Route
         allowEmptyFiles: true,
         // Our own name while receiving; the client's name is applied by the store's rules.
         newName: () => randomUUID(),
+        bareNames: true,
       }));
     } catch (err) {
       if (isHttpError(err)) throw plain(err.status, err.message);

@@ -59,7 +59,7 @@ function jsonBody(ctx: Context): unknown {
   }
   const body = (ctx.request as { body?: unknown }).body;
   if (body === undefined) throw new ClientError(400, 'the body is empty; send a JSON object like {"workflow": "<alias>", "<node>/<input>": value}');
-  if (typeof body === 'string') {
+  if (typeof body === 'string' && ctx.is('text/plain')) {
     const parsed = parseJson(body);
     if (!parsed.ok) throw new ClientError(400, parsed.reason);
     return parsed.value;
