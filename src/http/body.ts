@@ -43,13 +43,35 @@ export function tooLarge(limit: BodyLimit, declared?: number, what = 'the body')
   return refuse(413, `request body too large: ${measured}; ${limit.setting} allows ${allowed}`);
 }
 
+/** After a refusal mid-body, this much more is read (and dropped) before the connection is cut. */
+const DRAIN_BUDGET_BYTES = 1024 * 1024;
+const DRAIN_GRACE_MS = 2000;
+
 /**
- * After a refusal mid-body, the rest is not read: the answer closes the connection, so a client
- * sending 10 MB against a 1 MB limit is cut off instead of drained.
+ * After a refusal mid-body the rest is not read in full: a client sending 10 MB against a 1 MB
+ * limit is cut off. A little more is drained first, so the client (still sending) reads the
+ * answer before the connection is reset.
  */
 export function closeAfterAnswer(ctx: Context): void {
-  ctx.set('Connection', 'close');
-  ctx.res.once('finish', () => ctx.req.socket.destroySoon());
+  const { req } = ctx;
+  ctx.res.once('finish', () => {
+    if (req.complete) return;
+    const socket = req.socket;
+    const start = socket.bytesRead;
+    const cut = () => socket.destroy();
+    const timer = setTimeout(cut, DRAIN_GRACE_MS);
+    const onData = () => {
+      if (socket.bytesRead - start > DRAIN_BUDGET_BYTES) cut();
+    };
+    socket.on('data', onData);
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+    };
+    req.once('end', done);
+    socket.once('close', done);
+    req.resume();
+  });
 }
 
 /** Calls onIdle when the stream delivers no byte for `ms`; returns the stop function. */
