@@ -36,26 +36,26 @@ const incoming = () => readdir(bridge.bridge.uploads.incomingDir);
 test('a JSON body over 2 MB → 413 naming the limit', async () => {
   const res = await submit(JSON.stringify({ workflow: 'txt2img', '6/text': 'x'.repeat(2 * 1024 * 1024 + 10) }));
   expect(res.status).toBe(413);
-  expect((await res.json()).detail).toMatch(/allows 2 MB|allows 2097152 bytes/);
+  expect(((await res.json()) as { detail: string }).detail).toMatch(/allows 2 MB|allows 2097152 bytes/);
 });
 
 test('an upload over UPLOAD_MAX_SIZE → 413 naming UPLOAD_MAX_SIZE; nothing left', async () => {
   const res = await upload(multipart([{ name: 'image', filename: 'big.png', bytes: Buffer.alloc(20_000, 1) }]));
   expect(res.status).toBe(413);
-  expect((await res.json()).detail).toContain('UPLOAD_MAX_SIZE');
+  expect(((await res.json()) as { detail: string }).detail).toContain('UPLOAD_MAX_SIZE');
   expect(await incoming()).toEqual([]);
 });
 
 test('an empty JSON body → 400 the body is empty', async () => {
   const res = await submit(undefined);
   expect(res.status).toBe(400);
-  expect((await res.json()).detail).toContain('the body is empty');
+  expect(((await res.json()) as { detail: string }).detail).toContain('the body is empty');
 });
 
 test('JSON nested 10,000 deep → 400', async () => {
   const res = await submit('{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000));
   expect(res.status).toBe(400);
-  expect((await res.json()).detail).toContain('nested');
+  expect(((await res.json()) as { detail: string }).detail).toContain('nested');
 });
 
 test('an upload whose file name has a NUL → 400; nothing left', async () => {
@@ -75,7 +75,7 @@ test('an unknown method on a known path → 405 with Allow', async () => {
   const res = await fetch(`${bridge.url}/workflow-list`, { method: 'PROPFIND' });
   expect(res.status).toBe(405);
   expect(res.headers.get('allow')).toContain('GET');
-  expect((await res.json()).detail).toContain('not allowed');
+  expect(((await res.json()) as { detail: string }).detail).toContain('not allowed');
 });
 
 test('MAX_SOCKETS_PER_CLIENT: the socket over the cap is refused with 429', async () => {

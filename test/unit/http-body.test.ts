@@ -90,7 +90,7 @@ describe('readJson over HTTP', () => {
   test('an empty body → 400 the body is empty', async () => {
     const res = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(400);
-    expect((await res.json()).detail).toContain('the body is empty');
+    expect(((await res.json()) as { detail: string }).detail).toContain('the body is empty');
   });
 
   test('a body that stops arriving → 408', async () => {
@@ -101,7 +101,7 @@ describe('readJson over HTTP', () => {
   test('deep nesting → 400', async () => {
     const res = await fetch(server.url, { method: 'POST', body: '['.repeat(10_000) + ']'.repeat(10_000) });
     expect(res.status).toBe(400);
-    expect((await res.json()).detail).toContain('nested');
+    expect(((await res.json()) as { detail: string }).detail).toContain('nested');
   });
 });
 

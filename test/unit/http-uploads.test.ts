@@ -62,7 +62,7 @@ test('a part over the limit → 413 naming UPLOAD_MAX_SIZE; no file is left', as
   const parts = Array.from({ length: 6 }, (_, i) => ({ name: `f${i}`, filename: `f${i}.png`, bytes: Buffer.alloc(20 * 1024, i) }));
   const res = await post(raw(parts));
   expect(res.status).toBe(413);
-  expect((await res.json()).detail).toContain('UPLOAD_MAX_SIZE');
+  expect(((await res.json()) as { detail: string }).detail).toContain('UPLOAD_MAX_SIZE');
   expect(await readdir(dir)).toEqual([]);
 });
 
@@ -82,7 +82,7 @@ test('1,000 parts → refused, no file is left', async () => {
 test('a file name with a NUL → 400; no file is left', async () => {
   const res = await post(raw([{ name: 'a', filename: 'ok.png', bytes: Buffer.alloc(10, 1) }, { name: 'b', filename: 'x\0y.png', bytes: Buffer.alloc(10, 1) }]));
   expect(res.status).toBe(400);
-  expect((await res.json()).detail).toContain('control character');
+  expect(((await res.json()) as { detail: string }).detail).toContain('control character');
   expect(await readdir(dir)).toEqual([]);
 });
 
