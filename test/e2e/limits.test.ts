@@ -31,7 +31,7 @@ function multipart(parts: { name: string; filename: string; bytes: Buffer }[], e
   return new Uint8Array(Buffer.concat(chunks));
 }
 const upload = (body: Uint8Array) => fetch(`${bridge.url}/upload`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=B0UNDARY' }, body });
-const incoming = () => readdir(bridge.bridge.uploads.incomingDir);
+const incoming = () => readdir(bridge.engine.uploads.incomingDir);
 
 test('a JSON body over 2 MB → 413 naming the limit', async () => {
   const res = await submit(JSON.stringify({ workflow: 'txt2img', '6/text': 'x'.repeat(2 * 1024 * 1024 + 10) }));
