@@ -16,6 +16,12 @@ export interface Config {
   uploadMaxBytes: number;
   /** Most pixels an uploaded image may have (all frames together); checked from its header before decoding. */
   uploadMaxPixels: number;
+  /** The largest graph body (POST /prompt on the compatible door). */
+  maxPromptBytes: number;
+  /** A request (headers and body) must have arrived within this. */
+  requestTimeoutMs: number;
+  /** Open websockets one clientId may hold on a door's /ws. */
+  maxSocketsPerClient: number;
   /** Jobs a backend may hold beyond the running one, so its GPU never idles between jobs. */
   prefetch: number;
   /** Seconds between `listening` heartbeats on client websockets. */
@@ -113,6 +119,9 @@ export function loadConfig(env: Env = process.env): Config {
     // Megapixels. 100 takes an 8192×8192 (8K square) image and the largest camera photos, while
     // one decoded image stays near 400 MB as 8-bit RGBA.
     uploadMaxPixels: Math.round(num('UPLOAD_MAX_PIXELS', 100, { min: 0.000001, max: 10_000, integer: false }) * 1_000_000),
+    maxPromptBytes: num('MAX_PROMPT_BYTES', 4 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
+    requestTimeoutMs: Math.round(num('REQUEST_TIMEOUT', 300, { min: 1, max: 86_400, integer: false }) * 1000),
+    maxSocketsPerClient: num('MAX_SOCKETS_PER_CLIENT', 8, { min: 1, max: 10_000 }),
     prefetch: num('BACKEND_PREFETCH', 1, { max: 64 }),
     heartbeatMs: Math.round(num('HEARTBEAT_INTERVAL', 10, { min: 0.01, max: 3600, integer: false }) * 1000),
     disconnectGraceMs: Math.round(num('DISCONNECT_GRACE', 5, { max: 3600, integer: false }) * 1000),

@@ -1,11 +1,8 @@
 // How this door says no. Where ComfyUI has an error shape (POST /prompt's
 // {"error": {...}, "node_errors": {...}}) it is used; where ComfyUI answers with a bare status
 // (/view, /upload), the status is kept and the body is a one-line reason.
-import type { Context, Next } from 'koa';
-import { ClientError } from '../engine/errors.js';
-import { logger } from '../log.js';
-
-const log = logger('compat');
+import { STATUS_CODES } from 'node:http';
+import { errorMiddleware, refusalOf } from '../http/errors.js';
 
 export interface ErrorInfo {
   type: string;
@@ -43,41 +40,18 @@ export function plain(status: number, reason: string): CompatError {
 function typeOf(status: number): string {
   if (status === 401) return 'unauthorized';
   if (status === 403) return 'forbidden';
+  if (status === 408) return 'request_timeout';
   if (status === 413) return 'request_too_large';
   if (status === 429 || status === 503) return 'queue_full';
   return 'bad_request';
 }
 
-export async function compatErrors(ctx: Context, next: Next): Promise<void> {
-  try {
-    await next();
-    if (ctx.status === 404 && ctx.body === undefined) {
-      ctx.status = 404;
-      ctx.type = 'text/plain';
-      ctx.body = '404: Not Found';
-    }
-  } catch (err) {
-    if (err instanceof CompatError) {
-      ctx.status = err.status;
-      ctx.set(err.headers);
-      ctx.body = err.body;
-      return;
-    }
-    if (err instanceof ClientError) {
-      ctx.status = err.status;
-      ctx.set(err.headers);
-      ctx.body = errorBody(typeOf(err.status), err.detail);
-      return;
-    }
-    const e = err as Error & { status?: number; statusCode?: number };
-    const status = e.status ?? e.statusCode;
-    if (status && status >= 400 && status < 500) {
-      ctx.status = status;
-      ctx.body = errorBody(typeOf(status), e.message || 'bad request');
-      return;
-    }
-    log.error(`${ctx.method} ${ctx.path}: ${e.stack ?? e.message}`);
-    ctx.status = 500;
-    ctx.body = errorBody('server_error', 'internal error; the request was not completed');
-  }
+/** The body of a refusal: CompatError's own, else ComfyUI's {"error", "node_errors"}; unknown paths as aiohttp says them. */
+export function compatShape(status: number, message: string, err: unknown): unknown {
+  if (err instanceof CompatError) return err.body;
+  if (err === undefined) return `${status}: ${STATUS_CODES[status] ?? 'Error'}`;
+  if (refusalOf(err) === undefined) return errorBody('server_error', message);
+  return errorBody(typeOf(status), message);
 }
+
+export const compatErrors = errorMiddleware(compatShape);

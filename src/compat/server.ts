@@ -1,11 +1,10 @@
 // The ComfyUI-compatible door: ComfyUI's own HTTP and websocket API on a port of its own, in
 // front of the whole pool. An existing ComfyUI client changes host:port and nothing else.
 // Every route is served at /X and at /api/X, as ComfyUI does.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import Koa from 'koa';
-import { logStreamError } from '../server/errors.js';
+import { logStreamError } from '../http/errors.js';
+import { listen, refuseUpgrade } from '../http/listen.js';
+import type { Listening } from '../http/listen.js';
 import type { Context, Next } from 'koa';
 import { WebSocketServer } from 'ws';
 import type { Engine } from '../engine/index.js';
@@ -27,6 +26,9 @@ import { fileRoutes } from './routes/files.js';
 import { infoRoutes } from './routes/info.js';
 import { logger } from '../log.js';
 import { requestLog } from '../http/request-log.js';
+import { MAX_CLIENT_ID_CHARS } from '../comfy/graph-limits.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 const log = logger('compat');
 
@@ -37,8 +39,10 @@ export interface CompatServer {
 
 /** Requests stop being waited for this long after close() begins. */
 const CLOSE_GRACE_MS = 5000;
-/** A clientId longer than this is refused (ComfyUI has no limit; memory does). */
-const MAX_CLIENT_ID = 256;
+/** A clientId longer than this is refused, on /ws and on POST /prompt (ComfyUI has no limit; memory does). */
+const MAX_CLIENT_ID = MAX_CLIENT_ID_CHARS;
+/** The queue and history actions send small JSON bodies. */
+const JSON_LIMIT = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
 
 /** /api/X is X. */
 export function withoutApiPrefix(path: string): string {
@@ -55,10 +59,7 @@ export function crossOriginRefused(host: string | undefined, origin: string | un
   return originRejected(host, origin);
 }
 
-function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
-  const text = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[status] ?? 'Error';
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\nConnection: close\r\n\r\n${reason}`);
-}
+const rejectUpgrade = refuseUpgrade;
 
 export async function startCompatServer(engine: Engine, host: string, port: number): Promise<CompatServer> {
   const { config } = engine;
@@ -80,7 +81,17 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
   const status = new StatusBroadcast(sockets, queueLength);
   const relay: PromptRelay = new PromptRelay(door, sockets, status);
 
-  const shared: DoorContext = { engine, door, info: engine.pool, inputs, doors, queueLength, maxBodyBytes: config.uploadMaxBytes };
+  const shared: DoorContext = {
+    engine,
+    door,
+    info: engine.pool,
+    inputs,
+    doors,
+    queueLength,
+    maxBodyBytes: config.uploadMaxBytes,
+    promptLimit: { bytes: config.maxPromptBytes, setting: 'MAX_PROMPT_BYTES' },
+    jsonLimit: JSON_LIMIT,
+  };
   const app = new Koa();
   app.on('error', logStreamError);
   app.use(requestLog(log));
@@ -111,25 +122,38 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     app.use(router.routes()).use(router.allowedMethods());
   }
 
-  const server = http.createServer(app.callback());
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
-  server.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => undefined);
+  // Open sockets per requested clientId, the replaced ones included: each holds memory here.
+  const openSockets = new Map<string, number>();
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://door');
     if (withoutApiPrefix(url.pathname) !== '/ws') return rejectUpgrade(socket, 404, '404: Not Found');
     if (crossOriginRefused(req.headers.host, req.headers.origin, config.corsOrigins)) return rejectUpgrade(socket, 403, 'cross-origin request refused');
     if (!doors.upgradeAllowed(req, url)) return rejectUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
     const clientId = url.searchParams.get('clientId');
     if (clientId !== null && clientId.length > MAX_CLIENT_ID) return rejectUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID} characters`);
-    wss.handleUpgrade(req, socket, head, (ws) => sockets.accept(ws, clientId));
-  });
-  server.keepAliveTimeout = 30_000;
-
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
+    if (clientId) {
+      const open = openSockets.get(clientId) ?? 0;
+      if (open >= config.maxSocketsPerClient) {
+        return rejectUpgrade(socket, 429, `clientId ${clientId} already has ${open} open websockets (MAX_SOCKETS_PER_CLIENT); close one first`);
+      }
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (clientId) {
+        openSockets.set(clientId, (openSockets.get(clientId) ?? 0) + 1);
+        ws.once('close', () => {
+          const left = (openSockets.get(clientId) ?? 1) - 1;
+          if (left > 0) openSockets.set(clientId, left);
+          else openSockets.delete(clientId);
+        });
+      }
+      sockets.accept(ws, clientId);
     });
+  };
+
+  let listening: Listening;
+  try {
+    listening = await listen(app.callback(), host, port, { onUpgrade, timeouts: { requestMs: config.requestTimeoutMs } });
   } catch (err) {
     relay.close();
     status.close();
@@ -141,9 +165,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     }
     throw new Error(`COMFY_COMPAT_PORT=${port}: cannot listen on ${host}:${port}: ${e.message}`);
   }
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${shownHost}:${address.port}`;
+  const url = listening.url;
   log.info(`ComfyUI-compatible door on ${url} (also under /api)`);
 
   let closing: Promise<void> | undefined;
@@ -159,11 +181,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
         // Sockets another one took the clientId of are not registered, but still open.
         for (const ws of wss.clients) ws.close(1001, 'server shutting down');
         await new Promise<void>((resolve) => wss.close(() => resolve()));
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
-        });
+        await listening.close(CLOSE_GRACE_MS);
       })();
       return closing;
     },

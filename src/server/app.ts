@@ -1,13 +1,17 @@
 // The HTTP + websocket server of the curated door.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import Koa from 'koa';
-import { koaBody } from 'koa-body';
+import type { Context, Next } from 'koa';
 import type { Engine } from '../engine/index.js';
 import { CuratedSessions } from './sessions.js';
 import { errorHandler, logStreamError } from './errors.js';
 import { Doors } from './auth.js';
 import { ClientHub } from './hub.js';
+import { listen, refuseUpgrade } from '../http/listen.js';
+import type { Listening } from '../http/listen.js';
+import { readBody, parseJson } from '../http/body.js';
+import type { BodyLimit } from '../http/body.js';
+import { refuse } from '../http/errors.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
 import { uploadRoutes } from './routes/uploads.js';
@@ -22,6 +26,32 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** A JSON body of this door (a workflow's inputs) is small. */
+export const JSON_BODY_LIMIT: BodyLimit = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
+
+/**
+ * JSON and text bodies, read before routing into ctx.request.body (the text for text/plain, the
+ * parsed value for JSON; undefined when empty). /upload streams its files itself.
+ */
+function jsonBodies(limit: BodyLimit) {
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method === 'POST' && ctx.is('application/json', '+json', 'text/plain')) {
+      const text = (await readBody(ctx, limit)).toString('utf8');
+      let body: unknown;
+      if (text.trim() !== '') {
+        if (ctx.is('text/plain')) body = text;
+        else {
+          const parsed = parseJson(text);
+          if (!parsed.ok) throw refuse(400, parsed.reason);
+          body = parsed.value;
+        }
+      }
+      (ctx.request as { body?: unknown }).body = body;
+    }
+    await next();
+  };
+}
+
 export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
   const { engine } = sessions;
   const app = new Koa();
@@ -30,17 +60,7 @@ export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
   app.use(errorHandler);
   app.use(doors.cors());
   app.use(doors.requireClient());
-  app.use(
-    koaBody({
-      json: true,
-      text: true,
-      urlencoded: false,
-      multipart: false, // /upload streams its files itself
-      jsonLimit: '2mb',
-      textLimit: '2mb',
-      jsonStrict: true,
-    }),
-  );
+  app.use(jsonBodies(JSON_BODY_LIMIT));
   for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
@@ -51,39 +71,30 @@ export async function startServer(engine: Engine, host: string, port: number): P
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
   const app = createApp(sessions, doors);
-  const server = http.createServer(app.callback());
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
-  server.on('upgrade', (req, socket, head) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/ws') hub.handleUpgrade(req, socket, head);
-    else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-  });
-  server.keepAliveTimeout = 30_000;
+  let listening: Listening;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
+    listening = await listen(app.callback(), host, port, {
+      timeouts: { requestMs: engine.config.requestTimeoutMs },
+      onUpgrade: (req, socket, head) => {
+        const path = (req.url ?? '').split('?')[0];
+        if (path === '/ws') hub.handleUpgrade(req, socket, head);
+        else refuseUpgrade(socket, 404, '');
+      },
     });
   } catch (err) {
     await hub.close();
     sessions.close();
     throw err;
   }
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    server,
+    server: listening.server,
     hub,
-    url: `http://${shownHost}:${address.port}`,
+    url: listening.url,
     async close(graceMs = 5000) {
       await hub.close();
       sessions.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // Requests still running after the grace (a stalled download, say) are cut.
-        setTimeout(() => server.closeAllConnections(), graceMs).unref();
-      });
+      await listening.close(graceMs);
     },
   };
 }

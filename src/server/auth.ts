@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import type { Config } from '../config.js';
 import { ClientError } from '../engine/errors.js';
+import { corsFor } from '../http/cors.js';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -69,24 +70,7 @@ export class Doors {
 
   /** CORS for the allowlisted origins only. */
   cors() {
-    const allowAll = this.config.corsOrigins.includes('*');
-    const allowed = new Set(this.config.corsOrigins);
-    return async (ctx: Context, next: Next) => {
-      const origin = ctx.get('origin');
-      if (origin && (allowAll || allowed.has(origin))) {
-        ctx.set('Access-Control-Allow-Origin', allowAll ? '*' : origin);
-        if (!allowAll) ctx.vary('Origin');
-        ctx.set('Access-Control-Expose-Headers', 'Retry-After');
-        if (ctx.method === 'OPTIONS') {
-          ctx.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-          ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, X-Admin-Token, ori_file_id');
-          ctx.set('Access-Control-Max-Age', '600');
-          ctx.status = 204;
-          return;
-        }
-      }
-      await next();
-    };
+    return corsFor(this.config.corsOrigins);
   }
 }
 

@@ -5,6 +5,7 @@
 // cause when a job fails, and `closed` "Execution is done" when all its work is finished (then
 // the socket closes). A client that goes away while its work waits or runs has it cancelled,
 // after a short grace period for reconnects.
+import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
@@ -70,6 +71,11 @@ export class ClientHub {
     if (!isClientId(clientId)) {
       const given = url.searchParams.get('clientId');
       reject(socket, 400, given ? `clientId ${JSON.stringify(given.slice(0, 140))} is not valid` : 'clientId is required: /ws?clientId=<your id>');
+      return;
+    }
+    const open = this.clients.get(clientId)?.size ?? 0;
+    if (open >= this.sessions.engine.config.maxSocketsPerClient) {
+      reject(socket, 429, `clientId ${clientId} already has ${open} open websockets (MAX_SOCKETS_PER_CLIENT); close one first`);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.connect(clientId, ws));
@@ -197,6 +203,6 @@ export class ClientHub {
 function reject(socket: Duplex, status: number, detail: string): void {
   const body = JSON.stringify({ detail });
   socket.end(
-    `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 401 ? 'Unauthorized' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

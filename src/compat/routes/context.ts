@@ -6,6 +6,7 @@ import type { ComfyDoor } from '../door.js';
 import type { ComfyInputs } from '../input-store.js';
 import type { QueueLength } from '../queue-length.js';
 import { plain } from '../errors.js';
+import type { BodyLimit } from '../../http/body.js';
 
 export interface DoorContext {
   engine: Engine;
@@ -14,8 +15,12 @@ export interface DoorContext {
   inputs: ComfyInputs;
   doors: Doors;
   queueLength: QueueLength;
-  /** Every request body, uploads included, is limited to this (ComfyUI's max_upload_size). */
+  /** An upload is limited to this (ComfyUI's max_upload_size, UPLOAD_MAX_SIZE). */
   maxBodyBytes: number;
+  /** POST /prompt's body (MAX_PROMPT_BYTES). */
+  promptLimit: BodyLimit;
+  /** Other JSON bodies (queue and history actions). */
+  jsonLimit: BodyLimit;
 }
 
 /** ComfyUI's answer to an action: 200 with an empty body. */

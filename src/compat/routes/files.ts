@@ -8,8 +8,9 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import formidable from 'formidable';
-import type { File, Part } from 'formidable';
+import { isHttpError } from 'http-errors';
+import { receiveUpload } from '../../http/uploads.js';
+import type { ReceivedFile } from '../../http/uploads.js';
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { annotatedName, isFolderType, resolveInside } from '../../comfy/file-names.js';
@@ -52,7 +53,7 @@ export function viewTarget(query: { filename?: string; type?: string; subfolder?
   return { ok: true, filename: path.posix.basename(name), type, subfolder };
 }
 
-function fieldOf(fields: formidable.Fields, name: string): string | undefined {
+function fieldOf(fields: Record<string, string[]>, name: string): string | undefined {
   return fields[name]?.[0];
 }
 
@@ -83,33 +84,27 @@ export function fileRoutes({ engine, inputs, maxBodyBytes }: DoorContext): Route
 
   const upload = (mask: boolean) => async (ctx: Context) => {
     if (!ctx.is('multipart/form-data')) throw plain(400, 'send the file as multipart/form-data with an "image" part');
-    const form = formidable({
-      uploadDir: inputs.incomingDir,
-      maxFileSize: maxBodyBytes,
-      maxTotalFileSize: maxBodyBytes,
-      maxFiles: 4,
-      maxFields: 16,
-      maxFieldsSize: 64 * 1024,
-      allowEmptyFiles: true,
-      minFileSize: 0,
-      // Our own name while receiving; the client's name is applied by the store's rules.
-      filename: () => randomUUID(),
-    });
-    // A part with a file name is a file even without a Content-Type (Python's requests sends none).
-    form.onPart = (part: Part) => {
-      if (part.originalFilename !== null && part.originalFilename !== undefined && !part.mimetype) part.mimetype = 'application/octet-stream';
-      form._handlePart(part);
-    };
-    let fields: formidable.Fields;
-    let files: formidable.Files;
+    let received: ReceivedFile[];
+    let fields: Record<string, string[]>;
     try {
-      [fields, files] = await form.parse(ctx.req);
+      ({ files: received, fields } = await receiveUpload(ctx.req, {
+        dir: inputs.incomingDir,
+        maxFileBytes: maxBodyBytes,
+        maxTotalBytes: maxBodyBytes,
+        setting: 'UPLOAD_MAX_SIZE',
+        maxFiles: 4,
+        maxFields: 16,
+        maxFieldsBytes: 64 * 1024,
+        allowEmptyFiles: true,
+        // Our own name while receiving; the client's name is applied by the store's rules.
+        newName: () => randomUUID(),
+        bareNames: true,
+      }));
     } catch (err) {
-      const e = err as Error & { httpCode?: number };
-      throw plain(e.httpCode === 413 ? 413 : 400, `upload rejected: ${e.message}`);
+      if (isHttpError(err)) throw plain(err.status, err.message);
+      throw err;
     }
-    const received = Object.values(files).flat().filter((f): f is File => f !== undefined);
-    const image = files.image?.[0];
+    const image = received.find((f) => f.field === 'image');
     try {
       if (!image || !image.originalFilename) throw plain(400, 'an "image" file part with a file name is required');
       const subfolder = fieldOf(fields, 'subfolder') ?? '';

@@ -1,7 +1,8 @@
 // GET /history, GET /history/{prompt_id}, POST /history {clear, delete}.
 import Router from '@koa/router';
 import { plain } from '../errors.js';
-import { isObject, readJson } from '../request-body.js';
+import { isObject } from '../request-body.js';
+import { readJsonResult as readJson } from '../../http/body.js';
 import type { DoorContext } from './context.js';
 import { done, queryString } from './context.js';
 
@@ -12,7 +13,7 @@ function intParam(value: string | undefined, name: string): number | undefined {
   return Number(value);
 }
 
-export function historyRoutes({ door, doors, maxBodyBytes }: DoorContext): Router {
+export function historyRoutes({ door, doors, jsonLimit }: DoorContext): Router {
   const router = new Router();
 
   router.get('/history', (ctx) => {
@@ -24,7 +25,7 @@ export function historyRoutes({ door, doors, maxBodyBytes }: DoorContext): Route
   });
 
   router.post('/history', async (ctx) => {
-    const parsed = await readJson(ctx, maxBodyBytes);
+    const parsed = await readJson(ctx, jsonLimit);
     if (!parsed.ok || !isObject(parsed.value)) throw plain(400, parsed.ok ? 'the body must be a JSON object: {"delete": [ids]} or {"clear": true}' : parsed.reason);
     const body = parsed.value;
     if ('clear' in body && body.clear) {

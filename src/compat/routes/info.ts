@@ -2,7 +2,7 @@
 // one healthy backend (cached), /system_stats with the devices of every healthy backend.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { CompatError, errorBody } from '../errors.js';
+import { CompatError, errorBody, plain } from '../errors.js';
 import { NoBackend } from '../../engine/index.js';
 import type { InfoAnswer } from '../../engine/index.js';
 import { isObject } from '../request-body.js';
@@ -48,7 +48,15 @@ export function infoRoutes({ info, maxBodyBytes }: DoorContext): Router {
   });
   router.get('/embeddings', async (ctx) => reply(ctx, await answer('/embeddings')));
   router.get('/models', async (ctx) => reply(ctx, await answer('/models')));
-  router.get('/models/:folder', async (ctx) => reply(ctx, await answer(`/models/${encodeURIComponent(ctx.params.folder!)}`)));
+  router.get('/models/:folder', async (ctx) => {
+    // Only folders the pool lists are asked for: the path segment is the client's, and "..",
+    // "%2e%2e" or endless made-up names must not reach (or churn the cache of) a backend.
+    const folder = ctx.params.folder!;
+    const folders = await answer('/models');
+    const known = folders.status === 200 && Array.isArray(folders.body) && folders.body.includes(folder);
+    if (!known) throw plain(404, 'no such model folder');
+    reply(ctx, await answer(`/models/${encodeURIComponent(folder)}`));
+  });
   router.get('/features', async (ctx) => {
     const features = await answer('/features');
     // Previews are converted for clients that cannot read metadata, and uploads end here.

@@ -9,6 +9,7 @@ import { isFinal } from '../../jobs/job.js';
 import { multipartStream, newBoundary } from '../multipart.js';
 import type { Part } from '../multipart.js';
 import { requireClientId } from '../params.js';
+import { parseJson } from '../../http/body.js';
 import { logger } from '../../log.js';
 
 const log = logger('jobs');
@@ -51,18 +52,17 @@ export function jobRoutes(sessions: CuratedSessions): Router {
   return router;
 }
 
-/** The parsed JSON body; koa-body leaves it empty for other content types. */
+/** The parsed JSON body (read before routing; a string for text/plain). */
 function jsonBody(ctx: Context): unknown {
   if (!ctx.is('application/json', 'text/plain', '+json')) {
     throw new ClientError(415, 'send the body as JSON with Content-Type: application/json');
   }
   const body = (ctx.request as { body?: unknown }).body;
-  if (typeof body === 'string') {
-    try {
-      return JSON.parse(body);
-    } catch (err) {
-      throw new ClientError(400, `malformed JSON body: ${(err as Error).message}`);
-    }
+  if (body === undefined) throw new ClientError(400, 'the body is empty; send a JSON object like {"workflow": "<alias>", "<node>/<input>": value}');
+  if (typeof body === 'string' && ctx.is('text/plain')) {
+    const parsed = parseJson(body);
+    if (!parsed.ok) throw new ClientError(400, parsed.reason);
+    return parsed.value;
   }
   return body;
 }

@@ -2,12 +2,10 @@
 // a fresh name; the answer maps each part's identifier (its ori_file_id header, else its field
 // name) to that name, which the client then passes as an input value.
 import Router from '@koa/router';
-import formidable from 'formidable';
-import type { File, Part } from 'formidable';
 import type { Engine } from '../../engine/index.js';
 import { ClientError } from '../../engine/index.js';
 import { optionalClientId } from '../params.js';
-import { ORI_FILE_ID, PartHeaderNames } from '../../uploads/part-header-names.js';
+import { receiveUpload } from '../../http/uploads.js';
 import { checkImage } from '../../uploads/image-check.js';
 
 const MAX_FILES = 32;
@@ -18,43 +16,20 @@ export function uploadRoutes(engine: Engine): Router {
     optionalClientId(ctx); // validated when given; uploads are not tied to a client
     if (!ctx.is('multipart/form-data')) throw new ClientError(415, 'send the files as multipart/form-data (e.g. curl -F image=@photo.png)');
     const { uploads, config } = engine;
-    const identifiers = new Map<string, string>();
-    const form = formidable({
-      uploadDir: uploads.incomingDir,
-      maxFileSize: config.uploadMaxBytes,
-      maxTotalFileSize: config.uploadMaxBytes,
+    const { files } = await receiveUpload(ctx.req, {
+      dir: uploads.incomingDir,
+      maxFileBytes: config.uploadMaxBytes,
+      maxTotalBytes: config.uploadMaxBytes,
+      setting: 'UPLOAD_MAX_SIZE',
       maxFiles: MAX_FILES,
       maxFields: 32,
-      maxFieldsSize: 64 * 1024,
+      maxFieldsBytes: 64 * 1024,
       allowEmptyFiles: false,
       // Our own name, never the client's: nothing a client sends can pick a path.
-      filename: (_name: string, _ext: string, part: Part) => {
-        const incoming = uploads.newIncomingName();
-        const header = (part as Part & { headers?: Record<string, string> }).headers?.[ORI_FILE_ID];
-        identifiers.set(incoming, header || part.name || 'file');
-        return incoming;
-      },
+      newName: () => uploads.newIncomingName(),
+      oriFileId: true,
     });
-    // A file part without a Content-Type (as Python's requests sends one) is still a file.
-    const handlePart = form.onPart.bind(form);
-    form.onPart = (part: Part) => {
-      if (part.originalFilename && !part.mimetype) part.mimetype = 'application/octet-stream';
-      return handlePart(part);
-    };
-    // Remove every file this request started, including ones formidable opens after an error.
-    const discardAll = () => Promise.all([...identifiers.keys()].map((n) => uploads.discard(`${uploads.incomingDir}/${n}`)));
-    let files: File[];
-    try {
-      const body = ctx.req.pipe(new PartHeaderNames());
-      const [, parsed] = await form.parse(Object.assign(body, { headers: ctx.req.headers }) as unknown as typeof ctx.req);
-      files = Object.values(parsed).flat().filter((f): f is File => f !== undefined);
-    } catch (err) {
-      await discardAll();
-      ctx.req.once('close', () => void discardAll());
-      setTimeout(() => void discardAll(), 1000).unref();
-      const e = err as Error & { httpCode?: number };
-      throw new ClientError(e.httpCode && e.httpCode >= 400 && e.httpCode < 500 ? e.httpCode : 400, `upload rejected: ${e.message}`);
-    }
+    const identifiers = new Map(files.map((f) => [f.newFilename, f.oriFileId || f.field || 'file']));
     if (files.length === 0) throw new ClientError(400, 'no file in the upload: send at least one file part');
     const ids = files.map((f) => identifiers.get(f.newFilename) ?? f.newFilename);
     const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);

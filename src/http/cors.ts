@@ -1,0 +1,22 @@
+// CORS for the origins CORS_ORIGINS allows ("*" for any); other origins get no CORS headers.
+import cors from '@koa/cors';
+import type { Context, Middleware } from 'koa';
+
+export function corsFor(origins: readonly string[]): Middleware {
+  const allowAll = origins.includes('*');
+  const allowed = new Set(origins);
+  return cors({
+    origin: (ctx: Context) => {
+      const origin = ctx.get('origin');
+      if (!origin) return '';
+      if (allowAll) return '*';
+      return allowed.has(origin) ? origin : '';
+    },
+    allowMethods: ['GET', 'POST', 'OPTIONS'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Admin-Token', 'ori_file_id'],
+    exposeHeaders: ['Retry-After'],
+    maxAge: 600,
+    // The door's error middleware answers refusals after this one has set its headers.
+    keepHeadersOnError: false,
+  });
+}
