@@ -129,7 +129,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     const url = new URL(req.url ?? '/', 'http://door');
     if (withoutApiPrefix(url.pathname) !== '/ws') return rejectUpgrade(socket, 404, '404: Not Found');
     if (crossOriginRefused(req.headers.host, req.headers.origin, config.corsOrigins)) return rejectUpgrade(socket, 403, 'cross-origin request refused');
-    if (!doors.upgradeAllowed(req, url)) return rejectUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
+    if (!doors.upgradePrincipal(req, url)) return rejectUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
     const clientId = url.searchParams.get('clientId');
     if (clientId !== null && clientId.length > MAX_CLIENT_ID) return rejectUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID} characters`);
     if (clientId) {

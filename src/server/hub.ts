@@ -59,7 +59,7 @@ export class ClientHub {
   /** Take over an HTTP upgrade for /ws. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://bridge');
-    if (!this.doors.upgradeAllowed(req, url)) {
+    if (!this.doors.upgradePrincipal(req, url)) {
       reject(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
       return;
     }

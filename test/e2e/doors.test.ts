@@ -193,7 +193,7 @@ describe('bad settings stop start-up with a message naming the setting', () => {
       ADMIN_TOKEN: 'admin-of-16-char',
       CORS_ORIGINS: 'https://app.example.com, http://localhost:3000,*',
     });
-    expect(config.apiKeys).toEqual(['key-of-16-chars!', 'another-key-0002']);
+    expect(config.apiKeys.map((k) => k.key)).toEqual(['key-of-16-chars!', 'another-key-0002']);
     expect(config.adminToken).toBe('admin-of-16-char');
     expect(config.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:3000', '*']);
   });
