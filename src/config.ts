@@ -25,6 +25,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** Open websockets one clientId may hold on a door's /ws. */
   maxSocketsPerClient: number;
+  /** Open websockets one API key may hold over every door and client. */
+  maxSocketsPerKey: number;
   /** Jobs a backend may hold beyond the running one, so its GPU never idles between jobs. */
   prefetch: number;
   /** Seconds between `listening` heartbeats on client websockets. */
@@ -125,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxPromptBytes: num('MAX_PROMPT_BYTES', 4 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
     requestTimeoutMs: Math.round(num('REQUEST_TIMEOUT', 300, { min: 1, max: 86_400, integer: false }) * 1000),
     maxSocketsPerClient: num('MAX_SOCKETS_PER_CLIENT', 8, { min: 1, max: 10_000 }),
+    maxSocketsPerKey: num('MAX_SOCKETS_PER_KEY', 256, { min: 1, max: 1_000_000 }),
     prefetch: num('BACKEND_PREFETCH', 1, { max: 64 }),
     heartbeatMs: Math.round(num('HEARTBEAT_INTERVAL', 10, { min: 0.01, max: 3600, integer: false }) * 1000),
     disconnectGraceMs: Math.round(num('DISCONNECT_GRACE', 5, { max: 3600, integer: false }) * 1000),

@@ -8,6 +8,7 @@
 // rotations: it is the key's name (`API_KEYS=name:key`), or for an unnamed key a short digest of
 // the key (never the key itself, which must not reach logs, metrics or the store).
 import { createHash, timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
 
 /** One configured API key and the tenant it stands for. */
 export interface ApiKey {
@@ -117,4 +118,31 @@ export class Keyring {
     if (this.admin.length === 0) return true;
     return credential !== undefined && find(credential, this.admin) !== undefined;
   }
+}
+
+/**
+ * A tenant's own folder under a root: the root itself for the open space (so an open bridge keeps
+ * its layout), `<root>/tenants/<name>` otherwise. Tenant names cannot leave it (see NAME).
+ */
+export function tenantDir(root: string, tenant: string): string {
+  return tenant === '' ? root : path.join(root, 'tenants', tenant);
+}
+
+/**
+ * The subfolder of a backend's input folder that a tenant's files are sent to. LoadImage lists
+ * only the top of that folder, so one tenant's files never show up among another's choices.
+ */
+export function backendInputFolder(tenant: string): string {
+  return tenant === '' ? '' : `bridge-tenant-${tenant}`;
+}
+
+/** A client of a door: a clientId is a name inside its tenant's space. */
+export interface ClientRef {
+  tenant: string;
+  clientId: string;
+}
+
+/** One string per client, for maps (a newline is in neither a tenant name nor a clientId). */
+export function clientKey(client: ClientRef): string {
+  return client.tenant === '' ? client.clientId : `${client.tenant}\n${client.clientId}`;
 }
