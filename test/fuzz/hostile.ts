@@ -22,10 +22,11 @@ export class Rng {
   chance(p: number): boolean {
     return this.next() < p;
   }
+  /** Garbage bytes: up to 256 random ones, repeated to the length asked (cheap for large n). */
   bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = Math.floor(this.next() * 256);
-    return b;
+    const seed = Buffer.allocUnsafe(Math.min(n, 256));
+    for (let i = 0; i < seed.length; i++) seed[i] = Math.floor(this.next() * 256);
+    return n <= seed.length ? seed : Buffer.alloc(n, seed);
   }
 }
 
@@ -99,9 +100,14 @@ const NASTY_STRINGS = [
 function randomString(rng: Rng): string {
   if (rng.chance(0.5)) return rng.pick(NASTY_STRINGS);
   const n = rng.pick([1, 8, 40, 257, 1025, 5000]);
-  let s = '';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(rng.chance(0.9) ? rng.int(32, 126) : rng.int(0, 0xffff));
-  return s;
+  // Up to 64 random characters, repeated to the length asked.
+  let unit = '';
+  for (let i = 0; i < Math.min(n, 64); i++) {
+    const code = rng.chance(0.9) ? rng.int(32, 126) : rng.int(0, 0xfffd);
+    // Lone surrogates cannot be sent in a URL; any other code point can.
+    unit += String.fromCharCode(code >= 0xd800 && code <= 0xdfff ? 0xfffd : code);
+  }
+  return unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
 }
 
 function randomValue(rng: Rng, depth = 0): unknown {
@@ -244,7 +250,7 @@ export function hostile(rng: Rng): Hostile {
       `/object_info/${encodeURIComponent(randomString(rng))}`,
       '//queue',
       '/api/../queue',
-      `/${randomString(rng)}`,
+      `/${encodeURIComponent(randomString(rng))}`,
     ]);
     if (door === 'curated') target = rng.pick(['/workflow-info?workflow=../../etc/passwd', `/workflow-info?workflow=${encodeURIComponent(randomString(rng))}`, '/upload/../history', `/${encodeURIComponent(randomString(rng))}`]);
     verb = rng.pick(['GET', 'POST']);
