@@ -1,5 +1,8 @@
 // Every setting in one typed object, read from the environment (and an optional .env loaded by main).
 // A bad value stops start-up with a message that names the setting.
+import { readFileSync } from 'node:fs';
+import type { ApiKey } from './engine/tenants.js';
+import { parseApiKeys } from './engine/tenants.js';
 
 export interface Config {
   host: string;
@@ -22,6 +25,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** Open websockets one clientId may hold on a door's /ws. */
   maxSocketsPerClient: number;
+  /** Open websockets one API key may hold over every door and client. */
+  maxSocketsPerKey: number;
   /** Jobs a backend may hold beyond the running one, so its GPU never idles between jobs. */
   prefetch: number;
   /** Seconds between `listening` heartbeats on client websockets. */
@@ -40,8 +45,8 @@ export interface Config {
   jobStartTimeoutMs: number;
   /** A running job that sent no event for this long is checked and, if still silent, moved. */
   jobStallTimeoutMs: number;
-  /** Client API keys; empty means the client API is open. */
-  apiKeys: string[];
+  /** Client API keys, each naming the tenant that owns what it makes; empty means one open space. */
+  apiKeys: ApiKey[];
   /** Token for operator actions that touch every client; undefined means they are open. */
   adminToken: string | undefined;
   /** Unfinished jobs one client may have; 0 means no limit. */
@@ -122,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxPromptBytes: num('MAX_PROMPT_BYTES', 4 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
     requestTimeoutMs: Math.round(num('REQUEST_TIMEOUT', 300, { min: 1, max: 86_400, integer: false }) * 1000),
     maxSocketsPerClient: num('MAX_SOCKETS_PER_CLIENT', 8, { min: 1, max: 10_000 }),
+    maxSocketsPerKey: num('MAX_SOCKETS_PER_KEY', 256, { min: 1, max: 1_000_000 }),
     prefetch: num('BACKEND_PREFETCH', 1, { max: 64 }),
     heartbeatMs: Math.round(num('HEARTBEAT_INTERVAL', 10, { min: 0.01, max: 3600, integer: false }) * 1000),
     disconnectGraceMs: Math.round(num('DISCONNECT_GRACE', 5, { max: 3600, integer: false }) * 1000),
@@ -131,7 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobMaxAttempts: num('JOB_MAX_ATTEMPTS', 3, { min: 1, max: 100 }),
     jobStartTimeoutMs: Math.round(num('JOB_START_TIMEOUT', 120, { min: 0.01, max: 86_400, integer: false }) * 1000),
     jobStallTimeoutMs: Math.round(num('JOB_STALL_TIMEOUT', 600, { min: 0.01, max: 86_400, integer: false }) * 1000),
-    apiKeys: list('API_KEYS'),
+    apiKeys: [],
     adminToken: env.ADMIN_TOKEN?.trim() || undefined,
     maxJobsPerClient: num('MAX_JOBS_PER_CLIENT', 100, { max: 1_000_000 }),
     maxQueue: num('MAX_QUEUE', 100_000, { max: 10_000_000 }),
@@ -139,8 +145,24 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     logFormat: logFormat as Config['logFormat'],
   };
-  for (const key of config.apiKeys) {
-    if (key.length < 16) problems.push('API_KEYS has a key shorter than 16 characters; use long random keys');
+  const fromEnv = parseApiKeys(list('API_KEYS'), 'API_KEYS');
+  problems.push(...fromEnv.problems);
+  config.apiKeys = fromEnv.keys;
+  const keysFile = env.API_KEYS_FILE?.trim();
+  if (keysFile) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(keysFile, 'utf8');
+    } catch (err) {
+      problems.push(`API_KEYS_FILE=${JSON.stringify(keysFile)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (text !== undefined) {
+      const fromFile = parseApiKeys(text.split(/\r?\n/), `API_KEYS_FILE (${keysFile})`);
+      problems.push(...fromFile.problems);
+      const both = parseApiKeys([...config.apiKeys, ...fromFile.keys].map((k) => `${k.name}:${k.key}`), 'API_KEYS and API_KEYS_FILE together');
+      problems.push(...both.problems.filter((p) => !fromFile.problems.includes(p)));
+      config.apiKeys = both.keys;
+    }
   }
   if (config.adminToken !== undefined && config.adminToken.length < 16) problems.push('ADMIN_TOKEN is shorter than 16 characters; use a long random token');
   for (const origin of config.corsOrigins) {

@@ -1,9 +1,10 @@
 // The ComfyUI-compatible door's side of the engine: its prompts become engine jobs, and its
 // queue, history, cancels and deletes are views of and actions on those jobs. What only this door
 // needs (queue number, client_id, the backend's history record) is kept in its own side table.
-// Prompts of both doors share one queue and one pool of backends.
-import type { Engine, EngineEvent, SideTable } from '../engine/index.js';
-import { DuplicateJobError } from '../engine/index.js';
+// Prompts of both doors share one queue and one pool of backends. Every view and action is for a
+// caller: with API keys, a key sees and acts on its own tenant's prompts only (the engine decides).
+import type { Engine, EngineEvent, Principal, SideTable } from '../engine/index.js';
+import { DuplicateJobError, OPERATOR } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal, isOnBackend } from '../jobs/job.js';
 import type { ComfyPrompt } from '../comfy/protocol.js';
@@ -64,7 +65,7 @@ export class ComfyDoor {
   ) {
     this.records = engine.doorTable<PromptRecord>(COMFY_DOOR);
     // ComfyUI's counter restarts at 0 with the process; the bridge's queue outlives it, so go on.
-    for (const job of this.jobs()) {
+    for (const job of this.jobs(OPERATOR)) {
       const n = this.records.get(job.id)?.number;
       if (Number.isInteger(n) && n! >= this.next) this.next = n! + 1;
     }
@@ -83,13 +84,14 @@ export class ComfyDoor {
     if (record && event.record) void this.records.set(event.jobId, { ...record, backend: event.record });
   }
 
-  /** This door's jobs, in no particular order. */
-  jobs(): Job[] {
-    return this.engine.jobs(COMFY_DOOR);
+  /** This door's jobs the caller may see, in no particular order. */
+  jobs(who: Principal): Job[] {
+    return this.engine.as(who).jobs(COMFY_DOOR);
   }
 
-  job(id: unknown): Job | undefined {
-    const job = typeof id === 'string' ? this.engine.get(id) : undefined;
+  /** One of this door's jobs, if the caller may see it. */
+  job(id: unknown, who: Principal): Job | undefined {
+    const job = typeof id === 'string' ? this.engine.as(who).get(id) : undefined;
     return job?.door === COMFY_DOOR ? job : undefined;
   }
 
@@ -99,7 +101,9 @@ export class ComfyDoor {
   }
 
   /** POST /prompt: check, then persist and queue; the answer ComfyUI would give. */
-  async submit(body: unknown): Promise<SubmitAnswer> {
+  async submit(body: unknown, who: Principal): Promise<SubmitAnswer> {
+    const { tenant } = who;
+    const owns = (v: string) => this.inputs.owns(v, tenant);
     const parsed = readPromptRequest(body, this.counter);
     if (!parsed.ok) return { status: 400, body: parsed.body };
     const request = parsed.request;
@@ -111,7 +115,7 @@ export class ComfyDoor {
     let nodeErrors: Record<string, unknown> = {};
     const info = await this.engine.pool.objectInfo();
     if (info) {
-      const outcome = checkPrompt(prompt, request.targets, info, (v) => this.inputs.owns(v));
+      const outcome = checkPrompt(prompt, request.targets, info, owns);
       if (!outcome.ok) return { status: 400, body: { error: outcome.error!, node_errors: outcome.nodeErrors } };
       outputs = outcome.outputs;
       nodeErrors = outcome.nodeErrors;
@@ -123,7 +127,7 @@ export class ComfyDoor {
       if (problem) return { status: 400, body: problem };
     }
 
-    let uploads = storedRefsIn(prompt, (v) => this.inputs.owns(v));
+    let uploads = storedRefsIn(prompt, owns);
     const renamed = distinctRefs(uploads);
     if (Object.keys(renamed).length) {
       prompt = replaceInputValues(prompt as ComfyPrompt, renamed) as Record<string, unknown>;
@@ -139,7 +143,7 @@ export class ComfyDoor {
       ...(outputs && { outputs }),
     };
     try {
-      await this.engine.submit({
+      await this.engine.as(who).submit({
         id,
         clientId: request.clientId ?? `comfy-anonymous-${newId()}`,
         door: COMFY_DOOR,
@@ -171,8 +175,8 @@ export class ComfyDoor {
   }
 
   /** GET /queue: running is what executes now; pending is everything else not finished, in run order. */
-  queue(): { queue_running: QueueItem[]; queue_pending: QueueItem[] } {
-    const open = this.jobs().filter((j) => !isFinal(j));
+  queue(who: Principal): { queue_running: QueueItem[]; queue_pending: QueueItem[] } {
+    const open = this.jobs(who).filter((j) => !isFinal(j));
     const running = open.filter((j) => j.state === 'running').sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
     // Ranked once each: a queue position is a scan of the waiting list.
     const ranks = new Map<Job, number>();
@@ -185,33 +189,35 @@ export class ComfyDoor {
   }
 
   /** POST /queue {delete}: pending prompts only; the running ones are left alone, as in ComfyUI. */
-  async deletePending(ids: readonly unknown[]): Promise<void> {
-    const jobs = ids.map((id) => this.job(id)).filter((j): j is Job => j !== undefined && !isFinal(j) && j.state !== 'running');
-    await this.cancel(jobs, 'deleted from the queue');
+  async deletePending(ids: readonly unknown[], who: Principal): Promise<void> {
+    const jobs = ids.map((id) => this.job(id, who)).filter((j): j is Job => j !== undefined && !isFinal(j) && j.state !== 'running');
+    await this.cancel(jobs, 'deleted from the queue', who);
   }
 
-  /** POST /queue {clear}: every pending prompt of this door. */
-  async clearPending(): Promise<void> {
+  /** POST /queue {clear}: every pending prompt of this door the caller may see. */
+  async clearPending(who: Principal): Promise<void> {
     await this.cancel(
-      this.jobs().filter((j) => !isFinal(j) && j.state !== 'running'),
+      this.jobs(who).filter((j) => !isFinal(j) && j.state !== 'running'),
       'the queue was cleared',
+      who,
     );
   }
 
   /** POST /interrupt: that prompt if it is running, or (no id) every running prompt of this door. */
-  interrupt(promptId?: string): void {
-    const jobs = promptId === undefined ? this.jobs().filter((j) => j.state === 'running') : [this.job(promptId)].filter((j): j is Job => j?.state === 'running');
+  interrupt(promptId: string | undefined, who: Principal): void {
+    const jobs = promptId === undefined ? this.jobs(who).filter((j) => j.state === 'running') : [this.job(promptId, who)].filter((j): j is Job => j?.state === 'running');
     // ComfyUI answers at once; the interruption shows up on the websocket.
-    void this.cancel(jobs, 'interrupted');
+    void this.cancel(jobs, 'interrupted', who);
   }
 
-  private async cancel(jobs: Job[], reason: string): Promise<void> {
-    await Promise.all(jobs.map((j) => this.engine.cancel(j.id, reason)));
+  private async cancel(jobs: Job[], reason: string, who: Principal): Promise<void> {
+    const caller = this.engine.as(who);
+    await Promise.all(jobs.map((j) => caller.cancel(j.id, reason)));
   }
 
   /** GET /history: finished prompts, oldest first, in ComfyUI's window. */
-  history(maxItems: number | undefined, offset: number | undefined): Record<string, HistoryEntryView> {
-    const done = this.jobs()
+  history(who: Principal, maxItems: number | undefined, offset: number | undefined): Record<string, HistoryEntryView> {
+    const done = this.jobs(who)
       .filter((j) => inHistory(j, this.records.get(j.id)))
       .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.createdAt - b.createdAt);
     const out: Record<string, HistoryEntryView> = {};
@@ -220,16 +226,26 @@ export class ComfyDoor {
   }
 
   /** GET /history/{id}: the entry, or {} while unknown, queued or running. */
-  entry(id: string): Record<string, HistoryEntryView> {
-    const job = this.job(id);
+  entry(id: string, who: Principal): Record<string, HistoryEntryView> {
+    const job = this.job(id, who);
     const record = job && this.records.get(job.id);
     return job && inHistory(job, record) ? { [id]: historyEntry(job, record, this.outputsOf(job)) } : {};
   }
 
   /** POST /history: forget finished prompts here and on their backends. */
-  async forget(ids: readonly unknown[] | 'all'): Promise<void> {
-    const jobs = ids === 'all' ? this.jobs() : ids.map((id) => this.job(id)).filter((j): j is Job => j !== undefined);
-    await this.engine.forget(jobs.filter(isFinal).map((j) => j.id));
+  async forget(ids: readonly unknown[] | 'all', who: Principal): Promise<void> {
+    const jobs = ids === 'all' ? this.jobs(who) : ids.map((id) => this.job(id, who)).filter((j): j is Job => j !== undefined);
+    await this.engine.as(who).forget(jobs.filter(isFinal).map((j) => j.id));
+  }
+
+  /**
+   * Is this file an output of a prompt the caller may see? Output files are only unique per
+   * backend, so the backend is part of the question.
+   */
+  madeFor(who: Principal, backend: string, file: { filename: string; subfolder: string; type: string }): boolean {
+    return this.jobs(who).some((job) =>
+      job.outputs.some((o) => o.backend === backend && o.filename === file.filename && (o.subfolder ?? '') === file.subfolder && (o.type ?? 'output') === file.type),
+    );
   }
 
   /** POST /free: every healthy backend. */

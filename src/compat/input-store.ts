@@ -1,5 +1,6 @@
 // Files this door's clients upload (POST /upload/image, /upload/mask), kept at the bridge under
-// <UPLOAD_DIR>/comfy/<type>/ and sent to whichever backend runs a prompt that names them.
+// <UPLOAD_DIR>/comfy/<type>/ (a tenant's under <UPLOAD_DIR>/tenants/<name>/comfy/<type>/) and sent
+// to whichever backend runs a prompt of that tenant that names them.
 //
 // A prompt names a file the way LoadImage expects: "name.png", "sub/dir/name.png", or with a
 // " [temp]" / " [output]" annotation for the other folders. ComfyUI keeps input files, so this
@@ -11,6 +12,7 @@ import type { InputFile, InputSource } from '../uploads/input-files.js';
 import { annotatedName, isFolderType, resolveInside } from '../comfy/file-names.js';
 import type { FolderType } from '../comfy/file-names.js';
 import { pySplitext } from '../comfy/python.js';
+import { backendInputFolder, tenantDir } from '../engine/tenants.js';
 
 export type { FolderType };
 
@@ -41,11 +43,11 @@ export function parseRef(ref: string): StoredRef | undefined {
  * Where the file goes on a backend (always its input/ folder, which LoadImage reads). Files
  * uploaded as temp or output get a subfolder of their own, so they cannot clash with inputs.
  */
-export function backendPlacement(stored: StoredRef): { filename: string; subfolder: string } {
+export function backendPlacement(stored: StoredRef, tenant = ''): { filename: string; subfolder: string } {
   const dir = path.posix.dirname(stored.path);
   const sub = dir === '.' ? '' : dir;
   const prefix = stored.type === 'input' ? '' : `bridge-${stored.type}`;
-  return { filename: path.posix.basename(stored.path), subfolder: [prefix, sub].filter(Boolean).join('/') };
+  return { filename: path.posix.basename(stored.path), subfolder: [backendInputFolder(tenant), prefix, sub].filter(Boolean).join('/') };
 }
 
 async function sha256(file: string): Promise<string> {
@@ -62,55 +64,64 @@ async function sameBytes(a: string, b: string): Promise<boolean> {
 }
 
 export class ComfyInputs implements InputSource {
-  readonly root: string;
+  private readonly uploadDir: string;
   /** Where uploads are received before they get their name. */
   readonly incomingDir: string;
-  /** "type/path" of every stored file: `owns` is asked synchronously at dispatch. */
+  /** "tenant\ntype/path" of every stored file: `owns` is asked synchronously at dispatch. */
   private readonly index = new Set<string>();
   /** Name choice and placement happen one upload at a time, so two clients never get one name. */
   private placing: Promise<unknown> = Promise.resolve();
 
   private constructor(uploadDir: string) {
-    this.root = path.resolve(uploadDir, 'comfy');
-    this.incomingDir = path.join(this.root, '.incoming');
+    this.uploadDir = path.resolve(uploadDir);
+    this.incomingDir = path.join(this.rootOf(''), '.incoming');
   }
 
   static async open(uploadDir: string): Promise<ComfyInputs> {
     const store = new ComfyInputs(uploadDir);
     await fs.mkdir(store.incomingDir, { recursive: true });
     for (const name of await fs.readdir(store.incomingDir)) await fs.rm(path.join(store.incomingDir, name), { force: true, recursive: true });
-    for (const type of ['input', 'temp', 'output'] as const) {
-      const dir = path.join(store.root, type);
-      await fs.mkdir(dir, { recursive: true });
-      for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
-        if (!entry.isFile()) continue;
-        const rel = path.relative(dir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/');
-        store.index.add(`${type}/${rel}`);
+    const tenants = await fs.readdir(path.join(store.uploadDir, 'tenants')).catch(() => [] as string[]);
+    for (const tenant of ['', ...tenants]) {
+      for (const type of ['input', 'temp', 'output'] as const) {
+        const dir = path.join(store.rootOf(tenant), type);
+        if (tenant === '') await fs.mkdir(dir, { recursive: true });
+        const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+        for (const entry of entries) {
+          if (!entry.isFile()) continue;
+          const rel = path.relative(dir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/');
+          store.index.add(indexKey(tenant, { type, path: rel }));
+        }
       }
     }
     return store;
   }
 
-  has(ref: StoredRef): boolean {
-    return this.index.has(`${ref.type}/${ref.path}`);
+  /** The folder of a tenant's files. */
+  private rootOf(tenant: string): string {
+    return path.join(tenantDir(this.uploadDir, tenant), 'comfy');
+  }
+
+  has(ref: StoredRef, tenant = ''): boolean {
+    return this.index.has(indexKey(tenant, ref));
   }
 
   /** The file on disk; the path was checked to stay inside its folder. */
-  diskPath(ref: StoredRef): string {
-    return path.join(this.root, ref.type, ...ref.path.split('/'));
+  diskPath(ref: StoredRef, tenant = ''): string {
+    return path.join(this.rootOf(tenant), ref.type, ...ref.path.split('/'));
   }
 
   // ── InputSource: the engine reads the files a job lists when it dispatches the job ─────────
 
-  owns(ref: string): boolean {
+  owns(ref: string, tenant = ''): boolean {
     const stored = parseRef(ref);
-    return stored !== undefined && this.has(stored);
+    return stored !== undefined && this.has(stored, tenant);
   }
 
-  async read(ref: string): Promise<InputFile> {
+  async read(ref: string, tenant = ''): Promise<InputFile> {
     const stored = parseRef(ref);
-    if (!stored || !this.has(stored)) throw new Error(`no stored input file ${ref}`);
-    return { bytes: await fs.readFile(this.diskPath(stored)), ...backendPlacement(stored) };
+    if (!stored || !this.has(stored, tenant)) throw new Error(`no stored input file ${ref}`);
+    return { bytes: await fs.readFile(this.diskPath(stored, tenant)), ...backendPlacement(stored, tenant) };
   }
 
   // ── uploads ─────────────────────────────────────────────────────────────────────────────────
@@ -120,13 +131,13 @@ export class ComfyInputs implements InputSource {
    * overwriting, a file of that name with identical bytes is reused, and different bytes get
    * "name (1).png", "name (2).png", …
    */
-  save(incoming: string, request: { filename: string; subfolder: string; type: string; overwrite: boolean }): Promise<Uploaded> {
-    const run = this.placing.then(() => this.place(incoming, request));
+  save(incoming: string, request: { filename: string; subfolder: string; type: string; overwrite: boolean }, tenant = ''): Promise<Uploaded> {
+    const run = this.placing.then(() => this.place(incoming, request, tenant));
     this.placing = run.catch(() => undefined);
     return run;
   }
 
-  private async place(incoming: string, { filename, subfolder, type, overwrite }: { filename: string; subfolder: string; type: string; overwrite: boolean }): Promise<Uploaded> {
+  private async place(incoming: string, { filename, subfolder, type, overwrite }: { filename: string; subfolder: string; type: string; overwrite: boolean }, tenant: string): Promise<Uploaded> {
     if (!isFolderType(type)) throw new UploadRefused(`type must be input, temp or output, not ${JSON.stringify(type)}`);
     let name = filename;
     let rel = resolveInside(subfolder, name);
@@ -134,8 +145,8 @@ export class ComfyInputs implements InputSource {
     let duplicate = false;
     if (!overwrite) {
       const [stem, ext] = pySplitext(filename);
-      for (let i = 1; this.has({ type, path: rel! }); i++) {
-        if (await sameBytes(incoming, this.diskPath({ type, path: rel! }))) {
+      for (let i = 1; this.has({ type, path: rel! }, tenant); i++) {
+        if (await sameBytes(incoming, this.diskPath({ type, path: rel! }, tenant))) {
           duplicate = true;
           break;
         }
@@ -148,10 +159,10 @@ export class ComfyInputs implements InputSource {
     if (duplicate) {
       await fs.rm(incoming, { force: true });
     } else {
-      const target = this.diskPath(ref);
+      const target = this.diskPath(ref, tenant);
       await fs.mkdir(path.dirname(target), { recursive: true });
       await fs.rename(incoming, target);
-      this.index.add(`${ref.type}/${ref.path}`);
+      this.index.add(indexKey(tenant, ref));
     }
     return { name, subfolder, type };
   }
@@ -167,4 +178,8 @@ export function storedRefsIn(prompt: Record<string, unknown>, owns: (ref: string
     for (const value of Object.values(inputs)) if (typeof value === 'string' && owns(value)) refs.add(value);
   }
   return [...refs];
+}
+
+function indexKey(tenant: string, ref: StoredRef): string {
+  return `${tenant}\n${ref.type}/${ref.path}`;
 }

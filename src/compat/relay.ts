@@ -5,7 +5,8 @@
 // job is final: ComfyUI promises that /history has the entry by then. It is the backend's own
 // when it recorded one, otherwise made here (e.g. for a job that failed before any backend ran
 // it). Then `status` and the final `executing null`.
-import type { EngineEvent, JobEvent } from '../engine/index.js';
+import type { ClientRef, EngineEvent, JobEvent } from '../engine/index.js';
+import { OPERATOR, clientKey } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
 import { BinaryEvent } from '../comfy/protocol.js';
 import { audienceOf, previewAudience } from './audience.js';
@@ -64,18 +65,25 @@ export class PromptRelay {
   }
 
   /** The node a client's running prompt is at (ComfyUI tells a reconnecting client). */
-  currentNode(sid: string): string | undefined {
+  currentNode(client: ClientRef): string | undefined {
     for (const [id, t] of this.tracked) {
-      const job = this.door.job(id);
-      if (job && job.state === 'running' && t.node !== null && this.clientOf(id) === sid) return t.node;
+      const job = this.door.job(id, OPERATOR);
+      const of = this.clientOf(id);
+      if (job && job.state === 'running' && t.node !== null && of && clientKey(of) === clientKey(client)) return t.node;
     }
     return undefined;
   }
 
-  /** The socket id that hears a prompt's events, if it named one. */
-  private clientOf(jobId: string): string | undefined {
+  /** The socket that hears a prompt's events, if it named one: its client_id in the prompt's tenant. */
+  private clientOf(jobId: string): ClientRef | undefined {
     const id = this.door.record(jobId)?.clientId;
-    return id !== undefined && id !== '' ? id : undefined;
+    if (id === undefined || id === '') return undefined;
+    return { tenant: this.door.engine.get(jobId)?.tenant ?? '', clientId: id };
+  }
+
+  /** The tenant whose sockets hear a prompt that named no client. */
+  private tenantOf(jobId: string): string {
+    return this.door.engine.get(jobId)?.tenant ?? '';
   }
 
   private track(jobId: string): Tracked {
@@ -114,8 +122,8 @@ export class PromptRelay {
         return this.preview(event);
       case 'frame': {
         // Progress text and custom frames: to the prompt's own client only, never to other tenants.
-        const sid = this.clientOf(promptId);
-        const conn = sid === undefined ? undefined : this.sockets.get(sid);
+        const client = this.clientOf(promptId);
+        const conn = client === undefined ? undefined : this.sockets.get(client);
         if (conn) this.sockets.sendBinary(conn, Buffer.concat([u32(event.frameType), Buffer.from(event.data, 'base64')]));
         return;
       }
@@ -140,29 +148,32 @@ export class PromptRelay {
   }
 
   private deliver(jobId: string, event: ComfyEvent): void {
-    const sid = this.clientOf(jobId);
-    switch (audienceOf(event.type, event.data, sid !== undefined)) {
+    const client = this.clientOf(jobId);
+    switch (audienceOf(event.type, event.data, client !== undefined)) {
       case 'client':
-        this.sockets.send(sid!, event);
+        this.sockets.send(client!, event);
         break;
       case 'everyone':
-        this.sockets.broadcast(event);
+        this.sockets.broadcast(event, this.tenantOf(jobId));
         break;
     }
   }
 
   private preview(event: Extract<JobEvent, { kind: 'preview' }>): void {
     const t = this.track(event.jobId);
-    const sid = this.clientOf(event.jobId);
+    const client = this.clientOf(event.jobId);
     const frame = previewFrame(event);
     const withMetadata = event.frameType === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA;
-    const targets = previewAudience(sid !== undefined) === 'client' ? [this.sockets.get(sid!)].filter((c): c is Connection => c !== undefined) : [...this.sockets.connections()];
+    const targets =
+      previewAudience(client !== undefined) === 'client'
+        ? [this.sockets.get(client!)].filter((c): c is Connection => c !== undefined)
+        : [...this.sockets.connections(this.tenantOf(event.jobId))];
     // Each layout is built at most once per frame and shared by every socket that wants it.
     let withMeta: Buffer | undefined | null = null;
     let legacy: Buffer | undefined | null = null;
     for (const conn of targets) {
       // A prompt without a client broadcasts the legacy layout, whatever the sockets negotiated.
-      if (sid !== undefined && conn.previewMetadata) {
+      if (client !== undefined && conn.previewMetadata) {
         if (withMeta === null) withMeta = withMetadata ? frame : toMetadataPreview(frame, { promptId: event.jobId, node: t.node });
         if (withMeta) this.sockets.sendBinary(conn, withMeta);
       } else if (!withMetadata) {
@@ -182,7 +193,7 @@ export class PromptRelay {
   }
 
   private final(event: Extract<JobEvent, { kind: 'succeeded' | 'failed' | 'cancelled' }>): void {
-    const job: Job | undefined = this.door.job(event.jobId);
+    const job: Job | undefined = this.door.job(event.jobId, OPERATOR);
     const t = this.tracked.get(event.jobId);
     this.tracked.delete(event.jobId);
     if (t) this.flushDeferred(t);
@@ -194,7 +205,7 @@ export class PromptRelay {
     const failure = event.kind === 'failed' ? event.error : {};
     this.deliver(job.id, closingMessage(job, this.door.record(job.id), t?.node ?? null, failure));
     this.status.now();
-    const sid = this.clientOf(job.id);
-    if (sid !== undefined) this.sockets.send(sid, { type: 'executing', data: { node: null, prompt_id: job.id } });
+    const client = this.clientOf(job.id);
+    if (client !== undefined) this.sockets.send(client, { type: 'executing', data: { node: null, prompt_id: job.id } });
   }
 }

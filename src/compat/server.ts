@@ -10,7 +10,8 @@ import { WebSocketServer } from 'ws';
 import type { Engine } from '../engine/index.js';
 import { Doors } from '../server/auth.js';
 import { originRejected } from '../comfy/origin.js';
-import { ComfyDoor } from './door.js';
+import { COMFY_DOOR, ComfyDoor } from './door.js';
+import { newId } from '../ids.js';
 import { compatErrors } from './errors.js';
 import { ComfyInputs } from './input-store.js';
 import { QueueLength } from './queue-length.js';
@@ -73,8 +74,8 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
   const sockets: ClientSockets = new ClientSockets({
     queueRemaining: () => queueLength.value,
     maxUploadSize: config.uploadMaxBytes,
-    greeting: (sid): ComfyEvent[] => {
-      const node: string | undefined = relay.currentNode(sid);
+    greeting: (client): ComfyEvent[] => {
+      const node: string | undefined = relay.currentNode(client);
       return node === undefined ? [] : [{ type: 'executing', data: { node } }];
     },
   });
@@ -123,31 +124,22 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
   }
 
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
-  // Open sockets per requested clientId, the replaced ones included: each holds memory here.
-  const openSockets = new Map<string, number>();
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://door');
     if (withoutApiPrefix(url.pathname) !== '/ws') return rejectUpgrade(socket, 404, '404: Not Found');
     if (crossOriginRefused(req.headers.host, req.headers.origin, config.corsOrigins)) return rejectUpgrade(socket, 403, 'cross-origin request refused');
-    if (!doors.upgradeAllowed(req, url)) return rejectUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
+    const principal = doors.upgradePrincipal(req, url);
+    if (!principal) return rejectUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
     const clientId = url.searchParams.get('clientId');
     if (clientId !== null && clientId.length > MAX_CLIENT_ID) return rejectUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID} characters`);
-    if (clientId) {
-      const open = openSockets.get(clientId) ?? 0;
-      if (open >= config.maxSocketsPerClient) {
-        return rejectUpgrade(socket, 429, `clientId ${clientId} already has ${open} open websockets (MAX_SOCKETS_PER_CLIENT); close one first`);
-      }
-    }
+    // Every open socket counts, the replaced ones included: each holds memory here.
+    // A socket without a clientId gets a fresh sid: a client of its own.
+    const place = engine.sockets.acquire(COMFY_DOOR, { tenant: principal.tenant, clientId: clientId || `anonymous ${newId()}` });
+    if (!place.ok) return rejectUpgrade(socket, 429, place.reason);
+    socket.once('close', place.release);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      if (clientId) {
-        openSockets.set(clientId, (openSockets.get(clientId) ?? 0) + 1);
-        ws.once('close', () => {
-          const left = (openSockets.get(clientId) ?? 1) - 1;
-          if (left > 0) openSockets.set(clientId, left);
-          else openSockets.delete(clientId);
-        });
-      }
-      sockets.accept(ws, clientId);
+      ws.once('close', place.release);
+      sockets.accept(ws, clientId, principal.tenant);
     });
   };
 

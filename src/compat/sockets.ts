@@ -1,5 +1,6 @@
 // The door's client websockets (/ws?clientId=…), registered by sid as ComfyUI does: the greeting
-// status with the sid, the feature-flag handshake, sends to one sid or to everyone.
+// status with the sid, the feature-flag handshake, sends to one sid or to everyone. With API keys
+// a sid is a name inside the key's tenant, and "everyone" means everyone of that tenant.
 //
 // A second socket with the same clientId takes over the sid; the older one stays open but hears
 // nothing more, as in ComfyUI. Unlike ComfyUI, the older socket closing later does not unregister
@@ -7,6 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import type { ComfyEvent } from './entries.js';
+import { clientKey } from '../engine/index.js';
+import type { ClientRef } from '../engine/index.js';
 import { isObject } from './request-body.js';
 
 /** Progress and previews are skipped for a socket this far behind (they are superseded anyway). */
@@ -19,6 +22,8 @@ const SKIPPABLE = new Set(['progress', 'progress_state']);
 
 export interface Connection {
   readonly sid: string;
+  /** The tenant of the key that opened it. */
+  readonly tenant: string;
   readonly ws: WebSocket;
   /** The client asked for PREVIEW_IMAGE_WITH_METADATA frames. */
   previewMetadata: boolean;
@@ -26,7 +31,7 @@ export interface Connection {
 
 export interface SocketHooks {
   /** Frames after the greeting status (the node a reconnecting client's prompt is running). */
-  greeting(sid: string): ComfyEvent[];
+  greeting(client: ClientRef): ComfyEvent[];
   queueRemaining(): number;
   maxUploadSize: number;
 }
@@ -44,18 +49,19 @@ export class ClientSockets {
     return this.registry.size;
   }
 
-  has(sid: string): boolean {
-    return this.registry.has(sid);
+  has(client: ClientRef): boolean {
+    return this.registry.has(clientKey(client));
   }
 
   /** Register an accepted socket under the requested clientId (or a fresh one) and greet it. */
-  accept(ws: WebSocket, requested: string | null): Connection {
+  accept(ws: WebSocket, requested: string | null, tenant = ''): Connection {
     const sid = requested || newSid();
-    const conn: Connection = { sid, ws, previewMetadata: false };
-    this.registry.set(sid, conn);
+    const conn: Connection = { sid, tenant, ws, previewMetadata: false };
+    const key = clientKey({ tenant, clientId: sid });
+    this.registry.set(key, conn);
     ws.on('error', () => undefined);
     ws.on('close', () => {
-      if (this.registry.get(sid) === conn) this.registry.delete(sid);
+      if (this.registry.get(key) === conn) this.registry.delete(key);
     });
 
     let first = true;
@@ -75,22 +81,23 @@ export class ClientSockets {
     });
 
     this.write(conn, { type: 'status', data: { status: { exec_info: { queue_remaining: this.hooks.queueRemaining() } }, sid } });
-    for (const event of this.hooks.greeting(sid)) this.write(conn, event);
+    for (const event of this.hooks.greeting({ tenant, clientId: sid })) this.write(conn, event);
     return conn;
   }
 
-  get(sid: string): Connection | undefined {
-    return this.registry.get(sid);
+  get(client: ClientRef): Connection | undefined {
+    return this.registry.get(clientKey(client));
   }
 
-  send(sid: string, event: ComfyEvent): void {
-    const conn = this.registry.get(sid);
+  send(client: ClientRef, event: ComfyEvent): void {
+    const conn = this.get(client);
     if (conn) this.write(conn, event);
   }
 
-  broadcast(event: ComfyEvent): void {
+  /** To every socket, or to every socket of one tenant. */
+  broadcast(event: ComfyEvent, tenant?: string): void {
     const text = JSON.stringify(event);
-    for (const conn of this.registry.values()) this.write(conn, event, text);
+    for (const conn of this.connections(tenant)) this.write(conn, event, text);
   }
 
   /** A binary frame to one socket, in the layout it negotiated. */
@@ -99,9 +106,9 @@ export class ClientSockets {
     conn.ws.send(frame, () => undefined);
   }
 
-  /** Every registered socket. */
-  connections(): IterableIterator<Connection> {
-    return this.registry.values();
+  /** Every registered socket, or those of one tenant. */
+  *connections(tenant?: string): IterableIterator<Connection> {
+    for (const conn of this.registry.values()) if (tenant === undefined || conn.tenant === tenant) yield conn;
   }
 
   close(): void {

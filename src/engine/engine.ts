@@ -20,6 +20,9 @@ import { ClientError, DuplicateJobError } from './errors.js';
 import { EngineEventStream } from './events.js';
 import type { JobEvent, JobEventBody } from './events.js';
 import { PoolInfo } from './pool-info.js';
+import { CallerView } from './caller.js';
+import { SocketQuota } from './socket-quota.js';
+import type { Principal } from './tenants.js';
 import { logger } from '../log.js';
 
 export { ClientError, DuplicateJobError } from './errors.js';
@@ -31,8 +34,10 @@ const log = logger('engine');
 export interface JobSpec {
   /** The job id (also the backend's prompt_id); a new uuid v7 when not given. */
   id?: string;
-  /** The owner. */
+  /** The client that submits it: a name inside the tenant's space. */
   clientId: string;
+  /** The tenant that owns it (the API key's name); "" in an open bridge. */
+  tenant?: string;
   /** The submitting door's name, for its own views (`jobs(door)`); opaque to the engine. */
   door?: string;
   /** Workflow alias, for logs and timing; empty for a prompt sent as is. */
@@ -70,6 +75,8 @@ export interface FreeOptions {
 
 export class Engine {
   readonly events = new EngineEventStream();
+  /** Open websockets per client and per key, over every door. */
+  readonly sockets: SocketQuota;
   /** Unfinished job ids, kept current with every state change. */
   private readonly open = new Set<string>();
   private sweeper: NodeJS.Timeout | undefined;
@@ -87,6 +94,7 @@ export class Engine {
     /** Read-only answers from the pool (/object_info, …). */
     readonly pool: PoolInfo,
   ) {
+    this.sockets = new SocketQuota({ perClient: config.maxSocketsPerClient, perKey: config.maxSocketsPerKey });
     for (const job of store.all()) if (!isFinal(job)) this.open.add(job.id);
     store.on('state', (job) => (isFinal(job) ? this.open.delete(job.id) : this.open.add(job.id)));
     store.on('removed', (job) => this.open.delete(job.id));
@@ -149,7 +157,7 @@ export class Engine {
   }
 
   /** Check a catalog workflow's input values, patch it, and submit it for `clientId`. */
-  async submitWorkflow(clientId: string, body: unknown, door?: string): Promise<Accepted> {
+  async submitWorkflow(clientId: string, body: unknown, door?: string, tenant = ''): Promise<Accepted> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientError(400, 'the request body must be a JSON object like {"workflow": "<alias>", "<node>/<input>": value}');
     const alias = (body as Record<string, unknown>).workflow;
     if (typeof alias !== 'string' || alias === '') throw new ClientError(400, `"workflow" is required: one of ${this.catalog.list().join(', ')}`);
@@ -168,11 +176,11 @@ export class Engine {
       else problems.push(`"${input.key}" must be the name POST /upload returned for your file, got ${JSON.stringify(String(value).slice(0, 100))}`);
     }
     for (const name of named) {
-      if (!(await this.uploads.exists(name))) problems.push(`${name} was not uploaded (or was used and removed); POST /upload it first`);
+      if (!(await this.uploads.exists(name, tenant))) problems.push(`${name} was not uploaded (or was used and removed); POST /upload it first`);
     }
     if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '));
     const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;
-    return this.submit({ clientId, door, workflow: wf.alias, prompt, uploads: check.uploads });
+    return this.submit({ clientId, tenant, door, workflow: wf.alias, prompt, uploads: check.uploads });
   }
 
   /**
@@ -182,10 +190,12 @@ export class Engine {
   async submit(spec: JobSpec): Promise<Accepted> {
     const id = spec.id ?? newId();
     if (this.store.get(id)) throw new DuplicateJobError(id);
-    this.admit(spec.clientId);
+    const tenant = spec.tenant ?? '';
+    this.admit(tenant, spec.clientId);
     const job = newJob({
       id,
       clientId: spec.clientId,
+      ...(tenant !== '' && { tenant }),
       workflow: spec.workflow ?? '',
       prompt: spec.prompt,
       uploads: spec.uploads ?? [],
@@ -209,11 +219,11 @@ export class Engine {
   }
 
   /** Refuse work beyond the configured limits, telling the client when to come back. */
-  private admit(clientId: string): void {
+  private admit(tenant: string, clientId: string): void {
     const { maxJobsPerClient, maxQueue } = this.config;
     // A rough wait before a slot frees up: a typical job's duration, at least a second.
     const retryAfter = String(Math.max(1, Math.ceil(this.scheduler.estimates.meanJobSeconds() ?? 5)));
-    if (maxJobsPerClient > 0 && this.store.ofClient(clientId).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
+    if (maxJobsPerClient > 0 && this.store.ofClient(clientId, tenant).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
       throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter });
     }
     if (maxQueue > 0 && this.unfinished() >= maxQueue) {
@@ -222,6 +232,11 @@ export class Engine {
   }
 
   // ── looking up ────────────────────────────────────────────────────────────────────────────
+
+  /** The engine as this caller may see and use it: what every door acts through. */
+  as(who: Principal): CallerView {
+    return new CallerView(this, who);
+  }
 
   get(jobId: string): Job | undefined {
     return this.store.get(jobId);
@@ -233,9 +248,9 @@ export class Engine {
     return door === undefined ? all : all.filter((j) => j.door === door);
   }
 
-  /** A client's jobs, or those it submitted through one door. */
-  jobsOf(clientId: string, door?: string): Job[] {
-    const all = this.store.ofClient(clientId);
+  /** A client's jobs (the clientId is a name in `tenant`'s space), or those it submitted through one door. */
+  jobsOf(clientId: string, door?: string, tenant = ''): Job[] {
+    const all = this.store.ofClient(clientId, tenant);
     return door === undefined ? all : all.filter((j) => j.door === door);
   }
 
@@ -283,8 +298,8 @@ export class Engine {
   }
 
   /** The backend that serves (or last served) a client. */
-  backendOf(clientId: string): string | undefined {
-    const jobs = this.store.ofClient(clientId).filter((j) => j.backend !== undefined);
+  backendOf(clientId: string, tenant = ''): string | undefined {
+    const jobs = this.store.ofClient(clientId, tenant).filter((j) => j.backend !== undefined);
     const current = jobs.find((j) => isOnBackend(j)) ?? jobs.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0))[0];
     return current?.backend;
   }
@@ -327,8 +342,8 @@ export class Engine {
   }
 
   /** Cancel every unfinished job of a client (of one door, if given). Answers how many. */
-  async cancelClient(clientId: string, reason: string, door?: string): Promise<number> {
-    const open = this.jobsOf(clientId, door).filter((j) => !isFinal(j));
+  async cancelClient(clientId: string, reason: string, door?: string, tenant = ''): Promise<number> {
+    const open = this.jobsOf(clientId, door, tenant).filter((j) => !isFinal(j));
     await Promise.all(open.map((j) => this.cancel(j.id, reason).catch((err) => log.warn(`cancelling ${j.id} failed: ${(err as Error).message}`))));
     return open.length;
   }
@@ -352,11 +367,20 @@ export class Engine {
     this.releaseUploads(jobs);
     const at = Date.now();
     if (keep) {
-      const byClient = new Map<string, string[]>();
-      for (const j of fresh) byClient.set(j.clientId, [...(byClient.get(j.clientId) ?? []), j.id]);
-      for (const [clientId, ids] of byClient) this.events.publish({ kind: 'collected', at, clientId, jobIds: ids });
+      const byClient = new Map<string, { clientId: string; tenant: string; jobIds: string[] }>();
+      for (const j of fresh) {
+        const tenant = j.tenant ?? '';
+        const key = `${tenant}\n${j.clientId}`;
+        if (!byClient.has(key)) byClient.set(key, { clientId: j.clientId, tenant, jobIds: [] });
+        byClient.get(key)!.jobIds.push(j.id);
+      }
+      for (const c of byClient.values()) this.events.publish({ kind: 'collected', at, ...c });
     } else {
-      this.events.publish({ kind: 'removed', at, jobs: jobs.map((j) => ({ jobId: j.id, clientId: j.clientId, ...(j.door !== undefined && { door: j.door }) })) });
+      this.events.publish({
+        kind: 'removed',
+        at,
+        jobs: jobs.map((j) => ({ jobId: j.id, clientId: j.clientId, tenant: j.tenant ?? '', ...(j.door !== undefined && { door: j.door }) })),
+      });
     }
   }
 
@@ -387,10 +411,13 @@ export class Engine {
 
   /** Delete input files no unfinished job needs any more. */
   private releaseUploads(jobs: Job[]): void {
-    const names = new Set(jobs.flatMap((j) => j.uploads));
-    if (names.size === 0) return;
-    for (const j of this.store.all()) if (!isFinal(j)) for (const n of j.uploads) names.delete(n);
-    for (const name of names) void this.inputs.release(name);
+    // A name is a file within its tenant's space.
+    const key = (tenant: string | undefined, name: string) => `${tenant ?? ''}\n${name}`;
+    const refs = new Map<string, { tenant: string; name: string }>();
+    for (const j of jobs) for (const name of j.uploads) refs.set(key(j.tenant, name), { tenant: j.tenant ?? '', name });
+    if (refs.size === 0) return;
+    for (const j of this.store.all()) if (!isFinal(j)) for (const n of j.uploads) refs.delete(key(j.tenant, n));
+    for (const { tenant, name } of refs.values()) void this.inputs.release(name, tenant);
   }
 
   // ── events ────────────────────────────────────────────────────────────────────────────────
@@ -401,6 +428,7 @@ export class Engine {
       seq,
       at: Date.now(),
       clientId: job.clientId,
+      tenant: job.tenant ?? '',
       ...(job.door !== undefined && { door: job.door }),
       ...(backend !== undefined && { backend }),
       ...body,

@@ -39,8 +39,10 @@ export interface JobEventBase {
   seq: number;
   /** ms since the epoch. */
   at: number;
-  /** The job's owner. */
+  /** The client that submitted the job: a name inside its tenant's space. */
   clientId: string;
+  /** The tenant that owns the job; "" in an open bridge. Doors show a job to its tenant only. */
+  tenant: string;
   /** Opaque name of the door that submitted the job; the engine never looks at it. */
   door?: string;
   /** The backend (URL) the event concerns, when there is one. */
@@ -82,6 +84,7 @@ export interface CollectedEvent {
   kind: 'collected';
   at: number;
   clientId: string;
+  tenant: string;
   jobIds: string[];
 }
 
@@ -89,7 +92,7 @@ export interface CollectedEvent {
 export interface RemovedEvent {
   kind: 'removed';
   at: number;
-  jobs: { jobId: string; clientId: string; door?: string }[];
+  jobs: { jobId: string; clientId: string; tenant: string; door?: string }[];
 }
 
 /** A backend became usable for new work, or stopped being so. */

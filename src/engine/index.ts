@@ -4,3 +4,7 @@ export type { Accepted, FreeOptions, JobSpec, QueueCounts, SideTable } from './e
 export * from './events.js';
 export { NoBackend } from './pool-info.js';
 export type { InfoAnswer, ObjectInfoBody, PoolInfo } from './pool-info.js';
+export { OPEN, OPERATOR, clientKey } from './tenants.js';
+export { CallerView, sees } from './caller.js';
+export type { QuotaAnswer } from './socket-quota.js';
+export type { ClientRef, Principal } from './tenants.js';

@@ -35,10 +35,13 @@ export interface Listening {
 
 export async function listen(handler: http.RequestListener, host: string, port: number, options: ListenOptions = {}): Promise<Listening> {
   const t = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const headersTimeout = Math.min(t.headersMs, t.requestMs);
   const server = http.createServer({
-    headersTimeout: Math.min(t.headersMs, t.requestMs),
+    headersTimeout,
     requestTimeout: t.requestMs,
-    keepAliveTimeout: t.keepAliveMs,
+    // Node counts an idle keep-alive connection against the request timeouts and answers its next
+    // request with a bare 408: close idle connections before either timeout can run out.
+    keepAliveTimeout: Math.max(1, Math.min(t.keepAliveMs, Math.floor(headersTimeout / 2))),
     // Node checks the two timeouts above on this interval (30 s by default): check often enough
     // that a short timeout is kept to within a fraction of itself.
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(Math.min(t.headersMs, t.requestMs) / 4))),

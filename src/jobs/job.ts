@@ -22,6 +22,8 @@ export interface Job {
   id: string;
   /** The owner: who may see, cancel and collect it. */
   clientId: string;
+  /** The tenant (API key name) that owns it; "" in an open bridge. A clientId is a name inside it. */
+  tenant?: string;
   /** Opaque name of the door that submitted it, for that door's own views; the engine never reads it. */
   door?: string;
   /** The extra_data of the backend submission (extra_pnginfo, …): part of what runs, sent with the prompt. */

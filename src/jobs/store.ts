@@ -98,8 +98,9 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     return this.jobs.values();
   }
 
-  ofClient(clientId: string): Job[] {
-    return [...(this.byClient.get(clientId) ?? [])];
+  /** A client's jobs: the clientId is a name inside its tenant's space. */
+  ofClient(clientId: string, tenant = ''): Job[] {
+    return [...(this.byClient.get(ownerKey(tenant, clientId)) ?? [])];
   }
 
   /** Add a job; resolves once it is on disk. */
@@ -148,9 +149,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       this.dirty.delete(job);
       this.removedIds.add(job.id);
       for (const map of this.tables.values()) map.delete(job.id);
-      const set = this.byClient.get(job.clientId);
+      const key = ownerKey(job.tenant ?? '', job.clientId);
+      const set = this.byClient.get(key);
       set?.delete(job);
-      if (set && set.size === 0) this.byClient.delete(job.clientId);
+      if (set && set.size === 0) this.byClient.delete(key);
       this.emit('removed', job);
     }
     await this.persist();
@@ -194,8 +196,9 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   private index(job: Job): void {
     this.jobs.set(job.id, job);
-    let set = this.byClient.get(job.clientId);
-    if (!set) this.byClient.set(job.clientId, (set = new Set()));
+    const key = ownerKey(job.tenant ?? '', job.clientId);
+    let set = this.byClient.get(key);
+    if (!set) this.byClient.set(key, (set = new Set()));
     set.add(job);
   }
 
@@ -241,4 +244,9 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     }
     this.draining = undefined;
   }
+}
+
+/** The index key of a client: its tenant and its name there (a newline is in neither). */
+function ownerKey(tenant: string, clientId: string): string {
+  return tenant === '' ? clientId : `${tenant}\n${clientId}`;
 }

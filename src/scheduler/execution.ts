@@ -150,7 +150,7 @@ export class Execution implements PromptListener {
     for (const ref of job.uploads) {
       let file;
       try {
-        file = await this.options.inputs.read(ref);
+        file = await this.options.inputs.read(ref, this.job.tenant ?? '');
       } catch {
         return this.apply({ on: 'input-missing', ref });
       }

@@ -1,57 +1,44 @@
-// Locked doors: API keys for clients, an admin token for operator actions, and CORS.
-// With neither key nor token configured the bridge is open, and says so once at start-up.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// Locked doors: API keys for clients (each names the tenant that owns its work), an admin token
+// for operator actions, and CORS. With neither key nor token configured the bridge is open, and
+// says so once at start-up.
 import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import type { Config } from '../config.js';
 import { ClientError } from '../engine/errors.js';
 import { corsFor } from '../http/cors.js';
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-/** Constant-time membership: compare digests so neither content nor length leaks. */
-function matches(candidate: string | undefined, secrets: readonly Buffer[]): boolean {
-  if (!candidate) return false;
-  const d = digest(candidate);
-  let hit = false;
-  for (const s of secrets) hit = timingSafeEqual(d, s) || hit;
-  return hit;
-}
+import { Keyring } from '../engine/tenants.js';
+import type { Principal } from '../engine/tenants.js';
 
 export class Doors {
-  private readonly keys: Buffer[];
-  private readonly admin: Buffer[];
+  private readonly keyring: Keyring;
 
   constructor(private readonly config: Pick<Config, 'apiKeys' | 'adminToken' | 'corsOrigins'>) {
-    this.keys = config.apiKeys.map(digest);
-    this.admin = config.adminToken ? [digest(config.adminToken)] : [];
+    this.keyring = new Keyring(config.apiKeys, config.adminToken);
   }
 
   get open(): boolean {
-    return this.keys.length === 0 && this.admin.length === 0;
+    return this.keyring.openClients && this.keyring.openOperator;
   }
 
-  /** May this request use the client API? The admin token opens it too. */
-  clientAllowed(token: string | undefined): boolean {
-    if (this.keys.length === 0) return true;
-    return matches(token, this.keys) || matches(token, this.admin);
+  /** Who a credential stands for; undefined when the client API needs a key and this is none. */
+  principal(token: string | undefined): Principal | undefined {
+    return this.keyring.principal(token);
   }
 
   adminAllowed(token: string | undefined): boolean {
-    if (this.admin.length === 0) return true;
-    return matches(token, this.admin);
+    return this.keyring.isAdmin(token);
   }
 
-  /** Koa middleware: 401 without a valid key. */
+  /** Koa middleware: 401 without a valid key; otherwise the caller is `ctx.state.principal`. */
   requireClient() {
     return async (ctx: Context, next: Next) => {
       const credential = bearer(ctx.get('authorization')) ?? (ctx.get('x-admin-token') || undefined);
-      if (ctx.method !== 'OPTIONS' && !this.clientAllowed(credential)) {
+      const principal = this.principal(credential);
+      if (ctx.method !== 'OPTIONS' && !principal) {
         ctx.set('WWW-Authenticate', 'Bearer');
         throw new ClientError(401, 'an API key is required: send Authorization: Bearer <key>');
       }
+      ctx.state.principal = principal;
       await next();
     };
   }
@@ -62,10 +49,10 @@ export class Doors {
     if (!this.adminAllowed(token)) throw new ClientError(403, 'this operator action needs the admin token: send X-Admin-Token: <token>');
   }
 
-  /** The key of a websocket upgrade: Authorization header, or ?token= for browsers. */
-  upgradeAllowed(req: IncomingMessage, url: URL): boolean {
+  /** The caller of a websocket upgrade (Authorization header, or ?token= for browsers); undefined: refused. */
+  upgradePrincipal(req: IncomingMessage, url: URL): Principal | undefined {
     const header = req.headers.authorization;
-    return this.clientAllowed(bearer(typeof header === 'string' ? header : undefined) ?? url.searchParams.get('token') ?? undefined);
+    return this.principal(bearer(typeof header === 'string' ? header : undefined) ?? url.searchParams.get('token') ?? undefined);
   }
 
   /** CORS for the allowlisted origins only. */

@@ -9,7 +9,8 @@ import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
-import type { EngineEvent } from '../engine/index.js';
+import type { ClientRef, EngineEvent } from '../engine/index.js';
+import { clientKey } from '../engine/index.js';
 import { isFinal } from '../jobs/job.js';
 import type { CuratedSessions } from './sessions.js';
 import { CURATED_DOOR } from './sessions.js';
@@ -59,7 +60,8 @@ export class ClientHub {
   /** Take over an HTTP upgrade for /ws. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://bridge');
-    if (!this.doors.upgradeAllowed(req, url)) {
+    const principal = this.doors.upgradePrincipal(req, url);
+    if (!principal) {
       reject(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
       return;
     }
@@ -73,12 +75,18 @@ export class ClientHub {
       reject(socket, 400, given ? `clientId ${JSON.stringify(given.slice(0, 140))} is not valid` : 'clientId is required: /ws?clientId=<your id>');
       return;
     }
-    const open = this.clients.get(clientId)?.size ?? 0;
-    if (open >= this.sessions.engine.config.maxSocketsPerClient) {
-      reject(socket, 429, `clientId ${clientId} already has ${open} open websockets (MAX_SOCKETS_PER_CLIENT); close one first`);
+    // The clientId is a name inside the caller's tenant: another key's client of that name is another client.
+    const client: ClientRef = { tenant: principal.tenant, clientId };
+    const place = this.sessions.engine.sockets.acquire(CURATED_DOOR, client);
+    if (!place.ok) {
+      reject(socket, 429, place.reason);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connect(clientId, ws));
+    socket.once('close', place.release);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.once('close', place.release);
+      this.connect(client, ws);
+    });
   }
 
   async close(): Promise<void> {
@@ -94,23 +102,24 @@ export class ClientHub {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  private connect(clientId: string, ws: WebSocket): void {
+  private connect(client: ClientRef, ws: WebSocket): void {
+    const key = clientKey(client);
     const conn: Connection = { ws, alive: true, closing: false };
-    let set = this.clients.get(clientId);
-    if (!set) this.clients.set(clientId, (set = new Set()));
+    let set = this.clients.get(key);
+    if (!set) this.clients.set(key, (set = new Set()));
     set.add(conn);
-    clearTimeout(this.graceTimers.get(clientId));
-    this.graceTimers.delete(clientId);
+    clearTimeout(this.graceTimers.get(key));
+    this.graceTimers.delete(key);
 
     ws.on('pong', () => (conn.alive = true));
     ws.on('message', () => undefined); // clients have nothing to say; ignore rather than fail
     ws.on('error', () => undefined);
-    ws.on('close', () => this.disconnect(clientId, conn));
+    ws.on('close', () => this.disconnect(client, conn));
 
     this.send(conn, { status: 'connected', detail: 'server connected' });
     // Tell a (re)connecting client where its uncollected work stands; results it already took
     // do not end a socket opened for new work.
-    const status = this.sessions.status(clientId, { collected: false });
+    const status = this.sessions.status(client, { collected: false });
     if (!status || status.status === 'queued') return;
     if (status.status === 'progress') {
       this.send(conn, { status: 'progress', detail: status.detail });
@@ -120,47 +129,49 @@ export class ClientHub {
     this.finish(conn);
   }
 
-  private disconnect(clientId: string, conn: Connection): void {
-    const set = this.clients.get(clientId);
+  private disconnect(client: ClientRef, conn: Connection): void {
+    const key = clientKey(client);
+    const set = this.clients.get(key);
     set?.delete(conn);
-    if (set && set.size === 0) this.clients.delete(clientId);
-    if (conn.closing || this.clients.has(clientId)) return;
-    const open = this.sessions.session(clientId).some((j) => !isFinal(j));
+    if (set && set.size === 0) this.clients.delete(key);
+    if (conn.closing || this.clients.has(key)) return;
+    const open = this.sessions.session(client).some((j) => !isFinal(j));
     if (!open) return;
     const cancel = () => {
-      this.graceTimers.delete(clientId);
-      if (this.clients.has(clientId)) return;
-      log.info(`client ${clientId} went away; cancelling its unfinished work`);
-      void this.sessions.cancel(clientId, 'client disconnected');
+      this.graceTimers.delete(key);
+      if (this.clients.has(key)) return;
+      log.info({ client: client.clientId, tenant: client.tenant }, 'client went away; cancelling its unfinished work');
+      void this.sessions.cancel(client, 'client disconnected');
     };
     const grace = this.options.disconnectGraceMs;
     if (grace <= 0) cancel();
-    else this.graceTimers.set(clientId, setTimeout(cancel, grace));
+    else this.graceTimers.set(key, setTimeout(cancel, grace));
   }
 
   private onEvent(event: EngineEvent): void {
     // The other door tells its own clients.
     if (!('jobId' in event) || event.door !== CURATED_DOOR) return;
-    const set = this.clients.get(event.clientId);
+    const key = clientKey(event);
+    const set = this.clients.get(key);
     if (!set) return;
     if (event.kind === 'failed' || event.kind === 'cancelled') {
       const job = this.sessions.engine.get(event.jobId);
       const detail = job?.error ?? (event.kind === 'failed' ? event.error.message : event.reason);
       for (const conn of set) this.send(conn, { status: 'error', detail });
     }
-    const status = this.sessions.status(event.clientId);
+    const status = this.sessions.status(event);
     if (!status) return;
     if (status.status === 'progress') {
-      this.sendProgress(event.clientId, set, status.detail);
+      this.sendProgress(key, set, status.detail);
     } else if (status.status === 'closed' || status.status === 'error') {
-      this.lastSent.delete(event.clientId);
+      this.lastSent.delete(key);
       for (const conn of set) this.finish(conn);
     }
   }
 
-  private sendProgress(clientId: string, set: Set<Connection>, detail: string): void {
-    if (this.lastSent.get(clientId) === detail) return;
-    this.lastSent.set(clientId, detail);
+  private sendProgress(key: string, set: Set<Connection>, detail: string): void {
+    if (this.lastSent.get(key) === detail) return;
+    this.lastSent.set(key, detail);
     for (const conn of set) {
       // Progress is superseded by the next one: a client that does not read loses old ones, not memory.
       if (conn.ws.bufferedAmount > SLOW_CLIENT_BYTES) continue;

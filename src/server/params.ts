@@ -1,8 +1,11 @@
 // Reading and checking the parameters every route shares.
 import type { Context } from 'koa';
 import { ClientError } from '../engine/errors.js';
+import { OPEN } from '../engine/tenants.js';
+import type { ClientRef, Principal } from '../engine/tenants.js';
 
-// Opaque and long enough not to be guessed: the clientId is what owns a client's jobs.
+// Opaque and long enough not to be guessed: in an open bridge the clientId is what owns a client's
+// jobs; with API keys it is a name inside the key's tenant.
 const CLIENT_ID = /^[A-Za-z0-9_.:@-]{8,128}$/;
 
 export function isClientId(value: unknown): value is string {
@@ -27,4 +30,14 @@ export function optionalClientId(ctx: Context): string | undefined {
   const id = queryParam(ctx, 'clientId');
   if (id === undefined || id === '') return undefined;
   return requireClientId(ctx);
+}
+
+/** Who is asking: set by the key check before any route runs. */
+export function callerOf(ctx: Context): Principal {
+  return (ctx.state.principal as Principal | undefined) ?? OPEN;
+}
+
+/** The client a request names: its clientId, inside the caller's tenant. */
+export function requireClient(ctx: Context): ClientRef {
+  return { tenant: callerOf(ctx).tenant, clientId: requireClientId(ctx) };
 }

@@ -1,6 +1,7 @@
 // The curated door's view of a client's work: its jobs (those it submitted here), the current
 // session (not yet collected), the status it is told, and collecting the results.
-import type { Engine } from '../engine/index.js';
+import type { ClientRef, Engine } from '../engine/index.js';
+import { clientKey } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
 import { summarize } from '../jobs/client-status.js';
@@ -20,9 +21,9 @@ export class CuratedSessions {
 
   constructor(readonly engine: Engine) {
     this.unsubscribe = engine.events.subscribe((event) => {
-      if (event.kind === 'collected') this.reported.delete(event.clientId);
+      if (event.kind === 'collected') this.reported.delete(clientKey(event));
       else if (event.kind === 'removed') {
-        for (const { clientId } of event.jobs) if (this.jobs(clientId).length === 0) this.reported.delete(clientId);
+        for (const client of event.jobs) if (this.jobs(client).length === 0) this.reported.delete(clientKey(client));
       }
     });
   }
@@ -32,13 +33,13 @@ export class CuratedSessions {
   }
 
   /** The client's jobs from this door (the other door has its own view of its jobs). */
-  jobs(clientId: string): Job[] {
-    return this.engine.jobsOf(clientId, CURATED_DOOR);
+  jobs(client: ClientRef): Job[] {
+    return this.engine.jobsOf(client.clientId, CURATED_DOOR, client.tenant);
   }
 
   /** The client's uncollected jobs (the current session of work). */
-  session(clientId: string): Job[] {
-    return this.jobs(clientId).filter((j) => j.collectedAt === undefined);
+  session(client: ClientRef): Job[] {
+    return this.jobs(client).filter((j) => j.collectedAt === undefined);
   }
 
   /**
@@ -46,35 +47,41 @@ export class CuratedSessions {
    * Once everything is collected, the last session still answers (closed or error) unless
    * `collected` is false.
    */
-  status(clientId: string, { collected = true } = {}): ClientStatus | undefined {
-    let jobs = this.session(clientId);
-    if (jobs.length === 0 && collected) jobs = this.jobs(clientId);
+  status(client: ClientRef, { collected = true } = {}): ClientStatus | undefined {
+    let jobs = this.session(client);
+    if (jobs.length === 0 && collected) jobs = this.jobs(client);
     const status = summarize(jobs, {
       position: (j) => this.engine.position(j.id),
       fraction: (j) => (isFinal(j) ? 1 : j.progress?.value ?? 0),
     });
     if (status?.status !== 'progress' || status.fraction === undefined) return status;
-    const best = Math.max(this.reported.get(clientId) ?? 0, status.fraction);
-    this.reported.set(clientId, best);
+    const key = clientKey(client);
+    const best = Math.max(this.reported.get(key) ?? 0, status.fraction);
+    this.reported.set(key, best);
     return { ...status, fraction: best, detail: formatPercent(best) };
   }
 
   /** Completed, uncollected jobs of a client, oldest first. */
-  collectable(clientId: string): Job[] {
-    return this.session(clientId)
+  collectable(client: ClientRef): Job[] {
+    return this.session(client)
       .filter((j) => j.state === 'completed')
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
   /** After a complete delivery: the delivered jobs and the session's other finished ones are forgotten. */
-  async collected(clientId: string, jobs: Job[]): Promise<void> {
+  async collected(client: ClientRef, jobs: Job[]): Promise<void> {
     // Failed and cancelled jobs of the session have been reported; they end with it.
-    const ended = this.session(clientId).filter((j) => isFinal(j) && !jobs.includes(j));
+    const ended = this.session(client).filter((j) => isFinal(j) && !jobs.includes(j));
     await this.engine.forget([...jobs, ...ended].map((j) => j.id), { keep: true });
   }
 
   /** Cancel every unfinished job the client sent through this door. */
-  cancel(clientId: string, reason: string): Promise<number> {
-    return this.engine.cancelClient(clientId, reason, CURATED_DOOR);
+  cancel(client: ClientRef, reason: string): Promise<number> {
+    return this.engine.cancelClient(client.clientId, reason, CURATED_DOOR, client.tenant);
+  }
+
+  /** The backend that serves (or last served) the client. */
+  backendOf(client: ClientRef): string | undefined {
+    return this.engine.backendOf(client.clientId, client.tenant);
   }
 }

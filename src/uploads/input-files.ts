@@ -2,6 +2,7 @@
 // A job lists input references (the exact strings its prompt uses); a source turns each into
 // bytes and the name and subfolder to upload it under.
 import { UploadStore } from './store.js';
+import { backendInputFolder } from '../engine/tenants.js';
 
 export interface InputFile {
   bytes: Buffer;
@@ -9,20 +10,24 @@ export interface InputFile {
   subfolder: string;
 }
 
+/**
+ * A reference is always read within a tenant's files: the same name in another tenant's space
+ * is another file.
+ */
 export interface InputSource {
   /** True when this source owns the reference. */
-  owns(ref: string): boolean;
-  read(ref: string): Promise<InputFile>;
+  owns(ref: string, tenant: string): boolean;
+  read(ref: string, tenant: string): Promise<InputFile>;
   /** The job that used it is finished and no other unfinished job refers to it. */
-  release?(ref: string): Promise<void>;
+  release?(ref: string, tenant: string): Promise<void>;
 }
 
 /** Curated uploads: references are the names POST /upload returned. */
 export function curatedInputs(store: UploadStore): InputSource {
   return {
     owns: (ref) => UploadStore.isName(ref),
-    read: async (ref) => ({ bytes: await store.read(ref), filename: ref, subfolder: '' }),
-    release: (ref) => store.remove(ref),
+    read: async (ref, tenant) => ({ bytes: await store.read(ref, tenant), filename: ref, subfolder: backendInputFolder(tenant) }),
+    release: (ref, tenant) => store.remove(ref, tenant),
   };
 }
 
@@ -34,17 +39,17 @@ export class InputFiles {
     this.sources.push(source);
   }
 
-  private sourceOf(ref: string): InputSource | undefined {
-    return this.sources.find((s) => s.owns(ref));
+  private sourceOf(ref: string, tenant: string): InputSource | undefined {
+    return this.sources.find((s) => s.owns(ref, tenant));
   }
 
-  async read(ref: string): Promise<InputFile> {
-    const source = this.sourceOf(ref);
+  async read(ref: string, tenant = ''): Promise<InputFile> {
+    const source = this.sourceOf(ref, tenant);
     if (!source) throw new Error(`no stored input file ${ref}`);
-    return source.read(ref);
+    return source.read(ref, tenant);
   }
 
-  async release(ref: string): Promise<void> {
-    await this.sourceOf(ref)?.release?.(ref);
+  async release(ref: string, tenant = ''): Promise<void> {
+    await this.sourceOf(ref, tenant)?.release?.(ref, tenant);
   }
 }

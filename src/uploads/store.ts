@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { newId } from '../ids.js';
+import { tenantDir } from '../engine/tenants.js';
 import { SNIFF_BYTES, sniffImage } from './sniff.js';
 import type { ImageKind } from './sniff.js';
 
@@ -35,28 +36,29 @@ export class UploadStore {
     return typeof name === 'string' && NAME.test(name);
   }
 
-  async exists(name: string): Promise<boolean> {
+  /** Is this one of the tenant's uploads? Another tenant's file of that name does not count. */
+  async exists(name: string, tenant = ''): Promise<boolean> {
     if (!UploadStore.isName(name)) return false;
-    return fs.access(this.pathOf(name)).then(
+    return fs.access(this.pathOf(name, tenant)).then(
       () => true,
       () => false,
     );
   }
 
-  pathOf(name: string): string {
+  pathOf(name: string, tenant = ''): string {
     if (!UploadStore.isName(name)) throw new Error(`not an upload name: ${name}`);
-    return path.join(this.dir, name);
+    return path.join(tenantDir(this.dir, tenant), name);
   }
 
-  read(name: string): Promise<Buffer> {
-    return fs.readFile(this.pathOf(name));
+  read(name: string, tenant = ''): Promise<Buffer> {
+    return fs.readFile(this.pathOf(name, tenant));
   }
 
   /**
    * Check a received file and keep it if it is an image: answers its stored name, or undefined
    * (and deletes it) when it is not an image.
    */
-  async accept(incomingPath: string, incomingName: string): Promise<{ name: string; kind: ImageKind } | undefined> {
+  async accept(incomingPath: string, incomingName: string, tenant = ''): Promise<{ name: string; kind: ImageKind } | undefined> {
     const handle = await fs.open(incomingPath, 'r');
     let head: Buffer;
     try {
@@ -72,7 +74,9 @@ export class UploadStore {
       return undefined;
     }
     const name = `${incomingName}.${kind.ext}`;
-    await fs.rename(incomingPath, this.pathOf(name));
+    const target = this.pathOf(name, tenant);
+    if (tenant !== '') await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rename(incomingPath, target);
     return { name, kind };
   }
 
@@ -82,8 +86,8 @@ export class UploadStore {
     await fs.rm(resolved, { force: true });
   }
 
-  async remove(name: string): Promise<void> {
+  async remove(name: string, tenant = ''): Promise<void> {
     if (!UploadStore.isName(name)) return;
-    await fs.rm(this.pathOf(name), { force: true });
+    await fs.rm(this.pathOf(name, tenant), { force: true });
   }
 }

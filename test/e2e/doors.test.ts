@@ -3,6 +3,7 @@
 import { readdir } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { keyDigestName } from '../../src/engine/tenants.js';
 import { previewPng } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { TestClient, backendsUp, engineUntil, readParts, simEvent, startBridge, startSims, waitFinal } from './harness.js';
@@ -135,8 +136,8 @@ async function footprint(bridge: TestBridge, sims: ComfySimulator[]) {
   };
 }
 
-function jobRunning(bridge: TestBridge, clientId: string): Promise<void> {
-  return engineUntil(bridge.engine, () => bridge.engine.jobsOf(clientId).some((j) => j.state === 'running'));
+function jobRunning(bridge: TestBridge, clientId: string, tenant = ''): Promise<void> {
+  return engineUntil(bridge.engine, () => bridge.engine.jobsOf(clientId, undefined, tenant).some((j) => j.state === 'running'));
 }
 
 const unfinished = (bridge: TestBridge) => [...bridge.engine.jobs()].filter((j) => !['completed', 'failed', 'cancelled'].includes(j.state));
@@ -193,7 +194,7 @@ describe('bad settings stop start-up with a message naming the setting', () => {
       ADMIN_TOKEN: 'admin-of-16-char',
       CORS_ORIGINS: 'https://app.example.com, http://localhost:3000,*',
     });
-    expect(config.apiKeys).toEqual(['key-of-16-chars!', 'another-key-0002']);
+    expect(config.apiKeys.map((k) => k.key)).toEqual(['key-of-16-chars!', 'another-key-0002']);
     expect(config.adminToken).toBe('admin-of-16-char');
     expect(config.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:3000', '*']);
   });
@@ -203,6 +204,8 @@ describe('bad settings stop start-up with a message naming the setting', () => {
 
 describe('with API_KEYS and ADMIN_TOKEN set', () => {
   const KEYS = ['client-key-number-one-0001', 'client-key-number-two-0002'];
+  /** The tenant each key stands for: its work is found there. */
+  const TENANTS = KEYS.map(keyDigestName);
   const ADMIN = 'admin-token-that-is-long-enough';
   let sims: ComfySimulator[];
   let bridge: TestBridge;
@@ -269,7 +272,7 @@ describe('with API_KEYS and ADMIN_TOKEN set', () => {
     expect(status.status).toBe(200);
     expect(['queued', 'progress', 'closed']).toContain(status.body.status);
 
-    await waitFinal(bridge, clientId);
+    await waitFinal(bridge, clientId, TENANTS[n - 1]);
     const history = await call('GET', `${bridge.url}/history?clientId=${clientId}`, { headers: auth });
     expect(history.status).toBe(200);
     expect(history.body).toHaveLength(1);
@@ -277,7 +280,7 @@ describe('with API_KEYS and ADMIN_TOKEN set', () => {
     const interrupt = await call('POST', `${bridge.url}/interrupt?clientId=${clientId}`, { headers: auth });
     expect(interrupt.status).toBe(200);
 
-    const served = sims.find((s) => s.url === bridge.engine.jobsOf(clientId)[0].backend)!;
+    const served = sims.find((s) => s.url === bridge.engine.jobsOf(clientId, undefined, TENANTS[n - 1])[0].backend)!;
     const freed = simEvent(served, 'free');
     const free = await call('POST', `${bridge.url}/free?clientId=${clientId}`, { headers: auth });
     expect(free.status).toBe(200);
@@ -295,18 +298,25 @@ describe('with API_KEYS and ADMIN_TOKEN set', () => {
     const started1 = simEvent<string>(sims[1], 'started').then(() => undefined);
     expect((await submit(bridge, clientId, sleepJob(), bearer(KEYS[0]))).status).toBe(200);
     await Promise.race([started, started1]);
-    await jobRunning(bridge, clientId);
+    await jobRunning(bridge, clientId, TENANTS[0]);
     const before = await footprint(bridge, sims);
+    const job = () => bridge.engine.jobsOf(clientId, undefined, TENANTS[0])[0];
 
     const refused = await call('POST', `${bridge.url}/interrupt?clientId=${clientId}`);
     expect(refused.status).toBe(401);
     expect(await footprint(bridge, sims)).toEqual(before);
-    expect(bridge.engine.jobsOf(clientId)[0].state).toBe('running');
+    expect(job().state).toBe('running');
 
-    const res = await call('POST', `${bridge.url}/interrupt?clientId=${clientId}`, { headers: bearer(KEYS[1]) });
+    // Another key's clientId of that name is another client: nothing of the first key's is touched.
+    const other = await call('POST', `${bridge.url}/interrupt?clientId=${clientId}`, { headers: bearer(KEYS[1]) });
+    expect(other.status).toBe(200);
+    expect(await footprint(bridge, sims)).toEqual(before);
+    expect(job().state).toBe('running');
+
+    const res = await call('POST', `${bridge.url}/interrupt?clientId=${clientId}`, { headers: bearer(KEYS[0]) });
     expect(res.status).toBe(200);
-    await waitFinal(bridge, clientId);
-    expect(bridge.engine.jobsOf(clientId)[0].state).toBe('cancelled');
+    await waitFinal(bridge, clientId, TENANTS[0]);
+    expect(job().state).toBe('cancelled');
   });
 
   describe('the websocket', () => {
@@ -392,8 +402,8 @@ describe('with API_KEYS and ADMIN_TOKEN set', () => {
   test('POST /free?clientId= needs only the client key', async () => {
     const clientId = 'keyed-freer-01';
     expect((await submit(bridge, clientId, { workflow: 'invert' }, bearer(KEYS[0]))).status).toBe(200);
-    await waitFinal(bridge, clientId);
-    const served = sims.find((s) => s.url === bridge.engine.jobsOf(clientId)[0].backend)!;
+    await waitFinal(bridge, clientId, TENANTS[0]);
+    const served = sims.find((s) => s.url === bridge.engine.jobsOf(clientId, undefined, TENANTS[0])[0].backend)!;
     const other = sims.find((s) => s !== served)!;
     const otherFrees = other.stats.frees;
     const freed = simEvent(served, 'free');

@@ -171,10 +171,11 @@ export function simEvent<T = unknown>(sim: ComfySimulator, event: string, pred: 
   });
 }
 
-/** Resolve once every job of the client is final. */
-export async function waitFinal(bridge: TestBridge, clientId: string): Promise<void> {
+/** Resolve once every job of the client (in `tenant`'s space: an API key's name) is final. */
+export async function waitFinal(bridge: TestBridge, clientId: string, tenant = ''): Promise<void> {
   const { engine } = bridge;
-  const done = () => engine.jobsOf(clientId).length > 0 && engine.jobsOf(clientId).every((j) => ['completed', 'failed', 'cancelled'].includes(j.state));
+  const jobs = () => engine.jobsOf(clientId, undefined, tenant);
+  const done = () => jobs().length > 0 && jobs().every((j) => ['completed', 'failed', 'cancelled'].includes(j.state));
   await engineUntil(engine, done);
 }
 

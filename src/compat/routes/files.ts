@@ -22,6 +22,7 @@ import { plain } from '../errors.js';
 import { isObject } from '../request-body.js';
 import type { DoorContext } from './context.js';
 import { queryString } from './context.js';
+import { callerOf } from '../../server/params.js';
 
 /** Headers of a backend's /view answer worth passing on. */
 const PASSED_HEADERS = ['content-type', 'content-length', 'content-disposition', 'content-range', 'accept-ranges', 'last-modified'];
@@ -57,23 +58,26 @@ function fieldOf(fields: Record<string, string[]>, name: string): string | undef
   return fields[name]?.[0];
 }
 
-export function fileRoutes({ engine, inputs, maxBodyBytes }: DoorContext): Router {
+export function fileRoutes({ engine, door, inputs, maxBodyBytes }: DoorContext): Router {
   const router = new Router();
   const timeoutMs = engine.config.backendTimeoutMs;
 
   router.get('/view', async (ctx) => {
     const target = viewTarget({ filename: queryString(ctx, 'filename'), type: queryString(ctx, 'type'), subfolder: queryString(ctx, 'subfolder') });
     if (!target.ok) throw plain(target.status, target.reason);
+    const who = callerOf(ctx);
     const tagged = untagSubfolder(target.subfolder);
     if (tagged) {
       const backend = engine.backendUrls().find((url) => backendTag(url) === tagged.tag);
       if (!backend) throw plain(404, 'no such file: the backend that made it is no longer configured');
+      // With API keys, a backend file is shown only to the tenants whose prompts made it.
+      if (!who.admin && !door.madeFor(who, backend, { filename: target.filename, subfolder: tagged.subfolder, type: target.type })) throw plain(404, 'no such file');
       await proxyView(ctx, backend, { filename: target.filename, type: target.type, subfolder: tagged.subfolder }, timeoutMs);
       return;
     }
     const ref = { type: target.type as 'input' | 'output' | 'temp', path: target.subfolder ? `${target.subfolder}/${target.filename}` : target.filename };
-    if (!inputs.has(ref)) throw plain(404, 'no such file');
-    const file = inputs.diskPath(ref);
+    if (!inputs.has(ref, who.tenant)) throw plain(404, 'no such file');
+    const file = inputs.diskPath(ref, who.tenant);
     const stat = await fs.stat(file).catch(() => undefined);
     if (!stat?.isFile()) throw plain(404, 'no such file');
     ctx.set('Content-Disposition', contentDisposition(target.filename));
@@ -129,7 +133,7 @@ export function fileRoutes({ engine, inputs, maxBodyBytes }: DoorContext): Route
         subfolder,
         type: fieldOf(fields, 'type') ?? 'input',
         overwrite: overwrite === 'true' || overwrite === '1',
-      });
+      }, callerOf(ctx).tenant);
     } catch (err) {
       if (err instanceof UploadRefused) throw plain(400, err.message);
       throw err;

@@ -4,6 +4,7 @@ import { plain } from '../errors.js';
 import { isObject } from '../request-body.js';
 import { readJsonResult as readJson } from '../../http/body.js';
 import type { DoorContext } from './context.js';
+import { callerOf } from '../../server/params.js';
 import { done, queryString } from './context.js';
 
 function intParam(value: string | undefined, name: string): number | undefined {
@@ -17,11 +18,11 @@ export function historyRoutes({ door, doors, jsonLimit }: DoorContext): Router {
   const router = new Router();
 
   router.get('/history', (ctx) => {
-    ctx.body = door.history(intParam(queryString(ctx, 'max_items'), 'max_items'), intParam(queryString(ctx, 'offset'), 'offset'));
+    ctx.body = door.history(callerOf(ctx), intParam(queryString(ctx, 'max_items'), 'max_items'), intParam(queryString(ctx, 'offset'), 'offset'));
   });
 
   router.get('/history/:prompt_id', (ctx) => {
-    ctx.body = door.entry(ctx.params.prompt_id!);
+    ctx.body = door.entry(ctx.params.prompt_id!, callerOf(ctx));
   });
 
   router.post('/history', async (ctx) => {
@@ -30,9 +31,9 @@ export function historyRoutes({ door, doors, jsonLimit }: DoorContext): Router {
     const body = parsed.value;
     if ('clear' in body && body.clear) {
       doors.requireAdmin(ctx);
-      await door.forget('all');
+      await door.forget('all', callerOf(ctx));
     }
-    if ('delete' in body && Array.isArray(body.delete)) await door.forget(body.delete);
+    if ('delete' in body && Array.isArray(body.delete)) await door.forget(body.delete, callerOf(ctx));
     done(ctx);
   });
 

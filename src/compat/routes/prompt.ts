@@ -4,6 +4,7 @@ import { errorBody } from '../errors.js';
 import { readJsonResult } from '../../http/body.js';
 import { graphLimits, hasProblems } from '../../comfy/graph-limits.js';
 import type { DoorContext } from './context.js';
+import { callerOf } from '../../server/params.js';
 
 export function promptRoutes({ door, queueLength, promptLimit }: DoorContext): Router {
   const router = new Router();
@@ -30,7 +31,7 @@ export function promptRoutes({ door, queueLength, promptLimit }: DoorContext): R
       );
       return;
     }
-    const answer = await door.submit(parsed.value);
+    const answer = await door.submit(parsed.value, callerOf(ctx));
     ctx.status = answer.status;
     ctx.body = answer.body;
   });

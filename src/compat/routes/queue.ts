@@ -6,13 +6,14 @@ import { isObject } from '../request-body.js';
 import { readJsonResult as readJson } from '../../http/body.js';
 import { pyTruthy } from '../../comfy/python.js';
 import type { DoorContext } from './context.js';
+import { callerOf } from '../../server/params.js';
 import { done } from './context.js';
 
 export function queueRoutes({ door, doors, jsonLimit }: DoorContext): Router {
   const router = new Router();
 
   router.get('/queue', (ctx) => {
-    ctx.body = door.queue();
+    ctx.body = door.queue(callerOf(ctx));
   });
 
   router.post('/queue', async (ctx) => {
@@ -21,9 +22,9 @@ export function queueRoutes({ door, doors, jsonLimit }: DoorContext): Router {
     const body = parsed.value;
     if ('clear' in body && pyTruthy(body.clear)) {
       doors.requireAdmin(ctx);
-      await door.clearPending();
+      await door.clearPending(callerOf(ctx));
     }
-    if ('delete' in body && Array.isArray(body.delete)) await door.deletePending(body.delete);
+    if ('delete' in body && Array.isArray(body.delete)) await door.deletePending(body.delete, callerOf(ctx));
     done(ctx);
   });
 
@@ -32,7 +33,7 @@ export function queueRoutes({ door, doors, jsonLimit }: DoorContext): Router {
     const parsed = await readJson(ctx, jsonLimit);
     const promptId = parsed.ok && isObject(parsed.value) && typeof parsed.value.prompt_id === 'string' ? parsed.value.prompt_id : undefined;
     if (promptId === undefined) doors.requireAdmin(ctx);
-    door.interrupt(promptId);
+    door.interrupt(promptId, callerOf(ctx));
     done(ctx);
   });
 

@@ -8,7 +8,8 @@ import type { Job } from '../../jobs/job.js';
 import { isFinal } from '../../jobs/job.js';
 import { multipartStream, newBoundary } from '../multipart.js';
 import type { Part } from '../multipart.js';
-import { requireClientId } from '../params.js';
+import { requireClient } from '../params.js';
+import type { ClientRef } from '../../engine/index.js';
 import { parseJson } from '../../http/body.js';
 import { logger } from '../../log.js';
 
@@ -19,34 +20,34 @@ export function jobRoutes(sessions: CuratedSessions): Router {
   const router = new Router();
 
   router.post('/generate-based-workflow', async (ctx) => {
-    const clientId = requireClientId(ctx);
-    const { queueLength } = await engine.submitWorkflow(clientId, jsonBody(ctx), CURATED_DOOR);
+    const client = requireClient(ctx);
+    const { queueLength } = await engine.submitWorkflow(client.clientId, jsonBody(ctx), CURATED_DOOR, client.tenant);
     ctx.body = { detail: `queued / ${queueLength}` };
   });
 
   router.get('/execution-info', (ctx) => {
-    const clientId = requireClientId(ctx);
-    const status = sessions.status(clientId);
-    if (!status) throw new ClientError(404, `no job for clientId ${clientId}`);
+    const client = requireClient(ctx);
+    const status = sessions.status(client);
+    if (!status) throw new ClientError(404, `no job for clientId ${client.clientId}`);
     ctx.body = { status: status.status, detail: status.detail };
   });
 
   router.post('/interrupt', async (ctx) => {
-    const clientId = requireClientId(ctx);
-    await sessions.cancel(clientId, 'interrupted by request');
-    ctx.body = { detail: `interrupted that clientId will be ignored. / ${clientId}` };
+    const client = requireClient(ctx);
+    await sessions.cancel(client, 'interrupted by request');
+    ctx.body = { detail: `interrupted that clientId will be ignored. / ${client.clientId}` };
   });
 
   router.get('/history', async (ctx) => {
-    const clientId = requireClientId(ctx);
-    const jobs = sessions.collectable(clientId);
+    const client = requireClient(ctx);
+    const jobs = sessions.collectable(client);
     if (jobs.length === 0) {
-      const open = sessions.session(clientId).filter((j) => !isFinal(j));
-      if (open.length) throw new ClientError(409, `not finished yet: ${open.length} job(s) of ${clientId} still waiting or running; wait for "closed"`);
+      const open = sessions.session(client).filter((j) => !isFinal(j));
+      if (open.length) throw new ClientError(409, `not finished yet: ${open.length} job(s) of ${client.clientId} still waiting or running; wait for "closed"`);
       ctx.status = 204;
       return;
     }
-    await sendResults(ctx, sessions, clientId, jobs);
+    await sendResults(ctx, sessions, client, jobs);
   });
 
   return router;
@@ -72,7 +73,7 @@ function jsonBody(ctx: Context): unknown {
  * backend that made it. The first file is opened before answering, so a backend that is gone
  * gives a clean 502 instead of a broken 200; the results are forgotten only once all bytes left.
  */
-async function sendResults(ctx: Context, sessions: CuratedSessions, clientId: string, jobs: Job[]): Promise<void> {
+async function sendResults(ctx: Context, sessions: CuratedSessions, client: ClientRef, jobs: Job[]): Promise<void> {
   const files = jobs.flatMap((job) => job.outputs);
   const abort = new AbortController();
   const open = async (i: number) => {
@@ -103,10 +104,10 @@ async function sendResults(ctx: Context, sessions: CuratedSessions, clientId: st
   const stream = multipartStream(boundary, parts());
   let complete = false;
   stream.on('end', () => (complete = true));
-  stream.on('error', (err) => log.warn(`results of ${clientId} cut short: ${err.message}`));
+  stream.on('error', (err) => log.warn({ client: client.clientId, tenant: client.tenant }, `results cut short: ${err.message}`));
   // 'finish': every byte was handed to the connection; 'close' without it: the client went away.
   ctx.res.once('finish', () => {
-    if (complete) void sessions.collected(clientId, jobs);
+    if (complete) void sessions.collected(client, jobs);
   });
   ctx.res.once('close', () => {
     if (ctx.res.writableFinished) return;

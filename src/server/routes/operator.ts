@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import type { Engine } from '../../engine/index.js';
 import { ClientError } from '../../engine/index.js';
-import { optionalClientId } from '../params.js';
+import { callerOf, optionalClientId } from '../params.js';
 import type { Doors } from '../auth.js';
 
 export function operatorRoutes(engine: Engine, doors: Doors): Router {
@@ -14,7 +14,7 @@ export function operatorRoutes(engine: Engine, doors: Doors): Router {
     const clientId = optionalClientId(ctx);
     const options = { unload_models: true, free_memory: true };
     if (clientId) {
-      const backend = engine.backendOf(clientId);
+      const backend = engine.backendOf(clientId, callerOf(ctx).tenant);
       if (!backend) throw new ClientError(404, `no backend serves clientId ${clientId}: it has no job`);
       const [result] = await engine.freeMemory(options, { backend });
       if (!result || result.error !== undefined) throw new ClientError(502, `the backend serving ${clientId} did not answer: ${result?.error ?? 'it is no longer configured'}`);

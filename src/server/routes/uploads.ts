@@ -4,7 +4,7 @@
 import Router from '@koa/router';
 import type { Engine } from '../../engine/index.js';
 import { ClientError } from '../../engine/index.js';
-import { optionalClientId } from '../params.js';
+import { callerOf, optionalClientId } from '../params.js';
 import { receiveUpload } from '../../http/uploads.js';
 import { checkImage } from '../../uploads/image-check.js';
 
@@ -16,6 +16,8 @@ export function uploadRoutes(engine: Engine): Router {
     optionalClientId(ctx); // validated when given; uploads are not tied to a client
     if (!ctx.is('multipart/form-data')) throw new ClientError(415, 'send the files as multipart/form-data (e.g. curl -F image=@photo.png)');
     const { uploads, config } = engine;
+    // An upload belongs to the caller's tenant: another key cannot name it in a job.
+    const { tenant } = callerOf(ctx);
     const { files } = await receiveUpload(ctx.req, {
       dir: uploads.incomingDir,
       maxFileBytes: config.uploadMaxBytes,
@@ -49,7 +51,7 @@ export function uploadRoutes(engine: Engine): Router {
         problems.push(`${JSON.stringify(file.originalFilename ?? id)} ${check.reason}`);
         continue;
       }
-      const result = await uploads.accept(file.filepath, file.newFilename);
+      const result = await uploads.accept(file.filepath, file.newFilename, tenant);
       if (!result) {
         problems.push(`${JSON.stringify(file.originalFilename ?? id)} is not an image (PNG, JPEG, GIF, WebP, BMP or TIFF by content)`);
         continue;
@@ -59,7 +61,7 @@ export function uploadRoutes(engine: Engine): Router {
     }
     if (problems.length) {
       // All or nothing: a partly accepted upload would leave the client guessing.
-      await Promise.all(kept.map((n) => uploads.remove(n)));
+      await Promise.all(kept.map((n) => uploads.remove(n, tenant)));
       throw new ClientError(400, problems.join('; '));
     }
     ctx.body = saved;

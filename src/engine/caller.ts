@@ -1,0 +1,67 @@
+// The engine as one caller sees it. Every door acts for a caller through this view, so "not
+// yours" is decided here, once, for every door: another tenant's job, client or result answers
+// exactly as one that does not exist. The operator (admin token) sees every tenant's jobs; a
+// clientId is always a name inside the caller's own tenant.
+import type { Job } from '../jobs/job.js';
+import type { Accepted, Engine, JobSpec } from './engine.js';
+import type { Principal } from './tenants.js';
+
+/** May this caller see (and act on) the job? */
+export function sees(who: Principal, job: Pick<Job, 'tenant'>): boolean {
+  return who.admin || (job.tenant ?? '') === who.tenant;
+}
+
+export class CallerView {
+  constructor(
+    private readonly engine: Engine,
+    readonly who: Principal,
+  ) {}
+
+  /** Submit a job owned by the caller's tenant. */
+  submit(spec: Omit<JobSpec, 'tenant'>): Promise<Accepted> {
+    return this.engine.submit({ ...spec, tenant: this.who.tenant });
+  }
+
+  /** Check, patch and submit a catalog workflow for one of the caller's clients. */
+  submitWorkflow(clientId: string, body: unknown, door?: string): Promise<Accepted> {
+    return this.engine.submitWorkflow(clientId, body, door, this.who.tenant);
+  }
+
+  get(jobId: string): Job | undefined {
+    const job = this.engine.get(jobId);
+    return job && sees(this.who, job) ? job : undefined;
+  }
+
+  /** The jobs the caller may see (of one door, if given). */
+  jobs(door?: string): Job[] {
+    return this.engine.jobs(door).filter((j) => sees(this.who, j));
+  }
+
+  /** Jobs of one of the caller's clients. */
+  jobsOf(clientId: string, door?: string): Job[] {
+    return this.engine.jobsOf(clientId, door, this.who.tenant);
+  }
+
+  /** The backend that serves (or last served) one of the caller's clients. */
+  backendOf(clientId: string): string | undefined {
+    return this.engine.backendOf(clientId, this.who.tenant);
+  }
+
+  /** Cancel a job the caller may see; false when it is final, unknown or not the caller's. */
+  cancel(jobId: string, reason: string): Promise<boolean> {
+    return this.get(jobId) ? this.engine.cancel(jobId, reason) : Promise.resolve(false);
+  }
+
+  /** Cancel every unfinished job of one of the caller's clients. */
+  cancelClient(clientId: string, reason: string, door?: string): Promise<number> {
+    return this.engine.cancelClient(clientId, reason, door, this.who.tenant);
+  }
+
+  /** Forget finished jobs the caller may see; others' ids are passed over. */
+  forget(jobIds: readonly string[], options: { keep?: boolean } = {}): Promise<void> {
+    return this.engine.forget(
+      jobIds.filter((id) => this.get(id) !== undefined),
+      options,
+    );
+  }
+}
