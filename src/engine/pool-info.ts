@@ -56,6 +56,9 @@ export class PoolInfo {
 
   /** /object_info, or undefined when no backend can say (prompts are then checked by the backend). */
   async objectInfo(): Promise<ObjectInfoBody | undefined> {
+    // With no backend to ask, a fetch can only fail and fall back to what is kept: every accept
+    // while the pool is down would pay for a failed fetch (an abort signal and an error) for nothing.
+    if (this.healthyCount === 0) return this.cachedObjectInfo();
     try {
       const answer = await this.get('/object_info');
       return answer.status === 200 && typeof answer.body === 'object' && answer.body !== null ? (answer.body as ObjectInfoBody) : undefined;
