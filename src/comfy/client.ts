@@ -37,11 +37,22 @@ export const SIDE_WORK_CONCURRENCY = 4;
 
 export class ComfyClient {
   private readonly pool: Pool;
+  /**
+   * Files handed on to clients (/view): a slow reader holds its connection for as long as it
+   * reads, so these get connections of their own and never starve the bounded control pool.
+   */
+  private readonly files: Pool;
   private readonly sideWork: PQueue;
 
   constructor(readonly baseUrl: string, private readonly options: ClientOptions) {
     this.pool = new Pool(baseUrl, {
       connections: options.connections ?? 16,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connectTimeout: options.timeoutMs,
+      keepAliveTimeout: 10_000,
+    });
+    this.files = new Pool(baseUrl, {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       connectTimeout: options.timeoutMs,
@@ -56,12 +67,12 @@ export class ComfyClient {
   }
 
   async close(): Promise<void> {
-    await this.pool.close().catch(() => undefined);
+    await Promise.all([this.pool.close().catch(() => undefined), this.files.close().catch(() => undefined)]);
   }
 
   /** Abort everything in flight at once (used when a backend is given up on). */
   async destroy(): Promise<void> {
-    await this.pool.destroy().catch(() => undefined);
+    await Promise.all([this.pool.destroy().catch(() => undefined), this.files.destroy().catch(() => undefined)]);
   }
 
   private async request(method: Dispatcher.HttpMethod, path: string, body?: unknown, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
@@ -192,11 +203,29 @@ export class ComfyClient {
   }
 
   /** Open an output file for streaming; the caller consumes or destroys `body`. */
+  /**
+   * GET (or HEAD) /view as the backend answers it, whatever the status: for relaying a file to a
+   * client with its Range, preview and channel parameters.
+   */
+  async viewAsIs(file: FileRef, options: { head?: boolean; range?: string; params?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Dispatcher.ResponseData> {
+    const query = new URLSearchParams({ filename: file.filename, type: file.type, subfolder: file.subfolder, ...options.params });
+    try {
+      return await this.files.request({
+        method: options.head ? 'HEAD' : 'GET',
+        path: `/view?${query}`,
+        headers: options.range ? { range: options.range } : {},
+        signal: options.signal,
+      });
+    } catch (err) {
+      throw new BackendError(`GET /view on ${this.baseUrl} failed: ${(err as Error).message}`);
+    }
+  }
+
   async view(file: FileRef, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     const query = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder, type: file.type });
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.pool.request({ method: 'GET', path: `/view?${query}`, signal });
+      res = await this.files.request({ method: 'GET', path: `/view?${query}`, signal });
     } catch (err) {
       throw new BackendError(`GET /view on ${this.baseUrl} failed: ${(err as Error).message}`);
     }

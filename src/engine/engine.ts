@@ -312,6 +312,20 @@ export class Engine {
   }
 
   /**
+   * A file on a backend as that backend answers /view (any status), for a door that relays it
+   * with Range and preview parameters. Throws ClientError 404 for a backend not configured.
+   */
+  async viewOnBackend(
+    backendUrl: string,
+    file: { filename: string; subfolder: string; type: string },
+    options: { head?: boolean; range?: string; params?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<Dispatcher.ResponseData> {
+    const backend = this.backend(backendUrl);
+    if (!backend) throw new ClientError(404, 'no such file: the backend that made it is no longer configured');
+    return backend.client.viewAsIs(file as OutputFile, options);
+  }
+
+  /**
    * Ask backends to free memory: the one given, else every healthy one (or every one with
    * `all`). Answers per backend whether it did.
    */

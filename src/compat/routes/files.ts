@@ -11,7 +11,6 @@ import type { Context } from 'koa';
 import { isHttpError } from 'http-errors';
 import { receiveUpload } from '../../http/uploads.js';
 import type { ReceivedFile } from '../../http/uploads.js';
-import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { annotatedName, isFolderType, resolveInside } from '../../comfy/file-names.js';
 import { viewContentType } from '../../comfy/mime.js';
@@ -21,6 +20,7 @@ import { checkImage } from '../../uploads/image-check.js';
 import { plain } from '../errors.js';
 import { isObject } from '../request-body.js';
 import type { DoorContext } from './context.js';
+import type { Engine } from '../../engine/index.js';
 import { queryString } from './context.js';
 import { callerOf } from '../../server/params.js';
 
@@ -60,7 +60,6 @@ function fieldOf(fields: Record<string, string[]>, name: string): string | undef
 
 export function fileRoutes({ engine, door, inputs, maxBodyBytes }: DoorContext): Router {
   const router = new Router();
-  const timeoutMs = engine.config.backendTimeoutMs;
 
   router.get('/view', async (ctx) => {
     const target = viewTarget({ filename: queryString(ctx, 'filename'), type: queryString(ctx, 'type'), subfolder: queryString(ctx, 'subfolder') });
@@ -72,7 +71,7 @@ export function fileRoutes({ engine, door, inputs, maxBodyBytes }: DoorContext):
       if (!backend) throw plain(404, 'no such file: the backend that made it is no longer configured');
       // With API keys, a backend file is shown only to the tenants whose prompts made it.
       if (!who.admin && !door.madeFor(who, backend, { filename: target.filename, subfolder: tagged.subfolder, type: target.type })) throw plain(404, 'no such file');
-      await proxyView(ctx, backend, { filename: target.filename, type: target.type, subfolder: tagged.subfolder }, timeoutMs);
+      await proxyView(ctx, engine, backend, { filename: target.filename, type: target.type, subfolder: tagged.subfolder });
       return;
     }
     const ref = { type: target.type as 'input' | 'output' | 'temp', path: target.subfolder ? `${target.subfolder}/${target.filename}` : target.filename };
@@ -149,18 +148,15 @@ export function fileRoutes({ engine, door, inputs, maxBodyBytes }: DoorContext):
 }
 
 /** Stream one file from a backend's /view, never holding it whole. */
-async function proxyView(ctx: Context, baseUrl: string, file: { filename: string; type: string; subfolder: string }, timeoutMs: number): Promise<void> {
-  const params = new URLSearchParams({ filename: file.filename, type: file.type, subfolder: file.subfolder });
+async function proxyView(ctx: Context, engine: Engine, backend: string, file: { filename: string; type: string; subfolder: string }): Promise<void> {
+  const params: Record<string, string> = {};
   for (const name of ['preview', 'channel']) {
     const value = queryString(ctx, name);
-    if (value !== undefined) params.set(name, value);
+    if (value !== undefined) params[name] = value;
   }
-  const headers: Record<string, string> = {};
-  const range = ctx.get('range');
-  if (range) headers.range = range;
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(`${baseUrl}/view?${params}`, { method: ctx.method === 'HEAD' ? 'HEAD' : 'GET', headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    res = await engine.viewOnBackend(backend, file, { head: ctx.method === 'HEAD', range: ctx.get('range') || undefined, params });
   } catch (err) {
     throw plain(502, `the backend holding this file did not answer: ${(err as Error).message}`);
   }
