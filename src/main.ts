@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   }
   log.info(
     { url: running.server.url, compat: running.compat?.url, backends: config.comfyServers },
-    `listening on ${running.server.url} with ${config.comfyServers.length} ComfyUI server(s): ${config.comfyServers.join(', ')}`,
+    `listening on ${running.server.url} with ${config.comfyServers.length} ComfyUI server(s)`,
   );
   const shutdown = (signal: string) => {
     log.info({ signal }, `${signal}: shutting down`);

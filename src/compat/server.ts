@@ -158,7 +158,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     throw new Error(`COMFY_COMPAT_PORT=${port}: cannot listen on ${host}:${port}: ${e.message}`);
   }
   const url = listening.url;
-  log.info(`ComfyUI-compatible door on ${url} (also under /api)`);
+  log.info({ door: COMFY_DOOR, url }, 'ComfyUI-compatible door listening (also under /api)');
 
   let closing: Promise<void> | undefined;
   return {

@@ -336,7 +336,7 @@ export class Engine {
       const r = results[i];
       if (r.status === 'fulfilled') return { url: b.url };
       const error = (r.reason as Error).message;
-      log.warn(`POST /free on ${b.url} failed: ${error}`);
+      log.warn({ backend: b.url }, `POST /free failed: ${error}`);
       return { url: b.url, error };
     });
   }
@@ -358,7 +358,7 @@ export class Engine {
   /** Cancel every unfinished job of a client (of one door, if given). Answers how many. */
   async cancelClient(clientId: string, reason: string, door?: string, tenant = ''): Promise<number> {
     const open = this.jobsOf(clientId, door, tenant).filter((j) => !isFinal(j));
-    await Promise.all(open.map((j) => this.cancel(j.id, reason).catch((err) => log.warn(`cancelling ${j.id} failed: ${(err as Error).message}`))));
+    await Promise.all(open.map((j) => this.cancel(j.id, reason).catch((err) => log.warn({ job: j.id }, `cancelling failed: ${(err as Error).message}`))));
     return open.length;
   }
 
@@ -418,7 +418,7 @@ export class Engine {
       [...byBackend].map(([url, ids]) =>
         this.backend(url)
           ?.client.deleteHistory(ids)
-          .catch((err) => log.warn(`could not delete history on ${url}: ${(err as Error).message}`)),
+          .catch((err) => log.warn({ backend: url }, `could not delete history: ${(err as Error).message}`)),
       ),
     );
   }

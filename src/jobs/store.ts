@@ -120,7 +120,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   transition(job: Job, state: JobState, fields: Partial<Job> = {}, { lazy = false } = {}): Promise<void> {
     const previous = job.state;
     if (previous !== state && !canMove(previous, state)) {
-      log.warn(`ignored move of job ${job.id} from ${previous} to ${state}`);
+      log.warn({ job: job.id }, `ignored move from ${previous} to ${state}`);
       return Promise.resolve();
     }
     Object.assign(job, fields, { state });

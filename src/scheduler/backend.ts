@@ -59,11 +59,11 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.socket.on('message', (msg) => this.route(msg));
     this.socket.on('binary', (frame) => this.routeBinary(frame));
     this.socket.on('open', () => {
-      log.info(`${url}: event socket connected`);
+      log.info({ backend: url }, 'event socket connected');
       this.refresh();
     });
     this.socket.on('close', () => {
-      log.warn(`${url}: event socket closed`);
+      log.warn({ backend: url }, 'event socket closed');
       this.runningPromptId = undefined;
       for (const l of [...this.followers.values()]) l.disconnected?.();
       this.refresh();
@@ -120,7 +120,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       this.failures = 0;
       if (!this.answering) {
         this.answering = true;
-        log.info(`${this.url}: reachable (ComfyUI ${this.version ?? 'unknown version'})`);
+        log.info({ backend: this.url }, `reachable (ComfyUI ${this.version ?? 'unknown version'})`);
       }
       this.refresh();
     } catch (err) {
@@ -141,10 +141,10 @@ export class Backend extends EventEmitter<BackendEvents> {
       // Also when it never answered since start-up: jobs a previous run left there must move on.
       if (this.answering) {
         this.answering = false;
-        log.warn(`${this.url}: taken out of rotation after ${this.failures} failures (${reason})`);
+        log.warn({ backend: this.url }, `taken out of rotation after ${this.failures} failures (${reason})`);
         this.refresh();
       } else {
-        log.warn(`${this.url}: not reachable (${reason})`);
+        log.warn({ backend: this.url }, `not reachable (${reason})`);
       }
       this.emit('unreachable', reason);
     }

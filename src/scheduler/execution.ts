@@ -75,7 +75,7 @@ export class Execution implements PromptListener {
   /** Stop this job: taken off the backend queue, or interrupted there if it runs. */
   cancel(reason: string): void {
     const { phase } = this.state;
-    if (phase !== 'settled' && this.state.cancel === undefined) log.debug(`job ${this.job.id}: cancel (${reason}) while ${phase}`);
+    if (phase !== 'settled' && this.state.cancel === undefined) log.debug({ job: this.job.id, backend: this.backend.url }, `cancel (${reason}) while ${phase}`);
     this.apply({ on: 'cancel', reason });
   }
 
@@ -180,7 +180,7 @@ export class Execution implements PromptListener {
     }
     if (!result.accepted) return this.apply({ on: 'rejected', error: describeRejection(result.error, result.nodeErrors, prompt) });
     if (!this.in('settled') && Object.keys(result.nodeErrors).length) {
-      log.warn(`job ${job.id}: accepted with some outputs dropped: ${describeRejection(undefined, result.nodeErrors, prompt)}`);
+      log.warn({ job: job.id, backend: backend.url }, `accepted with some outputs dropped: ${describeRejection(undefined, result.nodeErrors, prompt)}`);
     }
     this.apply({ on: 'accepted' });
   }
@@ -286,7 +286,7 @@ export class Execution implements PromptListener {
         await this.check();
       }
     } catch (err) {
-      log.warn(`job ${this.job.id}: cancel on ${this.backend.url} failed: ${(err as Error).message}`);
+      log.warn({ job: this.job.id, backend: this.backend.url }, `cancel failed: ${(err as Error).message}`);
     }
   }
 

@@ -334,7 +334,7 @@ export class Scheduler {
     // job recorded as queued could otherwise run twice.
     const recorded = resume ? Promise.resolve() : this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1 });
     if (!resume) this.report(job, { kind: 'dispatched', backend: backend.url, attempt: job.attempts });
-    log.debug(`job ${job.id} → ${backend.url}${resume ? ' (resumed)' : ` (attempt ${job.attempts})`}`);
+    log.debug({ job: job.id, backend: backend.url }, resume ? 'dispatched (resumed)' : `dispatched (attempt ${job.attempts})`);
     void recorded
       .then(() => execution.run())
       .catch((err): Outcome => ({ kind: 'lost', reason: `could not record the dispatch: ${(err as Error).message}` }))
@@ -360,7 +360,7 @@ export class Scheduler {
         this.report(job, { kind: 'succeeded', outputs: outcome.outputs.map((f) => ({ ...f })), ...optional });
         break;
       case 'failed':
-        log.info(`job ${job.id} failed on ${backend.url}: ${outcome.error}`);
+        log.info({ job: job.id, backend: backend.url }, `job failed: ${outcome.error}`);
         written = this.store.transition(job, 'failed', { error: outcome.error });
         this.report(job, { kind: 'failed', error: { message: outcome.error, ...failureDetails(record, closing) }, ...optional });
         break;
@@ -371,12 +371,12 @@ export class Scheduler {
       case 'lost':
         if (this.stopped) break;
         if (job.attempts >= this.options.maxAttempts) {
-          log.warn(`job ${job.id} lost on ${backend.url} after ${job.attempts} attempts: ${outcome.reason}`);
+          log.warn({ job: job.id, backend: backend.url }, `job lost after ${job.attempts} attempts: ${outcome.reason}`);
           const error = `gave up after ${job.attempts} attempts; last: ${outcome.reason}`;
           written = this.store.transition(job, 'failed', { error });
           this.report(job, { kind: 'failed', error: { message: error } }, backend.url);
         } else {
-          log.warn(`job ${job.id} lost on ${backend.url} (${outcome.reason}); queued again`);
+          log.warn({ job: job.id, backend: backend.url }, `job lost (${outcome.reason}); queued again`);
           await this.store.transition(job, 'queued', { backend: undefined });
           this.report(job, { kind: 'requeued', reason: outcome.reason }, backend.url);
           this.enqueue(job, { front: true });

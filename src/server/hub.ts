@@ -140,7 +140,7 @@ export class ClientHub {
     const cancel = () => {
       this.graceTimers.delete(key);
       if (this.clients.has(key)) return;
-      log.info({ client: client.clientId, tenant: client.tenant }, 'client went away; cancelling its unfinished work');
+      log.info({ door: CURATED_DOOR, client: client.clientId, tenant: client.tenant }, 'client went away; cancelling its unfinished work');
       void this.sessions.cancel(client, 'client disconnected');
     };
     const grace = this.options.disconnectGraceMs;

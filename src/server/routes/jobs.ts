@@ -104,7 +104,7 @@ async function sendResults(ctx: Context, sessions: CuratedSessions, client: Clie
   const stream = multipartStream(boundary, parts());
   let complete = false;
   stream.on('end', () => (complete = true));
-  stream.on('error', (err) => log.warn({ client: client.clientId, tenant: client.tenant }, `results cut short: ${err.message}`));
+  stream.on('error', (err) => log.warn({ door: CURATED_DOOR, client: client.clientId, tenant: client.tenant }, `results cut short: ${err.message}`));
   // 'finish': every byte was handed to the connection; 'close' without it: the client went away.
   ctx.res.once('finish', () => {
     if (complete) void sessions.collected(client, jobs);
