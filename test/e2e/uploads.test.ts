@@ -470,8 +470,9 @@ test('an upload reused by a second job before collection reaches the second back
 // job overruns its estimate looks busier the longer it runs, so the job goes to the idle backend
 // while the long job is still running, not after it.
 test('a job with a reused upload is not held for a busy backend while another one is idle', async () => {
+  // Far enough apart that the learned speeds order them the same way on a busy machine.
   const [fast] = await startSims(1, { stepMs: 1 });
-  const [slow] = await startSims(1, { stepMs: 3 });
+  const [slow] = await startSims(1, { stepMs: 15 });
   const pair = [fast, slow];
   const b = await startOwnBridge(
     pair.map((s) => s.url),
