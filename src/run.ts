@@ -40,6 +40,8 @@ export async function run(config: Config): Promise<Running> {
   }
   if (config.apiKeys.length === 0 && config.adminToken === undefined) {
     log.warn('API_KEYS and ADMIN_TOKEN are not set: anyone who can reach this port can use the bridge and its operator actions');
+  } else if (config.apiKeys.length === 0) {
+    log.warn('API_KEYS is not set: every client shares one open space and can see and cancel the others\' work; set API_KEYS to give each key its own');
   }
   let stopping: Promise<void> | undefined;
   return {
