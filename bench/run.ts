@@ -20,8 +20,9 @@ import { balance } from './balance.js';
 import { bigOutputs } from './big-outputs.js';
 import { startUp } from './start-up.js';
 import { startupBuild } from './startup-build.js';
+import { hostile } from './hostile.js';
 
-const ALL: Benchmark[] = [overhead, accept, fanOut, balance, bigOutputs, startUp, startupBuild];
+const ALL: Benchmark[] = [overhead, accept, fanOut, balance, bigOutputs, startUp, startupBuild, hostile];
 const RESULTS = path.join(ROOT, 'bench', 'results.json');
 const REPORT = path.join(ROOT, 'BENCHMARKS.md');
 /** A benchmark still running after this long is recorded as failed and the others run. */
