@@ -304,8 +304,10 @@ const RELAY_ANALYSIS = (offered: number, usPerMessage: number, directP99: number
   `and the bridge spent ${fmt(usPerMessage, 0)} µs of CPU per relayed message (two backend frames in, one client frame out): 20,000/s ` +
   `would keep one core ${fmt((usPerMessage * 20_000) / 1e4, 0)}% busy, so queueing shows in the tail, while the harness needs most of the other core; the direct clients' ` +
   `own p99 was ${directP99.map((x) => fmt(x, 0)).join(', ')} ms in the windows. GC is not what makes the tail: a probe in the bridge ` +
-  'saw ~13 scavenges/s of 4–14 ms and one ~15 ms major collection every ~12 s. Profile of the bridge over the windows ' +
-  '(commit 92be09d, same relay path since): socket writes to clients (writev, one per message per client socket) 23%, the backend ' +
+  'saw ~13 scavenges/s of 4–14 ms and one ~15 ms major collection every ~12 s. Since the restructuring (one engine, an event stream ' +
+  'between it and the doors) each relayed message also passes through the event stream: earlier measurements on this machine put that ' +
+  'at about +8 µs of CPU per message, which is why this figure is above the 42 µs of the run before (7739880). Profile of the bridge ' +
+  'over the windows (commit 92be09d, before the event stream): socket writes to clients (writev, one per message per client socket) 23%, the backend ' +
   'frame handler (JSON.parse) 12%, GC 10%, ClientHub.onProgress → Bridge.status 10–13%, Execution.message 3%. No single item ' +
   'dominates: three run-time stand-ins on a child bridge changed its CPU by less than the noise (±5%): skipping JSON.parse of ' +
   'progress_state frames, arming the stall watchdog once instead of on every event, and answering a one-job client\'s progress without ' +
@@ -319,14 +321,16 @@ const MEMORY_ANALYSIS =
   'tsx one ~77 MB); 1,000 backends add ~85 MB (heap snapshot: ~43 KB of JS heap each, 16 KB of it the 2,048-slot FixedQueue that every ' +
   'undici Pool allocates, plus Client, parser, socket and ws objects); under 20,000 messages/s the V8 heap swings between ~75 and ~160 MB ' +
   'used (old space absorbs ~17 MB/s of promoted garbage between major GCs) and external buffers between ~10 and ~70 MB. ' +
-  'What would bring it under 250 MB: run compiled JavaScript in production instead of tsx (−35 MB); in ComfyClient use one undici Client ' +
+  'The benchmark runs the bridge under tsx; `npm start` now runs the compiled build, which idles ~35 MB lower (see startup-build), ' +
+  'so in production this peak would be ~35 MB lower and still over 250 MB. What would bring it under: in ComfyClient use one undici Client ' +
   '(keep-alive, pipelining 1) for the small control requests and open a Pool only while results are being streamed (−16 MB per 1,000 ' +
   'backends and fewer idle sockets); and promote less per relayed message, since that garbage is what fills old space between major ' +
   'collections (a lever, not a measured fix). ' +
   'A larger young generation (--max-semi-space-size=64) was tried: promotion dropped but RSS rose (390 MB).';
 
 const DISPATCH_ANALYSIS = (ms: number) =>
-  `**Dispatch cost with many backends.** Submitting the 1,000 jobs took ${fmt(ms / 1000, 1)} s; the bridge's profile over the run puts ` +
-  'Scheduler.pump → nextByCount at ~25% of its CPU: every dispatch calls loads(), which counts each backend\'s jobs by scanning all ' +
-  'executions (O(backends × executions)), then looks each candidate up with loads.find (O(backends²)). Counting once per pump pass into a ' +
-  'Map keyed by URL and indexing the loads by URL makes a dispatch O(backends + executions).';
+  `**Dispatch cost with many backends.** Submitting the 1,000 jobs took ${fmt(ms / 1000, 1)} s (2.9 s in the run before the ` +
+  'restructuring, 7739880, whose profile put Scheduler.pump → nextByCount at ~25% of the CPU because every dispatch scanned all ' +
+  'executions per backend and looked each candidate up with loads.find, O(backends²)). The scheduler now counts the loads in one pass ' +
+  'and looks them up in a Map, so a dispatch is O(backends + executions). Where a longer submission goes now (the ' +
+  'accept path with 1,000 backends, or the machine\'s load: see the load average) was not profiled in this run.';
