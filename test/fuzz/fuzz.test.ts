@@ -25,7 +25,7 @@ import type { Hostile } from './hostile.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const N = Number(process.env.FUZZ_N ?? 10_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
-const CONCURRENCY = 24;
+const CONCURRENCY = 16;
 const GOOD = 'good-client-key-000000000001';
 const HOSTILE = 'hostile-client-key-0000000002';
 const ADMIN = 'fuzz-admin-token-000000000003';
