@@ -25,6 +25,20 @@ import { hostile } from './hostile.js';
 
 /** What the comparison table shows, in words: causes measured for the figures that moved. */
 const COMPARISON_NOTE =
+  '**The fair comparison: both sources side by side on the same machine.** This machine answers slower than the one of 2026-11-23 ' +
+  '(the direct ComfyUI round trip, which the bridge does not touch, takes 6 ms idle against 2.65 ms then), so the table below mixes ' +
+  'machines. On 2026-12-02 the sources before the restructuring (7739880) and after it were run alternately in one session ' +
+  '(`npx tsx bench/run.ts NAMES --no-write` in each tree, each pair twice): **overhead** unchanged within noise (bridge ÷ direct ' +
+  '1.88–2.01× against 1.95×; throughput at concurrency 64 61–89% of direct, the old tree 57–76%); **big-outputs** unchanged within ' +
+  'noise; **accept** about 20% lower (2,234–2,298 /s against 2,434–2,784 /s with 10–1,000 waiting, the same CPU per accept once a ' +
+  'needless /object_info fetch while no backend is healthy was removed), the cost spread over the new HTTP layer (CORS `Vary`, the ' +
+  'body reader\'s idle watch, content-type checks, the router, v7 ids) with no single cause above 1% of the profile; **fan-out** about ' +
+  '+8 µs of bridge CPU per relayed message (about 12%), the engine event stream every message now passes through (two events per ' +
+  'sampler step, numbered and delivered to five subscribers), with relay rate and RSS unchanged. Those two are the figures worse ' +
+  'beyond noise; they are the price of one event stream and of limits on every request, and a cluster of bridges (next) is where ' +
+  'relay capacity grows. The compiled build (startup-build) starts in half the time and half the memory of the tsx sources. ' +
+  'A rerun on the idle machine after this run gave: overhead 5.35 ms added (1.88×) and 89% of direct throughput; accept ' +
+  '2,107 / 2,264 / 2,586 /s; start-up with 10,000 jobs 1.86 s (tsx) against 1.37 s empty.\n\n' +
   '**Reading the table (run of 2026-12-02, sources 049ac1b, the same src/ as main at 4d869fd).** This machine was busy with other work ' +
   'during the run (load average 2–5 on 2 cores against 1–2 in the run of 2026-11-23), and the benchmarks\' own baselines show it: the ' +
   'direct ComfyUI round trip took 6.9 ms against 2.65 ms and direct throughput was 172 against 490 jobs/s. Absolute figures are therefore ' +
