@@ -161,12 +161,13 @@ export class Scheduler {
   }
 
   private loads(): BackendLoad[] {
-    // Our prompts each backend has accepted (so its queue_remaining counts them), in one pass.
+    // Our jobs on each backend, and those it has accepted (so its queue_remaining counts them), in one pass.
+    const held = new Map<Backend, number>();
     const accepted = new Map<Backend, number>();
     for (const { execution: e } of this.executions.values()) {
+      held.set(e.backend, (held.get(e.backend) ?? 0) + 1);
       if (e.job.state !== 'dispatching') accepted.set(e.backend, (accepted.get(e.backend) ?? 0) + 1);
     }
-    const held = this.held();
     return this.backends.map((b) => ({
       id: b.url,
       ours: held.get(b) ?? 0,
