@@ -22,6 +22,7 @@ import type { JobEvent, JobEventBody } from './events.js';
 import { PoolInfo } from './pool-info.js';
 import { CallerView } from './caller.js';
 import { SocketQuota } from './socket-quota.js';
+import { clientKey } from './tenants.js';
 import type { Principal } from './tenants.js';
 import { logger } from '../log.js';
 
@@ -383,9 +384,9 @@ export class Engine {
     if (keep) {
       const byClient = new Map<string, { clientId: string; tenant: string; jobIds: string[] }>();
       for (const j of fresh) {
-        const tenant = j.tenant ?? '';
-        const key = `${tenant}\n${j.clientId}`;
-        if (!byClient.has(key)) byClient.set(key, { clientId: j.clientId, tenant, jobIds: [] });
+        const client = { clientId: j.clientId, tenant: j.tenant ?? '' };
+        const key = clientKey(client);
+        if (!byClient.has(key)) byClient.set(key, { ...client, jobIds: [] });
         byClient.get(key)!.jobIds.push(j.id);
       }
       for (const c of byClient.values()) this.events.publish({ kind: 'collected', at, ...c });
