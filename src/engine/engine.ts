@@ -269,23 +269,9 @@ export class Engine {
     return { waiting: this.scheduler.waitingCount, onBackends: this.scheduler.activeCount, unfinished: this.unfinished() };
   }
 
-  /** Waiting jobs in the order they will run. */
-  waiting(): Job[] {
-    return [...this.scheduler.waitingJobs()];
-  }
-
   /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
   position(jobId: string): number | undefined {
     return this.scheduler.position(jobId);
-  }
-
-  /** Rough seconds until a waiting job starts, once job durations have been learned. */
-  eta(jobId: string): number | undefined {
-    const position = this.position(jobId);
-    const mean = this.scheduler.estimates.meanJobSeconds();
-    const healthy = this.backends.filter((b) => b.healthy).length;
-    if (position === undefined || mean === undefined || healthy === 0) return undefined;
-    return (position * mean) / healthy;
   }
 
   /** Backend URLs, in configuration order. */

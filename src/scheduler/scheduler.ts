@@ -99,11 +99,6 @@ export class Scheduler {
     return i < 0 ? undefined : i + 1;
   }
 
-  /** Waiting jobs in run order. */
-  waitingJobs(): readonly Job[] {
-    return this.waiting;
-  }
-
   /** Our jobs each backend holds (dispatching, queued there, running). */
   private held(): Map<Backend, number> {
     const held = new Map<Backend, number>();
