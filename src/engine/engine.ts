@@ -400,7 +400,12 @@ export class Engine {
 
   private async forgetOnBackends(jobs: Job[]): Promise<void> {
     const byBackend = new Map<string, string[]>();
-    for (const j of jobs) if (j.backend) byBackend.set(j.backend, [...(byBackend.get(j.backend) ?? []), j.id]);
+    for (const j of jobs) {
+      if (!j.backend) continue;
+      const ids = byBackend.get(j.backend);
+      if (ids) ids.push(j.id);
+      else byBackend.set(j.backend, [j.id]);
+    }
     await Promise.all(
       [...byBackend].map(([url, ids]) =>
         this.backend(url)
