@@ -422,7 +422,11 @@ export class Engine {
     const refs = new Map<string, { tenant: string; name: string }>();
     for (const j of jobs) for (const name of j.uploads) refs.set(key(j.tenant, name), { tenant: j.tenant ?? '', name });
     if (refs.size === 0) return;
-    for (const j of this.store.all()) if (!isFinal(j)) for (const n of j.uploads) refs.delete(key(j.tenant, n));
+    // Only unfinished jobs can still need a file: look at those, not at every job kept.
+    for (const id of this.open) {
+      const j = this.store.get(id);
+      if (j) for (const n of j.uploads) refs.delete(key(j.tenant, n));
+    }
     for (const { tenant, name } of refs.values()) void this.inputs.release(name, tenant);
   }
 
