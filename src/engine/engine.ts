@@ -449,7 +449,7 @@ export class Engine {
   private publish(job: Job, body: JobEventBody, backend?: string): void {
     const seq = (job.seq ?? 0) + 1;
     this.store.touch(job, { seq });
-    this.events.publish(this.eventOf(job, body, seq, backend ?? job.backend));
+    this.events.publish(this.eventOf(job, body, seq, backend));
   }
 
   // ── housekeeping ──────────────────────────────────────────────────────────────────────────
