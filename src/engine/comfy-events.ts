@@ -6,7 +6,8 @@ import type { BackendRecord, FailureDetails, JobEventBody, ProgressSnapshot } fr
 
 const PREVIEW_FORMAT: Record<number, 'image/jpeg' | 'image/png'> = { 1: 'image/jpeg', 2: 'image/png' };
 
-function isBlocked(data: Record<string, unknown> | undefined): boolean {
+/** An execution_error for a blocked branch: not a failure, the prompt goes on. */
+export function isBlocked(data: Record<string, unknown> | undefined): boolean {
   return data?.exception_type === 'ExecutionBlocked';
 }
 

@@ -22,6 +22,7 @@ import type { JobEvent, JobEventBody } from './events.js';
 import { PoolInfo } from './pool-info.js';
 import { CallerView } from './caller.js';
 import { SocketQuota } from './socket-quota.js';
+import { clientKey } from './tenants.js';
 import type { Principal } from './tenants.js';
 import { logger } from '../log.js';
 
@@ -268,23 +269,9 @@ export class Engine {
     return { waiting: this.scheduler.waitingCount, onBackends: this.scheduler.activeCount, unfinished: this.unfinished() };
   }
 
-  /** Waiting jobs in the order they will run. */
-  waiting(): Job[] {
-    return [...this.scheduler.waitingJobs()];
-  }
-
   /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
   position(jobId: string): number | undefined {
     return this.scheduler.position(jobId);
-  }
-
-  /** Rough seconds until a waiting job starts, once job durations have been learned. */
-  eta(jobId: string): number | undefined {
-    const position = this.position(jobId);
-    const mean = this.scheduler.estimates.meanJobSeconds();
-    const healthy = this.backends.filter((b) => b.healthy).length;
-    if (position === undefined || mean === undefined || healthy === 0) return undefined;
-    return (position * mean) / healthy;
   }
 
   /** Backend URLs, in configuration order. */
@@ -383,9 +370,9 @@ export class Engine {
     if (keep) {
       const byClient = new Map<string, { clientId: string; tenant: string; jobIds: string[] }>();
       for (const j of fresh) {
-        const tenant = j.tenant ?? '';
-        const key = `${tenant}\n${j.clientId}`;
-        if (!byClient.has(key)) byClient.set(key, { clientId: j.clientId, tenant, jobIds: [] });
+        const client = { clientId: j.clientId, tenant: j.tenant ?? '' };
+        const key = clientKey(client);
+        if (!byClient.has(key)) byClient.set(key, { ...client, jobIds: [] });
         byClient.get(key)!.jobIds.push(j.id);
       }
       for (const c of byClient.values()) this.events.publish({ kind: 'collected', at, ...c });
@@ -413,7 +400,12 @@ export class Engine {
 
   private async forgetOnBackends(jobs: Job[]): Promise<void> {
     const byBackend = new Map<string, string[]>();
-    for (const j of jobs) if (j.backend) byBackend.set(j.backend, [...(byBackend.get(j.backend) ?? []), j.id]);
+    for (const j of jobs) {
+      if (!j.backend) continue;
+      const ids = byBackend.get(j.backend);
+      if (ids) ids.push(j.id);
+      else byBackend.set(j.backend, [j.id]);
+    }
     await Promise.all(
       [...byBackend].map(([url, ids]) =>
         this.backend(url)
@@ -430,7 +422,11 @@ export class Engine {
     const refs = new Map<string, { tenant: string; name: string }>();
     for (const j of jobs) for (const name of j.uploads) refs.set(key(j.tenant, name), { tenant: j.tenant ?? '', name });
     if (refs.size === 0) return;
-    for (const j of this.store.all()) if (!isFinal(j)) for (const n of j.uploads) refs.delete(key(j.tenant, n));
+    // Only unfinished jobs can still need a file: look at those, not at every job kept.
+    for (const id of this.open) {
+      const j = this.store.get(id);
+      if (j) for (const n of j.uploads) refs.delete(key(j.tenant, n));
+    }
     for (const { tenant, name } of refs.values()) void this.inputs.release(name, tenant);
   }
 
@@ -453,7 +449,7 @@ export class Engine {
   private publish(job: Job, body: JobEventBody, backend?: string): void {
     const seq = (job.seq ?? 0) + 1;
     this.store.touch(job, { seq });
-    this.events.publish(this.eventOf(job, body, seq, backend ?? job.backend));
+    this.events.publish(this.eventOf(job, body, seq, backend));
   }
 
   // ── housekeeping ──────────────────────────────────────────────────────────────────────────

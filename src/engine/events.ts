@@ -105,13 +105,6 @@ export interface BackendEvent {
 }
 
 export type EngineEvent = JobEvent | CollectedEvent | RemovedEvent | BackendEvent;
-export type EngineEventKind = EngineEvent['kind'];
-
-export const FINAL_KINDS: ReadonlySet<EngineEventKind> = new Set(['succeeded', 'failed', 'cancelled']);
-
-export function isJobEvent(event: EngineEvent): event is JobEvent {
-  return 'jobId' in event;
-}
 
 export type EngineListener = (event: EngineEvent) => void;
 

@@ -11,6 +11,7 @@ import type { Job, JobState } from './job.js';
 import { canMove, isFinal } from './job.js';
 import { StoreError, StoreFiles } from './store-files.js';
 import { logger } from '../log.js';
+import { clientKey } from '../engine/tenants.js';
 
 export { StoreError };
 
@@ -100,7 +101,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   /** A client's jobs: the clientId is a name inside its tenant's space. */
   ofClient(clientId: string, tenant = ''): Job[] {
-    return [...(this.byClient.get(ownerKey(tenant, clientId)) ?? [])];
+    return [...(this.byClient.get(clientKey({ tenant, clientId })) ?? [])];
   }
 
   /** Add a job; resolves once it is on disk. */
@@ -149,7 +150,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       this.dirty.delete(job);
       this.removedIds.add(job.id);
       for (const map of this.tables.values()) map.delete(job.id);
-      const key = ownerKey(job.tenant ?? '', job.clientId);
+      const key = clientKey({ tenant: job.tenant ?? '', clientId: job.clientId });
       const set = this.byClient.get(key);
       set?.delete(job);
       if (set && set.size === 0) this.byClient.delete(key);
@@ -196,7 +197,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   private index(job: Job): void {
     this.jobs.set(job.id, job);
-    const key = ownerKey(job.tenant ?? '', job.clientId);
+    const key = clientKey({ tenant: job.tenant ?? '', clientId: job.clientId });
     let set = this.byClient.get(key);
     if (!set) this.byClient.set(key, (set = new Set()));
     set.add(job);
@@ -244,9 +245,4 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     }
     this.draining = undefined;
   }
-}
-
-/** The index key of a client: its tenant and its name there (a newline is in neither). */
-function ownerKey(tenant: string, clientId: string): string {
-  return tenant === '' ? clientId : `${tenant}\n${clientId}`;
 }

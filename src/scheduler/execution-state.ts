@@ -4,6 +4,7 @@
 import type { ComfyMessage, HistoryEntry } from '../comfy/protocol.js';
 import { describeExecutionError, outputFiles } from '../comfy/protocol.js';
 import type { OutputFile } from '../jobs/job.js';
+import { isBlocked } from '../engine/comfy-events.js';
 
 export type Outcome =
   | { kind: 'completed'; outputs: OutputFile[]; entry?: HistoryEntry }
@@ -117,7 +118,7 @@ function record(seen: Seen, msg: ComfyMessage): Seen {
       return { ...seen, outputs: { ...seen.outputs, [String(d.node)]: d.output } };
     case 'execution_error':
       // A blocked branch is not a failure: the prompt goes on and may still succeed.
-      return d.exception_type === 'ExecutionBlocked' ? seen : { ...seen, error: describeExecutionError(d) };
+      return isBlocked(d) ? seen : { ...seen, error: describeExecutionError(d) };
     case 'execution_interrupted':
       return { ...seen, interrupted: true };
     default:
@@ -128,7 +129,7 @@ function record(seen: Seen, msg: ComfyMessage): Seen {
 /** The outcome a finished prompt's history entry (and the events seen) stand for. */
 export function conclude(entry: HistoryEntry, seen: Seen, cancel: string | undefined, url: string): Outcome {
   const messages = entry.status?.messages ?? [];
-  const errorMsg = messages.find(([type, data]) => type === 'execution_error' && data?.exception_type !== 'ExecutionBlocked');
+  const errorMsg = messages.find(([type, data]) => type === 'execution_error' && !isBlocked(data));
   const interrupted = seen.interrupted || messages.some(([type]) => type === 'execution_interrupted');
   const failed = entry.status ? entry.status.status_str === 'error' : seen.error !== undefined || interrupted;
   if (interrupted) {

@@ -99,11 +99,6 @@ export class Scheduler {
     return i < 0 ? undefined : i + 1;
   }
 
-  /** Waiting jobs in run order. */
-  waitingJobs(): readonly Job[] {
-    return this.waiting;
-  }
-
   /** Our jobs each backend holds (dispatching, queued there, running). */
   private held(): Map<Backend, number> {
     const held = new Map<Backend, number>();
@@ -161,12 +156,13 @@ export class Scheduler {
   }
 
   private loads(): BackendLoad[] {
-    // Our prompts each backend has accepted (so its queue_remaining counts them), in one pass.
+    // Our jobs on each backend, and those it has accepted (so its queue_remaining counts them), in one pass.
+    const held = new Map<Backend, number>();
     const accepted = new Map<Backend, number>();
     for (const { execution: e } of this.executions.values()) {
+      held.set(e.backend, (held.get(e.backend) ?? 0) + 1);
       if (e.job.state !== 'dispatching') accepted.set(e.backend, (accepted.get(e.backend) ?? 0) + 1);
     }
-    const held = this.held();
     return this.backends.map((b) => ({
       id: b.url,
       ours: held.get(b) ?? 0,
