@@ -60,8 +60,6 @@ export function crossOriginRefused(host: string | undefined, origin: string | un
   return originRejected(host, origin);
 }
 
-const rejectUpgrade = refuseUpgrade;
-
 export async function startCompatServer(engine: Engine, host: string, port: number): Promise<CompatServer> {
   const { config } = engine;
   const doors = new Doors(config);
@@ -126,16 +124,16 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://door');
-    if (withoutApiPrefix(url.pathname) !== '/ws') return rejectUpgrade(socket, 404, '404: Not Found');
-    if (crossOriginRefused(req.headers.host, req.headers.origin, config.corsOrigins)) return rejectUpgrade(socket, 403, 'cross-origin request refused');
+    if (withoutApiPrefix(url.pathname) !== '/ws') return refuseUpgrade(socket, 404, '404: Not Found');
+    if (crossOriginRefused(req.headers.host, req.headers.origin, config.corsOrigins)) return refuseUpgrade(socket, 403, 'cross-origin request refused');
     const principal = doors.upgradePrincipal(req, url);
-    if (!principal) return rejectUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
+    if (!principal) return refuseUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
     const clientId = url.searchParams.get('clientId');
-    if (clientId !== null && clientId.length > MAX_CLIENT_ID) return rejectUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID} characters`);
+    if (clientId !== null && clientId.length > MAX_CLIENT_ID) return refuseUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID} characters`);
     // Every open socket counts, the replaced ones included: each holds memory here.
     // A socket without a clientId gets a fresh sid: a client of its own.
     const place = engine.sockets.acquire(COMFY_DOOR, { tenant: principal.tenant, clientId: clientId || `anonymous ${newId()}` });
-    if (!place.ok) return rejectUpgrade(socket, 429, place.reason);
+    if (!place.ok) return refuseUpgrade(socket, 429, place.reason);
     socket.once('close', place.release);
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.once('close', place.release);
