@@ -183,8 +183,3 @@ export async function readJson(ctx: Context, limit: BodyLimit, options: ReadOpti
   if (!parsed.ok) throw refuse(400, parsed.reason);
   return parsed.value;
 }
-
-/** Read a text body (UTF-8). */
-export async function readText(ctx: Context, limit: BodyLimit, options: ReadOptions = {}): Promise<string> {
-  return (await readBody(ctx, limit, options)).toString('utf8');
-}
