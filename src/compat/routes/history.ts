@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import { plain } from '../errors.js';
 import { isPlainObject } from '../../workflows/graph.js';
-import { readJsonResult as readJson } from '../../http/body.js';
+import { readJsonResult } from '../../http/body.js';
 import type { DoorContext } from './context.js';
 import { callerOf } from '../../server/params.js';
 import { done, queryString } from './context.js';
@@ -26,7 +26,7 @@ export function historyRoutes({ door, doors, jsonLimit }: DoorContext): Router {
   });
 
   router.post('/history', async (ctx) => {
-    const parsed = await readJson(ctx, jsonLimit);
+    const parsed = await readJsonResult(ctx, jsonLimit);
     if (!parsed.ok || !isPlainObject(parsed.value)) throw plain(400, parsed.ok ? 'the body must be a JSON object: {"delete": [ids]} or {"clear": true}' : parsed.reason);
     const body = parsed.value;
     if ('clear' in body && body.clear) {
