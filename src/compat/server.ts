@@ -40,8 +40,6 @@ export interface CompatServer {
 
 /** Requests stop being waited for this long after close() begins. */
 const CLOSE_GRACE_MS = 5000;
-/** A clientId longer than this is refused, on /ws and on POST /prompt (ComfyUI has no limit; memory does). */
-const MAX_CLIENT_ID = MAX_CLIENT_ID_CHARS;
 /** The queue and history actions send small JSON bodies. */
 const JSON_LIMIT = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
 
@@ -129,7 +127,8 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     const principal = doors.upgradePrincipal(req, url);
     if (!principal) return refuseUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
     const clientId = url.searchParams.get('clientId');
-    if (clientId !== null && clientId.length > MAX_CLIENT_ID) return refuseUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID} characters`);
+    // ComfyUI has no limit; memory does (POST /prompt has the same one).
+    if (clientId !== null && clientId.length > MAX_CLIENT_ID_CHARS) return refuseUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID_CHARS} characters`);
     // Every open socket counts, the replaced ones included: each holds memory here.
     // A socket without a clientId gets a fresh sid: a client of its own.
     const place = engine.sockets.acquire(COMFY_DOOR, { tenant: principal.tenant, clientId: clientId || `anonymous ${newId()}` });

@@ -45,14 +45,6 @@ export class ClientSockets {
 
   constructor(private readonly hooks: SocketHooks) {}
 
-  get size(): number {
-    return this.registry.size;
-  }
-
-  has(client: ClientRef): boolean {
-    return this.registry.has(clientKey(client));
-  }
-
   /** Register an accepted socket under the requested clientId (or a fresh one) and greet it. */
   accept(ws: WebSocket, requested: string | null, tenant = ''): Connection {
     const sid = requested || newSid();
