@@ -26,6 +26,7 @@ import { historyRoutes } from './routes/history.js';
 import { fileRoutes } from './routes/files.js';
 import { infoRoutes } from './routes/info.js';
 import { logger } from '../log.js';
+import { JSON_BODY_LIMIT } from '../http/body.js';
 import { requestLog } from '../http/request-log.js';
 import { MAX_CLIENT_ID_CHARS } from '../comfy/graph-limits.js';
 import type { IncomingMessage } from 'node:http';
@@ -40,8 +41,6 @@ export interface CompatServer {
 
 /** Requests stop being waited for this long after close() begins. */
 const CLOSE_GRACE_MS = 5000;
-/** The queue and history actions send small JSON bodies. */
-const JSON_LIMIT = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
 
 /** /api/X is X. */
 export function withoutApiPrefix(path: string): string {
@@ -87,7 +86,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     queueLength,
     maxBodyBytes: config.uploadMaxBytes,
     promptLimit: { bytes: config.maxPromptBytes, setting: 'MAX_PROMPT_BYTES' },
-    jsonLimit: JSON_LIMIT,
+    jsonLimit: JSON_BODY_LIMIT,
   };
   const app = new Koa();
   app.on('error', logStreamError);

@@ -12,6 +12,9 @@ export interface BodyLimit {
   setting: string;
 }
 
+/** Either door's JSON bodies (a workflow's inputs, queue and history actions) are small. */
+export const JSON_BODY_LIMIT: BodyLimit = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
+
 export interface ReadOptions {
   /** No byte for this long ends the request with 408. */
   idleMs?: number;
