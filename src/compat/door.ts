@@ -19,7 +19,7 @@ import type { ComfyInputs } from './input-store.js';
 import { storedRefsIn } from './input-store.js';
 import type { PromptCounter } from './prompt-request.js';
 import { readPromptRequest } from './prompt-request.js';
-import { isObject } from './request-body.js';
+import { isPlainObject } from '../workflows/graph.js';
 import { checkPrompt, outputNodes, restrictToOutputs } from './validation.js';
 
 /** This door's name on its jobs, and the name of its side table. */
@@ -32,10 +32,10 @@ export type SubmitAnswer =
 /** A prompt's nodes are all {class_type, inputs} objects (what the engine can carry and patch). */
 export function shapeProblem(prompt: Record<string, unknown>): ErrorBody | undefined {
   for (const [id, node] of Object.entries(prompt)) {
-    if (!isObject(node) || typeof node.class_type !== 'string') {
+    if (!isPlainObject(node) || typeof node.class_type !== 'string') {
       return errorBody('invalid_prompt', 'Cannot execute because a node is missing the class_type property.', `Node ID '#${id}'`);
     }
-    if (!isObject(node.inputs)) return errorBody('invalid_prompt', `Node ${id} has no "inputs" object.`, `Node ID '#${id}'`);
+    if (!isPlainObject(node.inputs)) return errorBody('invalid_prompt', `Node ${id} has no "inputs" object.`, `Node ID '#${id}'`);
   }
   return undefined;
 }

@@ -2,7 +2,7 @@
 // client_id copied into extra_data, and the prompt_id rules of newer servers (canonical UUID).
 import type { ErrorBody } from './errors.js';
 import { errorBody } from './errors.js';
-import { isObject } from './request-body.js';
+import { isPlainObject } from '../workflows/graph.js';
 import { pyTruthy } from '../comfy/python.js';
 
 export interface PromptRequest {
@@ -71,7 +71,7 @@ function toFloat(value: unknown): number | undefined {
 const NO_PROMPT = errorBody('no_prompt', 'No prompt provided', 'No prompt provided');
 
 export function readPromptRequest(body: unknown, counter: PromptCounter): PromptRequestResult {
-  if (!isObject(body)) {
+  if (!isPlainObject(body)) {
     counter.take();
     return { ok: false, body: NO_PROMPT };
   }
@@ -92,13 +92,13 @@ export function readPromptRequest(body: unknown, counter: PromptCounter): Prompt
   }
 
   if (!('prompt' in body)) return { ok: false, body: NO_PROMPT };
-  if (!isObject(body.prompt)) {
+  if (!isPlainObject(body.prompt)) {
     return { ok: false, body: errorBody('invalid_prompt', 'Invalid prompt', '"prompt" must be an object of node id → {"class_type", "inputs"}') };
   }
-  if ('extra_data' in body && !isObject(body.extra_data)) {
+  if ('extra_data' in body && !isPlainObject(body.extra_data)) {
     return { ok: false, body: errorBody('invalid_prompt', 'Invalid extra_data', '"extra_data" must be an object') };
   }
-  const extraData: Record<string, unknown> = isObject(body.extra_data) ? structuredClone(body.extra_data) : {};
+  const extraData: Record<string, unknown> = isPlainObject(body.extra_data) ? structuredClone(body.extra_data) : {};
   if ('client_id' in body) extraData.client_id = body.client_id;
   const clientId = typeof extraData.client_id === 'string' && extraData.client_id !== '' ? extraData.client_id : undefined;
 

@@ -68,22 +68,21 @@ export class PromptRelay {
   currentNode(client: ClientRef): string | undefined {
     for (const [id, t] of this.tracked) {
       const job = this.door.job(id, OPERATOR);
-      const of = this.clientOf(id);
-      if (job && job.state === 'running' && t.node !== null && of && clientKey(of) === clientKey(client)) return t.node;
+      if (!job || job.state !== 'running' || t.node === null) continue;
+      const of = this.clientOf({ jobId: id, tenant: job.tenant ?? '' });
+      if (of && clientKey(of) === clientKey(client)) return t.node;
     }
     return undefined;
   }
 
-  /** The socket that hears a prompt's events, if it named one: its client_id in the prompt's tenant. */
-  private clientOf(jobId: string): ClientRef | undefined {
+  /**
+   * The socket that hears a prompt's events, if it named one: its client_id in the prompt's tenant.
+   * The engine's clientId is no answer: a prompt without client_id runs under a made-up one.
+   */
+  private clientOf({ jobId, tenant }: { jobId: string; tenant: string }): ClientRef | undefined {
     const id = this.door.record(jobId)?.clientId;
     if (id === undefined || id === '') return undefined;
-    return { tenant: this.door.engine.get(jobId)?.tenant ?? '', clientId: id };
-  }
-
-  /** The tenant whose sockets hear a prompt that named no client. */
-  private tenantOf(jobId: string): string {
-    return this.door.engine.get(jobId)?.tenant ?? '';
+    return { tenant, clientId: id };
   }
 
   private track(jobId: string): Tracked {
@@ -122,7 +121,7 @@ export class PromptRelay {
         return this.preview(event);
       case 'frame': {
         // Progress text and custom frames: to the prompt's own client only, never to other tenants.
-        const client = this.clientOf(promptId);
+        const client = this.clientOf(event);
         const conn = client === undefined ? undefined : this.sockets.get(client);
         if (conn) this.sockets.sendBinary(conn, Buffer.concat([u32(event.frameType), Buffer.from(event.data, 'base64')]));
         return;
@@ -143,31 +142,30 @@ export class PromptRelay {
   private message(event: JobEvent, message: ComfyEvent): void {
     const t = this.track(event.jobId);
     this.status.settle();
-    this.deliver(event.jobId, message);
+    this.deliver(event.tenant, this.clientOf(event), message);
     this.flushDeferred(t);
   }
 
-  private deliver(jobId: string, event: ComfyEvent): void {
-    const client = this.clientOf(jobId);
+  private deliver(tenant: string, client: ClientRef | undefined, event: ComfyEvent): void {
     switch (audienceOf(event.type, event.data, client !== undefined)) {
       case 'client':
         this.sockets.send(client!, event);
         break;
       case 'everyone':
-        this.sockets.broadcast(event, this.tenantOf(jobId));
+        this.sockets.broadcast(event, tenant);
         break;
     }
   }
 
   private preview(event: Extract<JobEvent, { kind: 'preview' }>): void {
     const t = this.track(event.jobId);
-    const client = this.clientOf(event.jobId);
+    const client = this.clientOf(event);
     const frame = previewFrame(event);
     const withMetadata = event.frameType === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA;
     const targets =
       previewAudience(client !== undefined) === 'client'
         ? [this.sockets.get(client!)].filter((c): c is Connection => c !== undefined)
-        : [...this.sockets.connections(this.tenantOf(event.jobId))];
+        : [...this.sockets.connections(event.tenant)];
     // Each layout is built at most once per frame and shared by every socket that wants it.
     let withMeta: Buffer | undefined | null = null;
     let legacy: Buffer | undefined | null = null;
@@ -203,9 +201,9 @@ export class PromptRelay {
     // Deleted from the queue before it ran: ComfyUI says nothing but the new queue length.
     if (event.kind === 'cancelled' && !started) return;
     const failure = event.kind === 'failed' ? event.error : {};
-    this.deliver(job.id, closingMessage(job, this.door.record(job.id), t?.node ?? null, failure));
+    const client = this.clientOf(event);
+    this.deliver(event.tenant, client, closingMessage(job, this.door.record(job.id), t?.node ?? null, failure));
     this.status.now();
-    const client = this.clientOf(job.id);
     if (client !== undefined) this.sockets.send(client, { type: 'executing', data: { node: null, prompt_id: job.id } });
   }
 }

@@ -26,6 +26,7 @@ import { historyRoutes } from './routes/history.js';
 import { fileRoutes } from './routes/files.js';
 import { infoRoutes } from './routes/info.js';
 import { logger } from '../log.js';
+import { JSON_BODY_LIMIT } from '../http/body.js';
 import { requestLog } from '../http/request-log.js';
 import { MAX_CLIENT_ID_CHARS } from '../comfy/graph-limits.js';
 import type { IncomingMessage } from 'node:http';
@@ -40,10 +41,6 @@ export interface CompatServer {
 
 /** Requests stop being waited for this long after close() begins. */
 const CLOSE_GRACE_MS = 5000;
-/** A clientId longer than this is refused, on /ws and on POST /prompt (ComfyUI has no limit; memory does). */
-const MAX_CLIENT_ID = MAX_CLIENT_ID_CHARS;
-/** The queue and history actions send small JSON bodies. */
-const JSON_LIMIT = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
 
 /** /api/X is X. */
 export function withoutApiPrefix(path: string): string {
@@ -59,8 +56,6 @@ export function crossOriginRefused(host: string | undefined, origin: string | un
   if (origin !== undefined && (allowed.includes('*') || allowed.includes(origin))) return false;
   return originRejected(host, origin);
 }
-
-const rejectUpgrade = refuseUpgrade;
 
 export async function startCompatServer(engine: Engine, host: string, port: number): Promise<CompatServer> {
   const { config } = engine;
@@ -91,7 +86,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     queueLength,
     maxBodyBytes: config.uploadMaxBytes,
     promptLimit: { bytes: config.maxPromptBytes, setting: 'MAX_PROMPT_BYTES' },
-    jsonLimit: JSON_LIMIT,
+    jsonLimit: JSON_BODY_LIMIT,
   };
   const app = new Koa();
   app.on('error', logStreamError);
@@ -126,16 +121,17 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://door');
-    if (withoutApiPrefix(url.pathname) !== '/ws') return rejectUpgrade(socket, 404, '404: Not Found');
-    if (crossOriginRefused(req.headers.host, req.headers.origin, config.corsOrigins)) return rejectUpgrade(socket, 403, 'cross-origin request refused');
+    if (withoutApiPrefix(url.pathname) !== '/ws') return refuseUpgrade(socket, 404, '404: Not Found');
+    if (crossOriginRefused(req.headers.host, req.headers.origin, config.corsOrigins)) return refuseUpgrade(socket, 403, 'cross-origin request refused');
     const principal = doors.upgradePrincipal(req, url);
-    if (!principal) return rejectUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
+    if (!principal) return refuseUpgrade(socket, 401, 'an API key is required: ?token=<key> or Authorization: Bearer <key>');
     const clientId = url.searchParams.get('clientId');
-    if (clientId !== null && clientId.length > MAX_CLIENT_ID) return rejectUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID} characters`);
+    // ComfyUI has no limit; memory does (POST /prompt has the same one).
+    if (clientId !== null && clientId.length > MAX_CLIENT_ID_CHARS) return refuseUpgrade(socket, 400, `clientId is longer than ${MAX_CLIENT_ID_CHARS} characters`);
     // Every open socket counts, the replaced ones included: each holds memory here.
     // A socket without a clientId gets a fresh sid: a client of its own.
     const place = engine.sockets.acquire(COMFY_DOOR, { tenant: principal.tenant, clientId: clientId || `anonymous ${newId()}` });
-    if (!place.ok) return rejectUpgrade(socket, 429, place.reason);
+    if (!place.ok) return refuseUpgrade(socket, 429, place.reason);
     socket.once('close', place.release);
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.once('close', place.release);

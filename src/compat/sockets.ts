@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import type { ComfyEvent } from './entries.js';
 import { clientKey } from '../engine/index.js';
 import type { ClientRef } from '../engine/index.js';
-import { isObject } from './request-body.js';
+import { isPlainObject } from '../workflows/graph.js';
 
 /** Progress and previews are skipped for a socket this far behind (they are superseded anyway). */
 const SLOW_BYTES = 1024 * 1024;
@@ -45,14 +45,6 @@ export class ClientSockets {
 
   constructor(private readonly hooks: SocketHooks) {}
 
-  get size(): number {
-    return this.registry.size;
-  }
-
-  has(client: ClientRef): boolean {
-    return this.registry.has(clientKey(client));
-  }
-
   /** Register an accepted socket under the requested clientId (or a fresh one) and greet it. */
   accept(ws: WebSocket, requested: string | null, tenant = ''): Connection {
     const sid = requested || newSid();
@@ -74,8 +66,8 @@ export class ClientSockets {
         return; // invalid JSON does not count as the first message
       }
       first = false;
-      if (!isObject(msg) || msg.type !== 'feature_flags') return;
-      const flags = isObject(msg.data) ? msg.data : {};
+      if (!isPlainObject(msg) || msg.type !== 'feature_flags') return;
+      const flags = isPlainObject(msg.data) ? msg.data : {};
       conn.previewMetadata = flags.supports_preview_metadata === true;
       this.write(conn, { type: 'feature_flags', data: { supports_preview_metadata: true, max_upload_size: this.hooks.maxUploadSize } });
     });

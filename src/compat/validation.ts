@@ -5,7 +5,7 @@ import { validatePrompt } from '../comfy/validation.js';
 import type { ErrorReason, InputsHook, ValidationOutcome } from '../comfy/validation.js';
 import { uploadKind } from '../comfy/object-info.js';
 import type { ObjectInfo } from '../comfy/object-info.js';
-import { isObject } from './request-body.js';
+import { isPlainObject } from '../workflows/graph.js';
 
 export type { ValidationOutcome, ObjectInfo };
 export { normaliseSpec } from '../comfy/object-info.js';
@@ -60,7 +60,7 @@ export function checkPrompt(prompt: Record<string, unknown>, targets: unknown, i
 /** Ids of the output nodes of a prompt, in prompt order. */
 export function outputNodes(prompt: Record<string, unknown>, info: ObjectInfo): string[] {
   return Object.entries(prompt)
-    .filter(([, node]) => isObject(node) && typeof node.class_type === 'string' && isObject(info[node.class_type]) && (info[node.class_type] as { output_node?: unknown }).output_node === true)
+    .filter(([, node]) => isPlainObject(node) && typeof node.class_type === 'string' && isPlainObject(info[node.class_type]) && (info[node.class_type] as { output_node?: unknown }).output_node === true)
     .map(([id]) => id);
 }
 
@@ -82,7 +82,7 @@ export function restrictToOutputs<T extends Record<string, unknown>>(prompt: T, 
     if (keep.has(id) || !Object.hasOwn(prompt, id)) continue;
     keep.add(id);
     const node = prompt[id];
-    if (!isObject(node) || !isObject(node.inputs)) continue;
+    if (!isPlainObject(node) || !isPlainObject(node.inputs)) continue;
     for (const value of Object.values(node.inputs)) {
       const source = linkedId(value);
       if (source !== undefined && !keep.has(source)) frontier.push(source);

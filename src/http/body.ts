@@ -12,6 +12,9 @@ export interface BodyLimit {
   setting: string;
 }
 
+/** Either door's JSON bodies (a workflow's inputs, queue and history actions) are small. */
+export const JSON_BODY_LIMIT: BodyLimit = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
+
 export interface ReadOptions {
   /** No byte for this long ends the request with 408. */
   idleMs?: number;
@@ -182,9 +185,4 @@ export async function readJson(ctx: Context, limit: BodyLimit, options: ReadOpti
   const parsed = await readJsonResult(ctx, limit, options);
   if (!parsed.ok) throw refuse(400, parsed.reason);
   return parsed.value;
-}
-
-/** Read a text body (UTF-8). */
-export async function readText(ctx: Context, limit: BodyLimit, options: ReadOptions = {}): Promise<string> {
-  return (await readBody(ctx, limit, options)).toString('utf8');
 }

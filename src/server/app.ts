@@ -9,7 +9,7 @@ import { Doors } from './auth.js';
 import { ClientHub } from './hub.js';
 import { listen, refuseUpgrade } from '../http/listen.js';
 import type { Listening } from '../http/listen.js';
-import { readBody, parseJson } from '../http/body.js';
+import { JSON_BODY_LIMIT, readBody, parseJson } from '../http/body.js';
 import type { BodyLimit } from '../http/body.js';
 import { refuse } from '../http/errors.js';
 import { workflowRoutes } from './routes/workflows.js';
@@ -25,9 +25,6 @@ export interface RunningServer {
   /** Stop accepting, let running requests finish for up to graceMs, then cut them. */
   close(graceMs?: number): Promise<void>;
 }
-
-/** A JSON body of this door (a workflow's inputs) is small. */
-export const JSON_BODY_LIMIT: BodyLimit = { bytes: 2 * 1024 * 1024, setting: 'the JSON body limit of this API' };
 
 /**
  * JSON and text bodies, read before routing into ctx.request.body (the text for text/plain, the

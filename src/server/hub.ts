@@ -5,7 +5,6 @@
 // cause when a job fails, and `closed` "Execution is done" when all its work is finished (then
 // the socket closes). A client that goes away while its work waits or runs has it cancelled,
 // after a short grace period for reconnects.
-import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
@@ -18,6 +17,7 @@ import { DONE_DETAIL } from '../jobs/client-status.js';
 import { isClientId } from './params.js';
 import type { Doors } from './auth.js';
 import { logger } from '../log.js';
+import { refuseUpgrade } from '../http/listen.js';
 
 const log = logger('hub');
 
@@ -211,9 +211,7 @@ export class ClientHub {
   }
 }
 
+/** Refuse an upgrade with this door's error shape. */
 function reject(socket: Duplex, status: number, detail: string): void {
-  const body = JSON.stringify({ detail });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  refuseUpgrade(socket, status, JSON.stringify({ detail }), 'application/json');
 }

@@ -18,7 +18,7 @@ import { backendTag, untagSubfolder } from '../file-names.js';
 import { UploadRefused } from '../input-store.js';
 import { checkImage } from '../../uploads/image-check.js';
 import { plain } from '../errors.js';
-import { isObject } from '../request-body.js';
+import { isPlainObject } from '../../workflows/graph.js';
 import type { DoorContext } from './context.js';
 import type { Engine } from '../../engine/index.js';
 import { queryString } from './context.js';
@@ -122,7 +122,7 @@ export function fileRoutes({ engine, door, inputs, maxBodyBytes }: DoorContext):
         } catch {
           ref = undefined;
         }
-        if (!isObject(ref) || typeof ref.filename !== 'string') throw plain(400, 'original_ref is required: a JSON object {"filename", "subfolder", "type"} naming the image the mask is for');
+        if (!isPlainObject(ref) || typeof ref.filename !== 'string') throw plain(400, 'original_ref is required: a JSON object {"filename", "subfolder", "type"} naming the image the mask is for');
       }
       const check = await checkImage(image.filepath, { maxPixels: engine.config.uploadMaxPixels });
       if (!check.ok) throw plain(400, `${JSON.stringify(image.originalFilename)} ${check.reason}`);

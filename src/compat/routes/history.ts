@@ -1,8 +1,8 @@
 // GET /history, GET /history/{prompt_id}, POST /history {clear, delete}.
 import Router from '@koa/router';
 import { plain } from '../errors.js';
-import { isObject } from '../request-body.js';
-import { readJsonResult as readJson } from '../../http/body.js';
+import { isPlainObject } from '../../workflows/graph.js';
+import { readJsonResult } from '../../http/body.js';
 import type { DoorContext } from './context.js';
 import { callerOf } from '../../server/params.js';
 import { done, queryString } from './context.js';
@@ -26,8 +26,8 @@ export function historyRoutes({ door, doors, jsonLimit }: DoorContext): Router {
   });
 
   router.post('/history', async (ctx) => {
-    const parsed = await readJson(ctx, jsonLimit);
-    if (!parsed.ok || !isObject(parsed.value)) throw plain(400, parsed.ok ? 'the body must be a JSON object: {"delete": [ids]} or {"clear": true}' : parsed.reason);
+    const parsed = await readJsonResult(ctx, jsonLimit);
+    if (!parsed.ok || !isPlainObject(parsed.value)) throw plain(400, parsed.ok ? 'the body must be a JSON object: {"delete": [ids]} or {"clear": true}' : parsed.reason);
     const body = parsed.value;
     if ('clear' in body && body.clear) {
       doors.requireAdmin(ctx);

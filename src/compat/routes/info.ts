@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import { CompatError, errorBody, plain } from '../errors.js';
 import { NoBackend } from '../../engine/index.js';
 import type { InfoAnswer } from '../../engine/index.js';
-import { isObject } from '../request-body.js';
+import { isPlainObject } from '../../workflows/graph.js';
 import type { DoorContext } from './context.js';
 
 function unavailable(reason: string): CompatError {
@@ -16,8 +16,8 @@ function unavailable(reason: string): CompatError {
 export function poolDevices(perBackend: { url: string; stats: unknown }[]): unknown[] {
   const devices: unknown[] = [];
   for (const { url, stats } of perBackend) {
-    const list = isObject(stats) && Array.isArray(stats.devices) ? stats.devices : [];
-    for (const device of list) devices.push(isObject(device) ? { ...device, name: `${url} ${String(device.name ?? '')}`.trim() } : device);
+    const list = isPlainObject(stats) && Array.isArray(stats.devices) ? stats.devices : [];
+    for (const device of list) devices.push(isPlainObject(device) ? { ...device, name: `${url} ${String(device.name ?? '')}`.trim() } : device);
   }
   return devices;
 }
@@ -43,7 +43,7 @@ export function infoRoutes({ info, maxBodyBytes }: DoorContext): Router {
   router.get('/object_info/:node_class', async (ctx) => {
     const all = await answer('/object_info');
     const name = ctx.params.node_class!;
-    const body = all.status === 200 && isObject(all.body) && Object.hasOwn(all.body, name) ? { [name]: all.body[name] } : {};
+    const body = all.status === 200 && isPlainObject(all.body) && Object.hasOwn(all.body, name) ? { [name]: all.body[name] } : {};
     reply(ctx, { status: 200, body });
   });
   router.get('/embeddings', async (ctx) => reply(ctx, await answer('/embeddings')));
@@ -60,7 +60,7 @@ export function infoRoutes({ info, maxBodyBytes }: DoorContext): Router {
   router.get('/features', async (ctx) => {
     const features = await answer('/features');
     // Previews are converted for clients that cannot read metadata, and uploads end here.
-    const body = { ...(isObject(features.body) ? features.body : {}), supports_preview_metadata: true, max_upload_size: maxBodyBytes };
+    const body = { ...(isPlainObject(features.body) ? features.body : {}), supports_preview_metadata: true, max_upload_size: maxBodyBytes };
     reply(ctx, { status: 200, body });
   });
 
@@ -68,7 +68,7 @@ export function infoRoutes({ info, maxBodyBytes }: DoorContext): Router {
     const answered = await info.systemStats();
     if (answered.length === 0) throw unavailable(info.healthyCount ? 'no backend answered /system_stats' : 'no ComfyUI backend is healthy right now');
     const first = answered[0].stats;
-    ctx.body = { system: isObject(first) ? first.system : {}, devices: poolDevices(answered) };
+    ctx.body = { system: isPlainObject(first) ? first.system : {}, devices: poolDevices(answered) };
   });
 
   return router;
