@@ -14,6 +14,7 @@
 // (VALIDATE_INPUTS naming it); /object_info does not say which those are, and the core nodes
 // have no such ranged input, so the range is applied regardless.
 
+import { uploadKind } from '../comfy/object-info.js';
 import { isFileInput } from './files.js';
 import { isPlainObject } from './graph.js';
 import type { ExposedInput, InputType, InputValue } from './inputs.js';
@@ -176,14 +177,9 @@ function comboChoices(type: Declaration['type'], options: Record<string, unknown
   if (Array.isArray(type)) list = type;
   else if (type === 'COMBO' && !options.remote_combo) list = options.options;
   if (!Array.isArray(list)) return undefined;
-  // Upload combos list the backend's input folder; the node's own validator judges those.
-  if (isUploadCombo(options)) return undefined;
+  // Upload combos (LoadImage's image) list the backend's input folder; the node's own validator judges those.
+  if (uploadKind(options) !== undefined) return undefined;
   return list.filter((choice): choice is InputValue => ['string', 'number', 'boolean'].includes(typeof choice));
-}
-
-/** LoadImage's image and the like: an `image_upload: true` option (or `upload: "image"`). */
-function isUploadCombo(options: Record<string, unknown>): boolean {
-  return Object.entries(options).some(([key, value]) => (value === true && key.endsWith('_upload')) || (key === 'upload' && typeof value === 'string'));
 }
 
 function isNumber(value: unknown): value is number {
