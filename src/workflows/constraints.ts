@@ -45,7 +45,20 @@ const LISTED_CHOICES = 20;
  * default remains: the check then falls back to the type checks alone, and the backend has the
  * last word.
  */
-export function constraintsFor(workflow: { readonly inputs: readonly ExposedInput[] }, objectInfo?: ObjectInfo): Record<string, InputConstraint> {
+export function constraintsFor(workflow: { readonly inputs: readonly ExposedInput[] }, objectInfo?: ObjectInfo): Constraints {
+  if (objectInfo === undefined) return readConstraints(workflow);
+  // The pool keeps one /object_info object until it fetches anew, so every submission of a
+  // workflow until then is held to the same constraints: read them once.
+  let byWorkflow = known.get(objectInfo);
+  if (byWorkflow === undefined) known.set(objectInfo, (byWorkflow = new WeakMap()));
+  let constraints = byWorkflow.get(workflow);
+  if (constraints === undefined) byWorkflow.set(workflow, (constraints = readConstraints(workflow, objectInfo)));
+  return constraints;
+}
+
+const known = new WeakMap<ObjectInfo, WeakMap<object, Constraints>>();
+
+function readConstraints(workflow: { readonly inputs: readonly ExposedInput[] }, objectInfo?: ObjectInfo): Constraints {
   const constraints: Record<string, InputConstraint> = {};
   for (const input of workflow.inputs) {
     const declared = objectInfo === undefined ? undefined : declaredInput(objectInfo, input.class, input.input);
