@@ -97,7 +97,7 @@ export function checkValue(constraint: InputConstraint, value: unknown): string 
 }
 
 /** Why a value does not fit the input's type, or undefined when it fits. */
-export function valueProblem(type: InputType, value: unknown): string | undefined {
+function valueProblem(type: InputType, value: unknown): string | undefined {
   switch (type) {
     case 'int':
       if (typeof value !== 'number' || !Number.isInteger(value)) return `must be an int, got ${describeValue(value)}`;
