@@ -14,7 +14,7 @@ export type Logger = PinoLogger;
  * object down, e.g. `{ headers: { authorization } }`): credentials of clients and operators.
  */
 const SECRET_FIELDS = ['authorization', 'Authorization', 'token', 'adminToken', 'apiKey', 'apiKeys', 'key', 'password'];
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.headers.${f}`]),
   'headers["x-admin-token"]',
   '*.headers["x-admin-token"]',

@@ -2,6 +2,7 @@
 // ComfyUI turns some strings into file names and prefixes (filename_prefix, checkpoint, LoRA and
 // image names); a 90 MB filename_prefix would be copied into every history entry and path. Every
 // problem is reported at once.
+import { isPlainObject } from './python.js';
 
 /** A string ComfyUI uses as a file or model name, or a file name prefix. */
 export const MAX_NAME_CHARS = 1024;
@@ -31,10 +32,6 @@ export interface GraphLimitReport {
   nodeErrors: Record<string, { errors: NodeProblem[]; dependent_outputs: string[]; class_type: string }>;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Every string over MAX_STRING_CHARS anywhere in `value`, walked without recursion. */
 function longStrings(value: unknown, root: string, found: (path: string, length: number) => void): void {
   const stack: [unknown, string][] = [[value, root]];
@@ -44,7 +41,7 @@ function longStrings(value: unknown, root: string, found: (path: string, length:
       if (v.length > MAX_STRING_CHARS) found(path, v.length);
     } else if (Array.isArray(v)) {
       v.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
-    } else if (isRecord(v)) {
+    } else if (isPlainObject(v)) {
       for (const [k, item] of Object.entries(v)) {
         if (k.length > MAX_NAME_CHARS) found(`${path} key`, k.length);
         stack.push([item, `${path}.${k.slice(0, 64)}`]);
@@ -56,18 +53,18 @@ function longStrings(value: unknown, root: string, found: (path: string, length:
 /** The length problems of a POST /prompt body; empty lists when there are none. */
 export function graphLimits(body: unknown): GraphLimitReport {
   const report: GraphLimitReport = { problems: [], nodeErrors: {} };
-  if (!isRecord(body)) return report;
+  if (!isPlainObject(body)) return report;
   let count = 0;
   const note = (line: string) => {
     if (++count <= MAX_REPORTED) report.problems.push(line);
   };
   const clientIds: [string, unknown][] = [['client_id', body.client_id]];
-  if (isRecord(body.extra_data)) clientIds.push(['extra_data.client_id', body.extra_data.client_id]);
+  if (isPlainObject(body.extra_data)) clientIds.push(['extra_data.client_id', body.extra_data.client_id]);
   for (const [where, id] of clientIds) {
     if (typeof id === 'string' && id.length > MAX_CLIENT_ID_CHARS) note(`${where} is ${id.length} characters long; at most ${MAX_CLIENT_ID_CHARS} are allowed`);
   }
 
-  const prompt = isRecord(body.prompt) ? body.prompt : {};
+  const prompt = isPlainObject(body.prompt) ? body.prompt : {};
   const nodeProblem = (id: string, node: Record<string, unknown>, input: string, length: number, max: number) => {
     if (++count > MAX_REPORTED) return;
     const entry = (report.nodeErrors[id.slice(0, MAX_NAME_CHARS)] ??= {
@@ -84,8 +81,8 @@ export function graphLimits(body: unknown): GraphLimitReport {
   };
   for (const [id, node] of Object.entries(prompt)) {
     if (id.length > MAX_NAME_CHARS) note(`a node id is ${id.length} characters long; at most ${MAX_NAME_CHARS} are allowed`);
-    if (!isRecord(node)) continue;
-    const inputs = isRecord(node.inputs) ? node.inputs : {};
+    if (!isPlainObject(node)) continue;
+    const inputs = isPlainObject(node.inputs) ? node.inputs : {};
     for (const [input, value] of Object.entries(inputs)) {
       if (typeof value !== 'string') continue;
       const max = isNameInput(input) ? MAX_NAME_CHARS : MAX_STRING_CHARS;
@@ -99,10 +96,10 @@ export function graphLimits(body: unknown): GraphLimitReport {
   const rest = { ...body, prompt: undefined };
   longStrings(rest, 'body', (path, length) => note(`${path} is ${length} characters long; at most ${MAX_STRING_CHARS} are allowed`));
   for (const [id, node] of Object.entries(prompt)) {
-    if (!isRecord(node)) continue;
+    if (!isPlainObject(node)) continue;
     const { inputs, ...others } = node;
     longStrings(others, `prompt.${id.slice(0, 64)}`, (path, length) => note(`${path} is ${length} characters long; at most ${MAX_STRING_CHARS} are allowed`));
-    if (isRecord(inputs)) {
+    if (isPlainObject(inputs)) {
       for (const [input, value] of Object.entries(inputs)) {
         if (typeof value !== 'string') longStrings(value, `prompt.${id.slice(0, 64)}.inputs.${input.slice(0, 64)}`, (path, length) => note(`${path} is ${length} characters long; at most ${MAX_STRING_CHARS} are allowed`));
         if (input.length > MAX_NAME_CHARS) note(`node ${id.slice(0, 64)}: an input name is ${input.length} characters long; at most ${MAX_NAME_CHARS} are allowed`);

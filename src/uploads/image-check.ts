@@ -24,7 +24,7 @@ export interface ImageLimits {
 export type ImageCheck = { ok: true; kind: ImageKind; width: number; height: number } | { ok: false; reason: string };
 
 /** What the bridge accepts, in the words a refusal uses. */
-export const ACCEPTED_FORMATS = 'PNG, JPEG, GIF, WebP, BMP or TIFF';
+const ACCEPTED_FORMATS = 'PNG, JPEG, GIF, WebP, BMP or TIFF';
 
 const FORMAT_NAMES: Record<string, string> = { png: 'PNG', jpg: 'JPEG', gif: 'GIF', webp: 'WebP', bmp: 'BMP', tiff: 'TIFF' };
 
@@ -100,7 +100,7 @@ const MAX_PNG_INT = 2 ** 31 - 1;
  * and nothing after it. `checkHeader` sees the size as soon as IHDR is read, and its answer (a
  * refusal) stops the walk. Throws Damaged for a structural fault.
  */
-export function walkPng(bytes: Buffer, checkHeader: (size: Size) => string | undefined): Size | string {
+function walkPng(bytes: Buffer, checkHeader: (size: Size) => string | undefined): Size | string {
   let pos = PNG_SIGNATURE_BYTES;
   let size: Size | undefined;
   let idat = false;
@@ -158,7 +158,7 @@ const BI_RLE4 = 2;
 const BI_BITFIELDS = 3;
 const BI_ALPHABITFIELDS = 6;
 
-export function bmpHeader(bytes: Buffer): BmpHeader {
+function bmpHeader(bytes: Buffer): BmpHeader {
   const dibSize = bytes.readUInt32LE(BMP_FILE_HEADER);
   if (bytes.length < BMP_FILE_HEADER + Math.min(dibSize, 40)) throw new Damaged('its header is cut short');
   const pixelOffset = bytes.readUInt32LE(10);

@@ -14,6 +14,7 @@
 // (VALIDATE_INPUTS naming it); /object_info does not say which those are, and the core nodes
 // have no such ranged input, so the range is applied regardless.
 
+import { uploadKind } from '../comfy/object-info.js';
 import { isFileInput } from './files.js';
 import { isPlainObject } from './graph.js';
 import type { ExposedInput, InputType, InputValue } from './inputs.js';
@@ -44,7 +45,20 @@ const LISTED_CHOICES = 20;
  * default remains: the check then falls back to the type checks alone, and the backend has the
  * last word.
  */
-export function constraintsFor(workflow: { readonly inputs: readonly ExposedInput[] }, objectInfo?: ObjectInfo): Record<string, InputConstraint> {
+export function constraintsFor(workflow: { readonly inputs: readonly ExposedInput[] }, objectInfo?: ObjectInfo): Constraints {
+  if (objectInfo === undefined) return readConstraints(workflow);
+  // The pool keeps one /object_info object until it fetches anew, so every submission of a
+  // workflow until then is held to the same constraints: read them once.
+  let byWorkflow = known.get(objectInfo);
+  if (byWorkflow === undefined) known.set(objectInfo, (byWorkflow = new WeakMap()));
+  let constraints = byWorkflow.get(workflow);
+  if (constraints === undefined) byWorkflow.set(workflow, (constraints = readConstraints(workflow, objectInfo)));
+  return constraints;
+}
+
+const known = new WeakMap<ObjectInfo, WeakMap<object, Constraints>>();
+
+function readConstraints(workflow: { readonly inputs: readonly ExposedInput[] }, objectInfo?: ObjectInfo): Constraints {
   const constraints: Record<string, InputConstraint> = {};
   for (const input of workflow.inputs) {
     const declared = objectInfo === undefined ? undefined : declaredInput(objectInfo, input.class, input.input);
@@ -83,7 +97,7 @@ export function checkValue(constraint: InputConstraint, value: unknown): string 
 }
 
 /** Why a value does not fit the input's type, or undefined when it fits. */
-export function valueProblem(type: InputType, value: unknown): string | undefined {
+function valueProblem(type: InputType, value: unknown): string | undefined {
   switch (type) {
     case 'int':
       if (typeof value !== 'number' || !Number.isInteger(value)) return `must be an int, got ${describeValue(value)}`;
@@ -176,14 +190,9 @@ function comboChoices(type: Declaration['type'], options: Record<string, unknown
   if (Array.isArray(type)) list = type;
   else if (type === 'COMBO' && !options.remote_combo) list = options.options;
   if (!Array.isArray(list)) return undefined;
-  // Upload combos list the backend's input folder; the node's own validator judges those.
-  if (isUploadCombo(options)) return undefined;
+  // Upload combos (LoadImage's image) list the backend's input folder; the node's own validator judges those.
+  if (uploadKind(options) !== undefined) return undefined;
   return list.filter((choice): choice is InputValue => ['string', 'number', 'boolean'].includes(typeof choice));
-}
-
-/** LoadImage's image and the like: an `image_upload: true` option (or `upload: "image"`). */
-function isUploadCombo(options: Record<string, unknown>): boolean {
-  return Object.entries(options).some(([key, value]) => (value === true && key.endsWith('_upload')) || (key === 'upload' && typeof value === 'string'));
 }
 
 function isNumber(value: unknown): value is number {

@@ -5,7 +5,7 @@ import type { ObjectInfo } from './constraints.js';
 import { isPlainObject } from './graph.js';
 import type { ExposedInput, InputValue } from './inputs.js';
 
-export { MAX_STRING_LENGTH, describeValue, valueProblem } from './constraints.js';
+export { MAX_STRING_LENGTH, describeValue } from './constraints.js';
 
 /** The body field that names the workflow; it is not an input. */
 const WORKFLOW_FIELD = 'workflow';
