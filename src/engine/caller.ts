@@ -37,11 +37,6 @@ export class CallerView {
     return this.engine.jobs(door).filter((j) => sees(this.who, j));
   }
 
-  /** Jobs of one of the caller's clients. */
-  jobsOf(clientId: string, door?: string): Job[] {
-    return this.engine.jobsOf(clientId, door, this.who.tenant);
-  }
-
   /** The backend that serves (or last served) one of the caller's clients. */
   backendOf(clientId: string): string | undefined {
     return this.engine.backendOf(clientId, this.who.tenant);
@@ -50,11 +45,6 @@ export class CallerView {
   /** Cancel a job the caller may see; false when it is final, unknown or not the caller's. */
   cancel(jobId: string, reason: string): Promise<boolean> {
     return this.get(jobId) ? this.engine.cancel(jobId, reason) : Promise.resolve(false);
-  }
-
-  /** Cancel every unfinished job of one of the caller's clients. */
-  cancelClient(clientId: string, reason: string, door?: string): Promise<number> {
-    return this.engine.cancelClient(clientId, reason, door, this.who.tenant);
   }
 
   /** Forget finished jobs the caller may see; others' ids are passed over. */

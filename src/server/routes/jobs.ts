@@ -8,7 +8,7 @@ import type { Job } from '../../jobs/job.js';
 import { isFinal } from '../../jobs/job.js';
 import { multipartStream, newBoundary } from '../multipart.js';
 import type { Part } from '../multipart.js';
-import { requireClient } from '../params.js';
+import { callerOf, requireClient } from '../params.js';
 import type { ClientRef } from '../../engine/index.js';
 import { parseJson } from '../../http/body.js';
 import { logger } from '../../log.js';
@@ -21,7 +21,7 @@ export function jobRoutes(sessions: CuratedSessions): Router {
 
   router.post('/generate-based-workflow', async (ctx) => {
     const client = requireClient(ctx);
-    const { queueLength } = await engine.submitWorkflow(client.clientId, jsonBody(ctx), CURATED_DOOR, client.tenant);
+    const { queueLength } = await engine.as(callerOf(ctx)).submitWorkflow(client.clientId, jsonBody(ctx), CURATED_DOOR);
     ctx.body = { detail: `queued / ${queueLength}` };
   });
 

@@ -14,7 +14,7 @@ export function operatorRoutes(engine: Engine, doors: Doors): Router {
     const clientId = optionalClientId(ctx);
     const options = { unload_models: true, free_memory: true };
     if (clientId) {
-      const backend = engine.backendOf(clientId, callerOf(ctx).tenant);
+      const backend = engine.as(callerOf(ctx)).backendOf(clientId);
       if (!backend) throw new ClientError(404, `no backend serves clientId ${clientId}: it has no job`);
       const [result] = await engine.freeMemory(options, { backend });
       if (!result || result.error !== undefined) throw new ClientError(502, `the backend serving ${clientId} did not answer: ${result?.error ?? 'it is no longer configured'}`);
