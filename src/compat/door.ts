@@ -3,7 +3,7 @@
 // needs (queue number, client_id, the backend's history record) is kept in its own side table.
 // Prompts of both doors share one queue and one pool of backends. Every view and action is for a
 // caller: with API keys, a key sees and acts on its own tenant's prompts only (the engine decides).
-import type { Engine, EngineEvent, Principal, SideTable } from '../engine/index.js';
+import type { Engine, Principal, SideTable } from '../engine/index.js';
 import { DuplicateJobError, OPERATOR } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal, isOnBackend } from '../jobs/job.js';
@@ -53,7 +53,6 @@ export function distinctRefs(refs: readonly string[]): Record<string, string> {
 export class ComfyDoor {
   private next = 0;
   private readonly records: SideTable<PromptRecord>;
-  private readonly unsubscribe: () => void;
   readonly counter: PromptCounter = {
     peek: () => this.next,
     take: () => this.next++,
@@ -69,20 +68,9 @@ export class ComfyDoor {
       const n = this.records.get(job.id)?.number;
       if (Number.isInteger(n) && n! >= this.next) this.next = n! + 1;
     }
-    this.unsubscribe = engine.events.subscribe((event) => this.onEvent(event));
   }
 
-  close(): void {
-    this.unsubscribe();
-  }
-
-  /** Keep what the backend recorded about a finished prompt: /history shows it. */
-  private onEvent(event: EngineEvent): void {
-    if (!('jobId' in event) || event.door !== COMFY_DOOR) return;
-    if (event.kind !== 'succeeded' && event.kind !== 'failed' && event.kind !== 'cancelled') return;
-    const record = this.records.get(event.jobId);
-    if (record && event.record) void this.records.set(event.jobId, { ...record, backend: event.record });
-  }
+  close(): void {}
 
   /** This door's jobs the caller may see, in no particular order. */
   jobs(who: Principal): Job[] {
@@ -95,9 +83,12 @@ export class ComfyDoor {
     return job?.door === COMFY_DOOR ? job : undefined;
   }
 
-  /** This door's record of a prompt. */
+  /** This door's record of a prompt, with what its backend recorded once it finished. */
   record(id: string): PromptRecord | undefined {
-    return this.records.get(id);
+    const record = this.records.get(id);
+    const backend = this.engine.get(id)?.record;
+    // Jobs finished before the engine kept the backend's record have it in the door's table.
+    return record && backend ? { ...record, backend } : record;
   }
 
   /** POST /prompt: check, then persist and queue; the answer ComfyUI would give. */
@@ -163,7 +154,7 @@ export class ComfyDoor {
 
   /** outputs_to_execute of a job. */
   outputsOf(job: Job): string[] {
-    const record = this.records.get(job.id);
+    const record = this.record(job.id);
     const known = record?.outputs ?? record?.backend?.outputsToExecute;
     if (known) return known;
     const info = this.engine.pool.cachedObjectInfo();
@@ -171,7 +162,7 @@ export class ComfyDoor {
   }
 
   private item(job: Job): QueueItem {
-    return queueItem(job, this.records.get(job.id), this.outputsOf(job));
+    return queueItem(job, this.record(job.id), this.outputsOf(job));
   }
 
   /** GET /queue: running is what executes now; pending is everything else not finished, in run order. */
@@ -218,17 +209,17 @@ export class ComfyDoor {
   /** GET /history: finished prompts, oldest first, in ComfyUI's window. */
   history(who: Principal, maxItems: number | undefined, offset: number | undefined): Record<string, HistoryEntryView> {
     const done = this.jobs(who)
-      .filter((j) => inHistory(j, this.records.get(j.id)))
+      .filter((j) => inHistory(j, this.record(j.id)))
       .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.createdAt - b.createdAt);
     const out: Record<string, HistoryEntryView> = {};
-    for (const job of historyWindow(done, maxItems, offset)) out[job.id] = historyEntry(job, this.records.get(job.id), this.outputsOf(job));
+    for (const job of historyWindow(done, maxItems, offset)) out[job.id] = historyEntry(job, this.record(job.id), this.outputsOf(job));
     return out;
   }
 
   /** GET /history/{id}: the entry, or {} while unknown, queued or running. */
   entry(id: string, who: Principal): Record<string, HistoryEntryView> {
     const job = this.job(id, who);
-    const record = job && this.records.get(job.id);
+    const record = job && this.record(job.id);
     return job && inHistory(job, record) ? { [id]: historyEntry(job, record, this.outputsOf(job)) } : {};
   }
 

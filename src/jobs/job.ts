@@ -8,7 +8,7 @@
 // queued: waiting in the bridge. dispatching: inputs going to the chosen backend.
 // submitted: accepted by the backend, waiting in its queue. running: executing there.
 import type { ComfyPrompt, FileRef } from '../comfy/protocol.js';
-import type { ProgressSnapshot } from '../engine/events.js';
+import type { BackendRecord, ProgressSnapshot } from '../engine/events.js';
 
 export type JobState = 'queued' | 'dispatching' | 'submitted' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -53,6 +53,8 @@ export interface Job {
   progress?: ProgressSnapshot;
   /** Sequence number of its last engine event. */
   seq?: number;
+  /** What the backend recorded about the finished prompt (its /history entry, without the prompt). */
+  record?: BackendRecord;
 }
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);

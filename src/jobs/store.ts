@@ -1,17 +1,22 @@
-// Where jobs live: an in-memory index, written to DATA_DIR (see store-files.ts for the format).
+// Where jobs live: an in-memory index of every job, and where it is written.
 //
 // Side tables: named maps from job id to a value of someone else's (a door's own record of the
 // job), written in the same line as the job and dropped with it.
 //
-// Durability: `add` resolves only once the job is on disk. Writes never overlap; every change
+// Durability: `add` resolves only once the job is written. Writes never overlap; every change
 // made while one is under way joins the next (group commit), so many concurrent accepts cost one
 // write, and a write carries only the jobs that changed.
+//
+// Where it is written is a StorePersistence: files in DATA_DIR (store-files.ts) for one process,
+// or Redis for a cluster (cluster/redis-link.ts), where the same write also carries the engine's
+// events to the other processes and their changes come back through `applyRemote`.
 import { EventEmitter } from 'node:events';
 import type { Job, JobState } from './job.js';
 import { canMove, isFinal } from './job.js';
 import { StoreError, StoreFiles } from './store-files.js';
 import { logger } from '../log.js';
 import { clientKey } from '../engine/tenants.js';
+import type { EngineEvent } from '../engine/events.js';
 
 export { StoreError };
 
@@ -32,7 +37,30 @@ export interface SideTable<T> {
 }
 
 /** A job as written: its fields plus its side tables' values. */
-type Stored = Job & { tables?: Record<string, unknown> };
+export type Stored = Job & { tables?: Record<string, unknown> };
+
+/** Where the store writes: one group commit at a time, never overlapping. */
+export interface StorePersistence {
+  /** Every job stored so far. */
+  load(): Promise<Iterable<Stored>>;
+  /**
+   * Write these jobs (their JSON) and removals, with the events announced since the last write
+   * (a persistence that does not carry events gets none). Resolves once written.
+   */
+  append(put: string[], removed: string[], events: EngineEvent[]): Promise<void>;
+  /** Does `append` carry events to other processes? */
+  readonly carriesEvents: boolean;
+  /** Rewrite everything now (files only). */
+  compact?(): Promise<void>;
+  readonly wantsCompaction?: boolean;
+  close(): Promise<void>;
+}
+
+/** Jobs written by another process: as they are now, and the ids of those gone. */
+export interface RemoteChange {
+  put: { json: string; job: Stored }[];
+  removed: string[];
+}
 
 export class JobStore extends EventEmitter<JobStoreEvents> {
   private readonly jobs = new Map<string, Job>();
@@ -47,24 +75,90 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private draining: Promise<void> | undefined;
   private closed = false;
-  private files: StoreFiles | undefined;
+  private persistence: StorePersistence | undefined;
+  /** Events to carry with the next write (only with a persistence that carries them). */
+  private outbox: EngineEvent[] = [];
 
   private constructor() {
     super();
     this.setMaxListeners(0);
   }
 
+  /** The store of one process: files in `dataDir`. */
   static async open(dataDir: string): Promise<JobStore> {
     const store = new JobStore();
     const { files, jobs } = await StoreFiles.open(dataDir, () => store.serialize());
-    store.files = files;
-    for (const stored of jobs.values() as IterableIterator<Stored>) {
-      const { tables, ...job } = stored;
-      for (const [name, value] of Object.entries(tables ?? {})) store.tableMap(name).set(job.id, value);
-      store.index(job);
-    }
+    store.persistence = {
+      load: async () => jobs.values(),
+      append: (put, removed) => files.append(put, removed),
+      carriesEvents: false,
+      compact: () => files.compact(),
+      get wantsCompaction() {
+        return files.wantsCompaction;
+      },
+      close: () => files.close(),
+    };
+    store.fill(jobs.values());
     return store;
   }
+
+  /** A store written through `persistence` (Redis for a cluster). */
+  static async openOn(persistence: StorePersistence): Promise<JobStore> {
+    const store = new JobStore();
+    store.persistence = persistence;
+    store.fill(await persistence.load());
+    return store;
+  }
+
+  private fill(jobs: Iterable<Stored>): void {
+    for (const stored of jobs) {
+      const { tables, ...job } = stored;
+      for (const [name, value] of Object.entries(tables ?? {})) this.tableMap(name).set(job.id, value);
+      this.index(job);
+    }
+  }
+
+  /**
+   * Send an event to the other processes with the next write (a cluster's event stream); at once
+   * when no write is under way. A no-op for a store of one process.
+   */
+  announce(event: EngineEvent): void {
+    if (!this.persistence?.carriesEvents || this.closed) return;
+    this.outbox.push(event);
+    if (!this.draining) this.draining = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
+  }
+
+  /**
+   * Take in what another process wrote. `keepOwn` says which of our jobs we alone write (the
+   * dispatcher's unfinished jobs): a copy from elsewhere never overwrites those.
+   */
+  applyRemote(change: RemoteChange, keepOwn: (job: Job) => boolean = () => false): void {
+    for (const { json, job: stored } of change.put) {
+      const { tables, ...fields } = stored;
+      const current = this.jobs.get(fields.id);
+      if (current && keepOwn(current)) continue;
+      for (const map of this.tables.values()) map.delete(fields.id);
+      for (const [name, value] of Object.entries(tables ?? {})) this.tableMap(name).set(fields.id, value);
+      if (!current) {
+        this.index(fields);
+        this.json.set(fields, json);
+        this.emit('state', fields, undefined);
+        continue;
+      }
+      const previous = current.state;
+      // Same object, new fields: whoever holds the job sees the change.
+      for (const key of Object.keys(current)) if (!(key in fields)) delete (current as unknown as Record<string, unknown>)[key];
+      Object.assign(current, fields);
+      this.dirty.delete(current);
+      this.json.set(current, json);
+      if (previous !== current.state) this.emit('state', current, previous);
+    }
+    for (const id of change.removed) {
+      const job = this.jobs.get(id);
+      if (job) this.drop(job);
+    }
+  }
+
 
   table<T>(name: string): SideTable<T> {
     const map = this.tableMap(name);
@@ -146,17 +240,22 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   async remove(jobs: Job[]): Promise<void> {
     for (const job of jobs) {
-      if (!this.jobs.delete(job.id)) continue;
-      this.dirty.delete(job);
+      if (this.jobs.get(job.id) !== job) continue;
+      this.drop(job);
       this.removedIds.add(job.id);
-      for (const map of this.tables.values()) map.delete(job.id);
-      const key = clientKey({ tenant: job.tenant ?? '', clientId: job.clientId });
-      const set = this.byClient.get(key);
-      set?.delete(job);
-      if (set && set.size === 0) this.byClient.delete(key);
-      this.emit('removed', job);
     }
     await this.persist();
+  }
+
+  private drop(job: Job): void {
+    this.jobs.delete(job.id);
+    this.dirty.delete(job);
+    for (const map of this.tables.values()) map.delete(job.id);
+    const key = clientKey({ tenant: job.tenant ?? '', clientId: job.clientId });
+    const set = this.byClient.get(key);
+    set?.delete(job);
+    if (set && set.size === 0) this.byClient.delete(key);
+    this.emit('removed', job);
   }
 
   /** Wait until everything changed so far is on disk. */
@@ -166,14 +265,15 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   async close(): Promise<void> {
     await this.flush();
+    if (this.draining) await this.draining;
     this.closed = true;
-    await this.files?.close();
+    await this.persistence?.close();
   }
 
-  /** Rewrite the snapshot now and start an empty journal. */
+  /** Rewrite the snapshot now and start an empty journal (files only). */
   async compact(): Promise<void> {
     await this.flush();
-    await this.files?.compact();
+    await this.persistence?.compact?.();
   }
 
   private changed(job: Job): void {
@@ -212,7 +312,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   /** Resolves once the current state is on disk; changes until the next write all share it. */
   private persist(): Promise<void> {
-    if (!this.files || this.closed) return Promise.resolve();
+    if (!this.persistence || this.closed) return Promise.resolve();
     const done = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
     // Start on the next tick so everything changed in this one joins the same write.
     if (!this.draining) this.draining = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
@@ -220,23 +320,27 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   }
 
   private async drain(): Promise<void> {
-    const files = this.files!;
-    while (this.waiting.length) {
+    const persistence = this.persistence!;
+    while (this.waiting.length || this.outbox.length) {
       const batch = this.waiting;
       this.waiting = [];
-      const changed = [...this.dirty];
-      const removed = [...this.removedIds];
-      this.dirty.clear();
-      this.removedIds.clear();
+      const events = this.outbox;
+      this.outbox = [];
+      // Events alone do not write the jobs touched since the last write: those ride along later.
+      const changed = batch.length ? [...this.dirty] : [];
+      const removed = batch.length ? [...this.removedIds] : [];
+      for (const j of changed) this.dirty.delete(j);
+      for (const id of removed) this.removedIds.delete(id);
       try {
-        await files.append(
+        await persistence.append(
           changed.map((j) => this.jsonOf(j)),
           removed,
+          events,
         );
-        if (files.wantsCompaction) await files.compact();
+        if (persistence.wantsCompaction) await persistence.compact?.();
         for (const w of batch) w.resolve();
       } catch (err) {
-        log.error(`writing the job store in ${files.dir} failed: ${(err as Error).message}`);
+        log.error(`writing the job store failed: ${(err as Error).message}`);
         // Keep what was not written for the next attempt.
         for (const j of changed) if (this.jobs.has(j.id)) this.dirty.add(j);
         for (const id of removed) if (!this.jobs.has(id)) this.removedIds.add(id);

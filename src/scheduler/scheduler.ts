@@ -352,16 +352,16 @@ export class Scheduler {
     switch (outcome.kind) {
       case 'completed':
         if (job.startedAt !== undefined) this.estimates.record(backend.url, this.unitsOf(job), (Date.now() - job.startedAt) / 1000);
-        written = this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, progress: { value: 1 } });
+        written = this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, progress: { value: 1 }, ...optional });
         this.report(job, { kind: 'succeeded', outputs: outcome.outputs.map((f) => ({ ...f })), ...optional });
         break;
       case 'failed':
         log.info({ job: job.id, backend: backend.url }, `job failed: ${outcome.error}`);
-        written = this.store.transition(job, 'failed', { error: outcome.error });
+        written = this.store.transition(job, 'failed', { error: outcome.error, ...optional });
         this.report(job, { kind: 'failed', error: { message: outcome.error, ...failureDetails(record, closing) }, ...optional });
         break;
       case 'cancelled':
-        written = this.store.transition(job, 'cancelled', { error: outcome.reason });
+        written = this.store.transition(job, 'cancelled', { error: outcome.reason, ...optional });
         this.report(job, { kind: 'cancelled', reason: outcome.reason, ...optional });
         break;
       case 'lost':
