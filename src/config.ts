@@ -58,6 +58,12 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** `json`: one JSON object a line (for log tools); `pretty`: for reading by eye (needs pino-pretty). */
   logFormat: 'json' | 'pretty';
+  /** Redis of the cluster this process joins; one process on its own files when unset. */
+  redisUrl?: string;
+  /** Prefix of every key and channel of the cluster (several clusters can share one Redis). */
+  redisPrefix: string;
+  /** How long the dispatcher lease lasts without renewal: the fail-over time. */
+  clusterLeaseMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -144,7 +150,14 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: list('CORS_ORIGINS'),
     logLevel: logLevel as Config['logLevel'],
     logFormat: logFormat as Config['logFormat'],
+    redisPrefix: str('REDIS_PREFIX', 'comfy-bridge:'),
+    clusterLeaseMs: Math.round(num('CLUSTER_LEASE', 5, { min: 0.5, max: 300, integer: false }) * 1000),
   };
+  const redisUrl = env.REDIS_URL?.trim();
+  if (redisUrl) {
+    if (/^rediss?:\/\/[^\s]+$/i.test(redisUrl) && URL.canParse(redisUrl)) config.redisUrl = redisUrl;
+    else problems.push('REDIS_URL is not a redis:// or rediss:// URL');
+  }
   const fromEnv = parseApiKeys(list('API_KEYS'), 'API_KEYS');
   problems.push(...fromEnv.problems);
   config.apiKeys = fromEnv.keys;

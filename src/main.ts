@@ -36,6 +36,12 @@ async function main(): Promise<void> {
     process.stderr.write(`comfy-bridge: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
+  // A dispatcher that finds another holding its lease cannot trust what it holds in memory: it
+  // stops at once, and its supervisor starts it again as a follower (as Kubernetes controllers do).
+  running.engine.cluster?.lease.on('lost', () => {
+    log.error('lost the dispatcher lease to another process: exiting so this process restarts clean');
+    process.exit(75);
+  });
   log.info(
     { url: running.server.url, compat: running.compat?.url, backends: config.comfyServers },
     `listening on ${running.server.url} with ${config.comfyServers.length} ComfyUI server(s)`,

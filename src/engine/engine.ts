@@ -8,6 +8,8 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import { JobStore, StoreError } from '../jobs/store.js';
 import type { SideTable } from '../jobs/store.js';
 import { GenerationCount } from '../jobs/generation-count.js';
+import type { GenerationCounter } from '../jobs/generation-count.js';
+import { Cluster } from '../cluster/cluster.js';
 import type { Job, OutputFile } from '../jobs/job.js';
 import { isFinal, isOnBackend, newJob } from '../jobs/job.js';
 import { UploadStore } from '../uploads/store.js';
@@ -18,7 +20,7 @@ import type { ComfyPrompt } from '../comfy/protocol.js';
 import { newId } from '../ids.js';
 import { ClientError, DuplicateJobError } from './errors.js';
 import { EngineEventStream } from './events.js';
-import type { JobEvent, JobEventBody } from './events.js';
+import type { EngineEvent, JobEvent, JobEventBody } from './events.js';
 import { PoolInfo } from './pool-info.js';
 import { CallerView } from './caller.js';
 import { SocketQuota } from './socket-quota.js';
@@ -30,6 +32,9 @@ export { ClientError, DuplicateJobError } from './errors.js';
 export type { SideTable } from '../jobs/store.js';
 
 const log = logger('engine');
+
+/** How long a cancel asked of another process's dispatcher is waited for before answering. */
+const CANCEL_WAIT_MS = 30_000;
 
 /** What a door asks the engine to run. */
 export interface JobSpec {
@@ -69,6 +74,12 @@ export interface QueueCounts {
   unfinished: number;
 }
 
+export interface Readiness {
+  ready: boolean;
+  checks: { store: boolean; backends: number; redis?: boolean };
+  cluster?: { role: 'dispatcher' | 'follower'; process: string };
+}
+
 export interface FreeOptions {
   unload_models: boolean;
   free_memory: boolean;
@@ -82,6 +93,8 @@ export class Engine {
   private readonly open = new Set<string>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly scheduler: Scheduler;
+  /** In a cluster: does this process dispatch (hold the lease)? One process alone always does. */
+  private dispatching: boolean;
 
   private constructor(
     readonly config: Config,
@@ -91,10 +104,13 @@ export class Engine {
     /** Where the engine reads input files from; a door adds its own source. */
     readonly inputs: InputFiles,
     private readonly backends: readonly Backend[],
-    readonly generationCount: GenerationCount,
+    readonly generationCount: GenerationCounter & { readonly value: number },
     /** Read-only answers from the pool (/object_info, …). */
     readonly pool: PoolInfo,
+    /** The cluster this process is part of, when REDIS_URL is set. */
+    readonly cluster?: Cluster,
   ) {
+    this.dispatching = cluster === undefined;
     this.sockets = new SocketQuota({ perClient: config.maxSocketsPerClient, perKey: config.maxSocketsPerKey });
     for (const job of store.all()) if (!isFinal(job)) this.open.add(job.id);
     store.on('state', (job) => (isFinal(job) ? this.open.delete(job.id) : this.open.add(job.id)));
@@ -116,37 +132,141 @@ export class Engine {
       },
       (job, body, backend) => this.publish(job, body, backend),
     );
+    if (cluster) this.joinCluster(cluster);
   }
 
   static async create(config: Config): Promise<Engine> {
     const catalog = await Catalog.load({ dir: config.workflowDir, aliasFile: config.workflowAlias });
-    const store = await JobStore.open(config.dataDir);
+    const cluster = config.redisUrl !== undefined ? await Cluster.join(config) : undefined;
+    const store = cluster ? await JobStore.openOn(cluster.link) : await JobStore.open(config.dataDir);
     const uploads = new UploadStore(config.uploadDir);
     await uploads.init();
     let highest = 0;
     for (const job of store.all()) highest = Math.max(highest, job.generation ?? 0);
-    const generationCount = await GenerationCount.open(config.currentState, highest);
+    const generationCount = cluster ? cluster.generations() : await GenerationCount.open(config.currentState, highest);
     const backends = config.comfyServers.map(
       (url) => new Backend(url, { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures }),
     );
     const inputs = new InputFiles();
     inputs.add(curatedInputs(uploads));
-    return new Engine(config, catalog, store, uploads, inputs, backends, generationCount, new PoolInfo(backends));
+    return new Engine(config, catalog, store, uploads, inputs, backends, generationCount, new PoolInfo(backends), cluster);
   }
 
-  /** Start talking to backends and pick up the jobs a previous run left. */
+  /** Start talking to backends and pick up the jobs a previous run left (in a cluster: once this process dispatches). */
   start(): void {
     this.scheduler.start();
-    this.recover();
-    this.sweeper = setInterval(() => void this.sweep(), 60_000);
+    if (this.cluster) {
+      this.cluster.link.follow();
+      this.cluster.lease.start();
+    } else {
+      this.recover();
+    }
+    this.sweeper = setInterval(() => {
+      if (this.dispatching) void this.sweep();
+    }, 60_000);
     this.sweeper.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
     await this.scheduler.stop();
+    await this.store.flush();
+    // Only now may another process take over what this one was running.
+    await this.cluster?.lease.stop();
     await this.store.close();
     await this.generationCount.flush();
+  }
+
+  /** Can this process take new work now? (In a cluster: is Redis reachable?) */
+  get accepting(): boolean {
+    return this.cluster?.link.available ?? true;
+  }
+
+  /** Should this process get traffic: its store takes writes and a backend is up. */
+  readiness(): Readiness {
+    const backends = this.healthyBackends().length;
+    const redis = this.cluster ? this.cluster.link.available : undefined;
+    return {
+      ready: backends > 0 && redis !== false,
+      checks: { store: this.accepting, backends, ...(redis !== undefined && { redis }) },
+      ...(this.cluster && { cluster: { role: this.dispatching ? 'dispatcher' : 'follower', process: this.cluster.process } }),
+    };
+  }
+
+  /** Is this process the one that dispatches (always, when it is alone)? */
+  get isDispatcher(): boolean {
+    return this.dispatching;
+  }
+
+  // ── the cluster ───────────────────────────────────────────────────────────────────────────
+
+  private joinCluster({ link, lease }: Cluster): void {
+    link.tracks(() => this.store.writtenIds());
+    link.on('change', (change, reload) => {
+      const fresh = change.put.filter((p) => this.store.get(p.job.id) === undefined).map((p) => p.job.id);
+      // While this process dispatches, it alone writes unfinished jobs: others' copies may be older.
+      this.store.applyRemote(change, (job) => this.dispatching && !isFinal(job));
+      if (!this.dispatching) return;
+      for (const id of fresh) {
+        const job = this.store.get(id);
+        if (job?.state === 'queued') this.scheduler.enqueue(job);
+        else if (job && reload && isOnBackend(job)) this.scheduler.adopt(job);
+      }
+    });
+    link.on('events', (events) => {
+      for (const event of events) {
+        if ('jobId' in event) {
+          // What the events say is newer than the job record last written.
+          const job = this.store.get(event.jobId);
+          if (job && !this.dispatching) {
+            this.store.refresh(job, event.kind === 'progress' ? { seq: Math.max(job.seq ?? 0, event.seq), progress: event.progress } : { seq: Math.max(job.seq ?? 0, event.seq) });
+          }
+        }
+        this.events.publish(event);
+      }
+    });
+    link.on('cancel', (jobId, reason) => {
+      if (this.dispatching) void this.cancelHere(jobId, reason);
+    });
+    lease.on('gained', () => void this.takeOver());
+  }
+
+  /** This process holds the lease now: pick up every unfinished job and the cancels asked for. */
+  private async takeOver(): Promise<void> {
+    const link = this.cluster!.link;
+    try {
+      // Everything the last dispatcher wrote, before acting on it.
+      await link.reload();
+    } catch (err) {
+      log.warn(`reading the cluster's jobs failed (${(err as Error).message}); dispatching from what this process holds`);
+    }
+    this.dispatching = true;
+    this.recover();
+    const cancels = await link.pendingCancels().catch(() => new Map<string, string>());
+    const done: string[] = [];
+    for (const [jobId, reason] of cancels) {
+      const job = this.store.get(jobId);
+      if (!job || isFinal(job)) done.push(jobId);
+      else void this.cancelHere(jobId, reason);
+    }
+    await link.cancelsDone(done).catch(() => undefined);
+  }
+
+  /** Cancel a job this process dispatches; the request is done once it is final. */
+  private async cancelHere(jobId: string, reason: string): Promise<boolean> {
+    const job = this.store.get(jobId);
+    if (!job || isFinal(job)) {
+      void this.cluster?.link.cancelsDone([jobId]).catch(() => undefined);
+      return false;
+    }
+    await this.scheduler.cancel(job, reason);
+    void this.cluster?.link.cancelsDone([jobId]).catch(() => undefined);
+    return true;
+  }
+
+  /** Refuse new work while the store cannot take it. */
+  private requireStore(): void {
+    if (!this.accepting) throw new ClientError(503, 'the job store (Redis) is unreachable; retry shortly', { 'Retry-After': '5' });
   }
 
   // ── submitting ────────────────────────────────────────────────────────────────────────────
@@ -192,6 +312,7 @@ export class Engine {
     const id = spec.id ?? newId();
     if (this.store.get(id)) throw new DuplicateJobError(id);
     const tenant = spec.tenant ?? '';
+    this.requireStore();
     this.admit(tenant, spec.clientId);
     const job = newJob({
       id,
@@ -204,7 +325,8 @@ export class Engine {
       ...(spec.priority !== undefined && { priority: spec.priority }),
       ...(spec.extraData !== undefined && { extraData: spec.extraData }),
     });
-    job.generation = this.generationCount.next();
+    job.generation = await this.generationCount.next();
+    if (this.store.get(id)) throw new DuplicateJobError(id);
     // The first event's number goes to disk with the job.
     job.seq = 1;
     for (const [name, value] of Object.entries(spec.tables ?? {})) void this.store.table(name).set(id, value);
@@ -214,8 +336,9 @@ export class Engine {
       if (err instanceof StoreError && this.store.get(id) !== job) throw new DuplicateJobError(id);
       throw err;
     }
-    this.events.publish(this.eventOf(job, { kind: 'queued' }, 1));
-    this.scheduler.enqueue(job);
+    this.emit(this.eventOf(job, { kind: 'queued' }, 1));
+    // In a cluster the dispatcher hears of the job from the store.
+    if (this.dispatching) this.scheduler.enqueue(job);
     return { job, queueLength: this.unfinished() };
   }
 
@@ -266,12 +389,27 @@ export class Engine {
   }
 
   counts(): QueueCounts {
-    return { waiting: this.scheduler.waitingCount, onBackends: this.scheduler.activeCount, unfinished: this.unfinished() };
+    if (this.dispatching) return { waiting: this.scheduler.waitingCount, onBackends: this.scheduler.activeCount, unfinished: this.unfinished() };
+    let waiting = 0;
+    for (const id of this.open) if (this.store.get(id)?.state === 'queued') waiting++;
+    return { waiting, onBackends: this.unfinished() - waiting, unfinished: this.unfinished() };
   }
 
-  /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
+  /**
+   * 1-based place of a waiting job in the queue; undefined when it is not waiting. A process that
+   * does not dispatch counts the waiting jobs ahead by priority, then arrival (the dispatcher's
+   * order, except that a job put back after a lost backend goes first there).
+   */
   position(jobId: string): number | undefined {
-    return this.scheduler.position(jobId);
+    if (this.dispatching) return this.scheduler.position(jobId);
+    const job = this.store.get(jobId);
+    if (!job || job.state !== 'queued') return undefined;
+    let ahead = 0;
+    for (const id of this.open) {
+      const other = this.store.get(id);
+      if (other && other !== job && other.state === 'queued' && (other.priority < job.priority || (other.priority === job.priority && other.createdAt <= job.createdAt))) ahead++;
+    }
+    return ahead + 1;
   }
 
   /** Backend URLs, in configuration order. */
@@ -338,8 +476,33 @@ export class Engine {
   async cancel(jobId: string, reason: string): Promise<boolean> {
     const job = this.store.get(jobId);
     if (!job || isFinal(job)) return false;
-    await this.scheduler.cancel(job, reason);
+    if (this.dispatching) {
+      await this.scheduler.cancel(job, reason);
+      return true;
+    }
+    // The dispatcher runs it: ask it (durably, so a dispatcher taking over does it too) and wait.
+    this.requireStore();
+    const final = this.untilFinal(job, CANCEL_WAIT_MS);
+    await this.cluster!.link.requestCancel(jobId, reason);
+    await final;
     return true;
+  }
+
+  /** Resolves once the job is final (or removed), or after `ms`. */
+  private untilFinal(job: Job, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.store.off('state', onState);
+        this.store.off('removed', onRemoved);
+        resolve();
+      };
+      const onState = (j: Job) => j.id === job.id && isFinal(j) && done();
+      const onRemoved = (j: Job) => j.id === job.id && done();
+      const timer = setTimeout(done, ms);
+      this.store.on('state', onState);
+      this.store.on('removed', onRemoved);
+    });
   }
 
   /** Cancel every unfinished job of a client (of one door, if given). Answers how many. */
@@ -375,9 +538,9 @@ export class Engine {
         if (!byClient.has(key)) byClient.set(key, { ...client, jobIds: [] });
         byClient.get(key)!.jobIds.push(j.id);
       }
-      for (const c of byClient.values()) this.events.publish({ kind: 'collected', at, ...c });
+      for (const c of byClient.values()) this.emit({ kind: 'collected', at, ...c });
     } else {
-      this.events.publish({
+      this.emit({
         kind: 'removed',
         at,
         jobs: jobs.map((j) => ({ jobId: j.id, clientId: j.clientId, tenant: j.tenant ?? '', ...(j.door !== undefined && { door: j.door }) })),
@@ -449,7 +612,13 @@ export class Engine {
   private publish(job: Job, body: JobEventBody, backend?: string): void {
     const seq = (job.seq ?? 0) + 1;
     this.store.touch(job, { seq });
-    this.events.publish(this.eventOf(job, body, seq, backend));
+    this.emit(this.eventOf(job, body, seq, backend));
+  }
+
+  /** Send an event to this process's doors and, in a cluster, to every other process. */
+  private emit(event: EngineEvent): void {
+    this.events.publish(event);
+    this.store.announce(event);
   }
 
   // ── housekeeping ──────────────────────────────────────────────────────────────────────────

@@ -15,7 +15,17 @@ interface StateData {
 /** How long a new count may wait before it is written. */
 const WRITE_DELAY_MS = 200;
 
-export class GenerationCount {
+/** The number of accepted generations: counted in a file here, or in Redis for a cluster. */
+export interface GenerationCounter {
+  /** Count one accepted generation and answer its number. */
+  next(): Promise<number>;
+  /** The count now. */
+  current(): Promise<number>;
+  /** Write what is not written yet. */
+  flush(): Promise<void>;
+}
+
+export class GenerationCount implements GenerationCounter {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
 
@@ -39,8 +49,12 @@ export class GenerationCount {
     return this.db.data.generation_count;
   }
 
+  async current(): Promise<number> {
+    return this.value;
+  }
+
   /** Count one accepted generation and answer its number; the file follows shortly. */
-  next(): number {
+  async next(): Promise<number> {
     this.db.data.generation_count += 1;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;

@@ -189,6 +189,11 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     return this.jobs.get(id);
   }
 
+  /** Ids of the jobs held here whose last change is written. */
+  *writtenIds(): IterableIterator<string> {
+    for (const job of this.jobs.values()) if (!this.dirty.has(job)) yield job.id;
+  }
+
   all(): IterableIterator<Job> {
     return this.jobs.values();
   }
@@ -230,6 +235,12 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     Object.assign(job, fields);
     this.changed(job);
     return this.persist();
+  }
+
+  /** Fields another process reported (in its events): known here, never written from here. */
+  refresh(job: Job, fields: Partial<Job>): void {
+    Object.assign(job, fields);
+    this.json.delete(job);
   }
 
   /** Fields that need no write of their own (progress, event counts): they ride along with the next one. */

@@ -16,6 +16,7 @@ import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
+import { healthRoutes } from './routes/health.js';
 import { requestLog } from '../http/request-log.js';
 
 export interface RunningServer {
@@ -56,6 +57,8 @@ export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
   app.use(requestLog());
   app.use(errorHandler);
   app.use(doors.cors());
+  const health = healthRoutes(engine);
+  app.use(health.routes()).use(health.allowedMethods());
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
   for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors)]) {

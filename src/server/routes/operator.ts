@@ -7,8 +7,8 @@ import type { Doors } from '../auth.js';
 
 export function operatorRoutes(engine: Engine, doors: Doors): Router {
   const router = new Router();
-  router.get('/generation-count', (ctx) => {
-    ctx.body = engine.generationCount.value;
+  router.get('/generation-count', async (ctx) => {
+    ctx.body = await engine.generationCount.current();
   });
   router.post('/free', async (ctx) => {
     const clientId = optionalClientId(ctx);
