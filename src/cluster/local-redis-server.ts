@@ -34,6 +34,11 @@ export interface LocalRedisOptions {
   port?: number;
   /** A folder to reuse (a restart keeps its data); a new temp folder by default. */
   dir?: string;
+  /**
+   * Its own process group, so a Ctrl-C in the terminal does not reach it before the bridges
+   * that write to it have stopped (the demo); the starter must then stop it.
+   */
+  detached?: boolean;
 }
 
 export class LocalRedisServer {
@@ -45,6 +50,7 @@ export class LocalRedisServer {
     readonly dir: string,
     private readonly ownsDir: boolean,
     private readonly appendonly: boolean,
+    private readonly detached: boolean,
   ) {}
 
   get url(): string {
@@ -60,7 +66,7 @@ export class LocalRedisServer {
       throw new Error(`redis-server is not installed: install the Debian package "${REDIS_PACKAGE}" (apt-get install ${REDIS_PACKAGE})`);
     }
     const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'comfy-bridge-redis-'));
-    const server = new LocalRedisServer(options.port ?? (await freePort()), dir, options.dir === undefined, options.appendonly ?? true);
+    const server = new LocalRedisServer(options.port ?? (await freePort()), dir, options.dir === undefined, options.appendonly ?? true, options.detached ?? false);
     await server.launch();
     return server;
   }
@@ -78,7 +84,7 @@ export class LocalRedisServer {
       '--daemonize', 'no',
       '--protected-mode', 'no',
     ];
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.detached });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     void this.exited.then(() => {

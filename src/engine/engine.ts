@@ -615,6 +615,11 @@ export class Engine {
     this.emit(this.eventOf(job, body, seq, backend));
   }
 
+  /** A door's client opened a websocket here (other processes' doors hear of it too). */
+  clientConnected(door: string, client: { clientId: string; tenant: string }): void {
+    if (this.cluster) this.emit({ kind: 'connected', at: Date.now(), door, clientId: client.clientId, tenant: client.tenant });
+  }
+
   /** Send an event to this process's doors and, in a cluster, to every other process. */
   private emit(event: EngineEvent): void {
     this.events.publish(event);

@@ -104,7 +104,19 @@ export interface BackendEvent {
   reason?: string;
 }
 
-export type EngineEvent = JobEvent | CollectedEvent | RemovedEvent | BackendEvent;
+/**
+ * A client opened a websocket on a door, on this process or another of the cluster: a door that
+ * waits to cancel the work of a client whose socket closed stops waiting.
+ */
+export interface ConnectedEvent {
+  kind: 'connected';
+  at: number;
+  door: string;
+  clientId: string;
+  tenant: string;
+}
+
+export type EngineEvent = JobEvent | CollectedEvent | RemovedEvent | BackendEvent | ConnectedEvent;
 
 export type EngineListener = (event: EngineEvent) => void;
 

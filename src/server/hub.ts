@@ -108,8 +108,8 @@ export class ClientHub {
     let set = this.clients.get(key);
     if (!set) this.clients.set(key, (set = new Set()));
     set.add(conn);
-    clearTimeout(this.graceTimers.get(key));
-    this.graceTimers.delete(key);
+    this.stopWaiting(key);
+    this.sessions.engine.clientConnected(CURATED_DOOR, client);
 
     ws.on('pong', () => (conn.alive = true));
     ws.on('message', () => undefined); // clients have nothing to say; ignore rather than fail
@@ -127,6 +127,12 @@ export class ClientHub {
     }
     if (status.status === 'error') this.send(conn, { status: 'error', detail: status.detail });
     this.finish(conn);
+  }
+
+  /** The client is back (here or on another process of the cluster): its work stays. */
+  private stopWaiting(key: string): void {
+    clearTimeout(this.graceTimers.get(key));
+    this.graceTimers.delete(key);
   }
 
   private disconnect(client: ClientRef, conn: Connection): void {
@@ -149,6 +155,10 @@ export class ClientHub {
   }
 
   private onEvent(event: EngineEvent): void {
+    if (event.kind === 'connected') {
+      if (event.door === CURATED_DOOR) this.stopWaiting(clientKey(event));
+      return;
+    }
     // The other door tells its own clients.
     if (!('jobId' in event) || event.door !== CURATED_DOOR) return;
     const key = clientKey(event);
