@@ -2,12 +2,15 @@
 // Uses the normal settings (PORT, WORKFLOW_DIR, …) except COMFYUI_SERVERS, which it provides. Its
 // state (job store, uploads, generation count) defaults to .demo/, an ignored folder, so a demo run
 // leaves the checkout as it was; its logs default to pretty lines.
+// `npm run demo -- --cluster N`: the same simulators behind N bridge processes on one Redis
+// (demo-cluster.ts).
 import { existsSync } from 'node:fs';
 import { loadConfig, ConfigError } from './config.js';
 import { run } from './run.js';
 import { usePrettyLogs } from './log.js';
 import { ComfySimulator } from './sim/index.js';
 import { encodeSolidPng } from './sim/png.js';
+import { DEMO_USAGE, DemoUsageError, parseDemoArgs, runClusterDemo } from './demo-cluster.js';
 
 const DEMO = '.demo';
 const DEMO_DEFAULTS = {
@@ -18,17 +21,19 @@ const DEMO_DEFAULTS = {
 };
 
 async function main(): Promise<void> {
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  const count = Number(process.env.DEMO_BACKENDS ?? 2);
-  const stepMs = Number(process.env.DEMO_STEP_MS ?? 40);
-  const sims = await Promise.all(Array.from({ length: count }, (_, i) => ComfySimulator.start({ name: `demo-${i + 1}`, stepMs, nodeMs: 20 })));
-  // The img2img sample's default input, as a ComfyUI install would have it.
-  const example = encodeSolidPng({ width: 64, height: 64, rgb: [200, 120, 40] }).toBuffer();
-  for (const sim of sims) {
-    const form = new FormData();
-    form.set('image', new Blob([example], { type: 'image/png' }), 'example.png');
-    await fetch(`${sim.url}/upload/image`, { method: 'POST', body: form });
+  let args;
+  try {
+    args = parseDemoArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof DemoUsageError) {
+      process.stderr.write(`comfy-bridge demo: ${err.message}\n${DEMO_USAGE}\n`);
+      process.exit(2);
+    }
+    throw err;
   }
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  if (args.cluster !== undefined) return runClusterDemo(args.cluster, startSimulators);
+  const sims = await startSimulators();
 
   let config;
   try {
@@ -76,6 +81,21 @@ Ctrl-C stops the demo.
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+}
+
+/** DEMO_BACKENDS simulated ComfyUI servers (2 by default), each with the img2img sample's input. */
+async function startSimulators(): Promise<ComfySimulator[]> {
+  const count = Number(process.env.DEMO_BACKENDS ?? 2);
+  const stepMs = Number(process.env.DEMO_STEP_MS ?? 40);
+  const sims = await Promise.all(Array.from({ length: count }, (_, i) => ComfySimulator.start({ name: `demo-${i + 1}`, stepMs, nodeMs: 20 })));
+  // The img2img sample's default input, as a ComfyUI install would have it.
+  const example = encodeSolidPng({ width: 64, height: 64, rgb: [200, 120, 40] }).toBuffer();
+  for (const sim of sims) {
+    const form = new FormData();
+    form.set('image', new Blob([example], { type: 'image/png' }), 'example.png');
+    await fetch(`${sim.url}/upload/image`, { method: 'POST', body: form });
+  }
+  return sims;
 }
 
 void main().catch((err) => {
