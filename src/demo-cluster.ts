@@ -218,7 +218,7 @@ export async function runClusterDemo(count: number, startSimulators: () => Promi
         say(`--cluster needs Redis: install the Debian package ${REDIS_PACKAGE} (apt-get install ${REDIS_PACKAGE}) for a throwaway local one, or set REDIS_URL`);
         process.exit(1);
       }
-      redis = await LocalRedisServer.start();
+      redis = await LocalRedisServer.start({ detached: true });
       redisUrl = redis.url;
     }
     sims.push(...(await startSimulators()));
