@@ -12,10 +12,14 @@ export function redactQuery(url: string): string {
   return url.replace(SECRET_PARAM, '$1[redacted]');
 }
 
+/** Probes a load balancer sends every few seconds: logged at debug level. */
+const PROBES = new Set(['/healthz', '/readyz']);
+
 export function requestLog(log: Logger = logger('http')): Middleware {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     // Nothing to pay for when access lines are off (tests, LOG_LEVEL=warn).
-    if (!log.isLevelEnabled('info')) return next();
+    const level = PROBES.has(ctx.path) ? 'debug' : 'info';
+    if (!log.isLevelEnabled(level)) return next();
     const started = performance.now();
     const res = ctx.res;
     res.once('close', () => {
@@ -24,7 +28,7 @@ export function requestLog(log: Logger = logger('http')): Middleware {
       const statusCode = res.statusCode;
       const cut = !res.writableFinished;
       // Field names as pino-http writes them, so log tools that know those read these too.
-      log.info({ method: ctx.method, url, statusCode, responseTime: ms, ...(cut && { cut }) }, `${ctx.method} ${url} ${statusCode} ${ms} ms${cut ? ' (cut short)' : ''}`);
+      log[level]({ method: ctx.method, url, statusCode, responseTime: ms, ...(cut && { cut }) }, `${ctx.method} ${url} ${statusCode} ${ms} ms${cut ? ' (cut short)' : ''}`);
     });
     await next();
   };
