@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { EngineEvent } from '../engine/events.js';
-import type { RemoteChange, Stored, StorePersistence } from '../jobs/store.js';
+import type { RecordChange, Records, RemoteChange, Stored, StorePersistence } from '../jobs/store.js';
 import type { ClusterKeys } from './redis.js';
 import { logger } from '../log.js';
 
@@ -25,6 +25,7 @@ export interface Commit {
   from: string;
   put: Stored[];
   del: string[];
+  rec?: RecordChange[];
   events?: EngineEvent[];
   /** A cancel asked for through another process, for the dispatcher. */
   cancel?: { jobId: string; reason: string };
@@ -48,9 +49,10 @@ export interface RedisLinkEvents {
   available: [up: boolean];
 }
 
-// KEYS: jobs, version, lease. ARGV: fence token ('' = none), lease ms, channel, from,
-// number of puts, number of removals, events JSON ('' = none), cancel JSON ('' = none),
-// then id/json pairs, then removed ids.
+// KEYS: jobs, version, lease, collections. ARGV: fence token ('' = none), lease ms, channel,
+// from, number of puts, number of removals, events JSON ('' = none), cancel JSON ('' = none),
+// record hash prefix, number of record changes; then id/json pairs, removed ids, and per record
+// change: collection, id, value JSON ('' = delete), the change's JSON.
 const COMMIT = `
 local fence = ARGV[1]
 if fence ~= '' then
@@ -63,7 +65,8 @@ if fence ~= '' then
 end
 local nPut = tonumber(ARGV[5])
 local nDel = tonumber(ARGV[6])
-local i = 9
+local nRec = tonumber(ARGV[10])
+local i = 11
 local puts = {}
 for k = 1, nPut do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
@@ -76,12 +79,45 @@ for k = 1, nDel do
   dels[k] = cjson.encode(ARGV[i])
   i = i + 1
 end
+local recs = {}
+for k = 1, nRec do
+  if ARGV[i + 2] == '' then
+    redis.call('HDEL', ARGV[9] .. ARGV[i], ARGV[i + 1])
+  else
+    redis.call('HSET', ARGV[9] .. ARGV[i], ARGV[i + 1], ARGV[i + 2])
+    redis.call('SADD', KEYS[4], ARGV[i])
+  end
+  recs[k] = ARGV[i + 3]
+  i = i + 4
+end
 local v = redis.call('INCR', KEYS[2])
 local msg = '{"v":' .. v .. ',"from":' .. cjson.encode(ARGV[4]) .. ',"put":[' .. table.concat(puts, ',') .. '],"del":[' .. table.concat(dels, ',') .. ']'
+if nRec > 0 then msg = msg .. ',"rec":[' .. table.concat(recs, ',') .. ']' end
 if ARGV[7] ~= '' then msg = msg .. ',"events":' .. ARGV[7] end
 if ARGV[8] ~= '' then msg = msg .. ',"cancel":' .. ARGV[8] end
 redis.call('PUBLISH', ARGV[3], msg .. '}')
 return v
+`;
+
+// Set a record only if absent, and tell everyone. KEYS: version, collections. ARGV: record hash
+// prefix, channel, from, collection, id, value JSON, the change's JSON.
+const CLAIM = `
+if redis.call('HSETNX', ARGV[1] .. ARGV[4], ARGV[5], ARGV[6]) == 0 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[4])
+local v = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[2], '{"v":' .. v .. ',"from":' .. cjson.encode(ARGV[3]) .. ',"put":[],"del":[],"rec":[' .. ARGV[7] .. ']}')
+return v
+`;
+
+// Everything at one instant: the commit number, every job, every collection.
+// KEYS: jobs, version, collections. ARGV: record hash prefix.
+const SNAPSHOT = `
+local out = { redis.call('GET', KEYS[2]) or '0', redis.call('HGETALL', KEYS[1]) }
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  table.insert(out, name)
+  table.insert(out, redis.call('HGETALL', ARGV[1] .. name))
+end
+return out
 `;
 
 export interface RedisLinkOptions {
@@ -112,7 +148,9 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
     private readonly options: RedisLinkOptions,
   ) {
     super();
-    redis.defineCommand('bridgeCommit', { numberOfKeys: 3, lua: COMMIT });
+    redis.defineCommand('bridgeCommit', { numberOfKeys: 4, lua: COMMIT });
+    redis.defineCommand('bridgeClaim', { numberOfKeys: 2, lua: CLAIM });
+    redis.defineCommand('bridgeSnapshot', { numberOfKeys: 3, lua: SNAPSHOT });
     const onError = (err: Error) => {
       if (!this.closed) log.warn(`Redis: ${err.message}`);
     };
@@ -152,12 +190,12 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
   // ── StorePersistence ──────────────────────────────────────────────────────────────────────
 
   /** Subscribe, then read everything; what arrives meanwhile is held until `follow`. */
-  async load(): Promise<Iterable<Stored>> {
+  async load(): Promise<{ jobs: Iterable<Stored>; records: Records }> {
     this.held = [];
     await this.sub.subscribe(this.options.keys.channel);
-    const { jobs, version } = await this.snapshot();
+    const { jobs, version, records } = await this.snapshot();
     this.applied = version;
-    return jobs.values();
+    return { jobs: jobs.values(), records };
   }
 
   /** Start applying others' commits (once the store holds what `load` read). */
@@ -167,9 +205,15 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
     for (const commit of held) this.apply(commit);
   }
 
-  async append(put: string[], removed: string[], events: EngineEvent[]): Promise<void> {
-    if (put.length === 0 && removed.length === 0 && events.length === 0) return;
-    await this.commit(put, removed, events);
+  async append(put: string[], removed: string[], events: EngineEvent[], records: RecordChange[]): Promise<void> {
+    if (put.length === 0 && removed.length === 0 && events.length === 0 && records.length === 0) return;
+    await this.commit(put, removed, events, records);
+  }
+
+  async claim(change: RecordChange): Promise<boolean> {
+    const { version, collections, records, channel } = this.options.keys;
+    const script = this.redis as unknown as { bridgeClaim(...a: string[]): Promise<number> };
+    return (await script.bridgeClaim(version, collections, records, channel, this.options.process, change.c, change.id, JSON.stringify(change.v), JSON.stringify(change))) > 0;
   }
 
   async close(): Promise<void> {
@@ -182,7 +226,7 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
   /** Ask the dispatcher (whichever process it is, now or after a fail-over) to cancel a job. */
   async requestCancel(jobId: string, reason: string): Promise<void> {
     await this.redis.hset(this.options.keys.cancels, jobId, reason);
-    await this.commit([], [], [], { jobId, reason });
+    await this.commit([], [], [], [], { jobId, reason });
   }
 
   /** Cancels asked for and not yet done (read by a new dispatcher). */
@@ -204,7 +248,7 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
 
   // ── commits ───────────────────────────────────────────────────────────────────────────────
 
-  private async commit(put: string[], removed: string[], events: EngineEvent[], cancel?: Commit['cancel']): Promise<number> {
+  private async commit(put: string[], removed: string[], events: EngineEvent[], records: RecordChange[], cancel?: Commit['cancel']): Promise<number> {
     const fence = this.options.fence() ?? '';
     const args: (string | number)[] = [
       fence,
@@ -215,11 +259,14 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
       removed.length,
       events.length ? JSON.stringify(events) : '',
       cancel ? JSON.stringify(cancel) : '',
+      this.options.keys.records,
+      records.length,
     ];
     for (const json of put) args.push(idOf(json), json);
     args.push(...removed);
-    const { jobs, version, lease } = this.options.keys;
-    const v = (await (this.redis as unknown as { bridgeCommit(...a: (string | number)[]): Promise<number> }).bridgeCommit(jobs, version, lease, ...args)) as number;
+    for (const r of records) args.push(r.c, r.id, 'v' in r ? JSON.stringify(r.v) : '', JSON.stringify(r));
+    const { jobs, version, lease, collections } = this.options.keys;
+    const v = (await (this.redis as unknown as { bridgeCommit(...a: (string | number)[]): Promise<number> }).bridgeCommit(jobs, version, lease, collections, ...args)) as number;
     if (v === -1) {
       this.emit('fenced');
       throw new FencedError();
@@ -253,8 +300,8 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
     this.applied = commit.v;
     // Our own commits are already applied here.
     if (commit.from === this.options.process) return;
-    if (commit.put.length || commit.del.length) {
-      this.emit('change', { put: commit.put.map((job) => ({ json: JSON.stringify(job), job })), removed: commit.del }, false);
+    if (commit.put.length || commit.del.length || commit.rec?.length) {
+      this.emit('change', { put: commit.put.map((job) => ({ json: JSON.stringify(job), job })), removed: commit.del, ...(commit.rec && { records: commit.rec }) }, false);
     }
     if (commit.events?.length) this.emit('events', commit.events);
     if (commit.cancel) this.emit('cancel', commit.cancel.jobId, commit.cancel.reason);
@@ -264,9 +311,9 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
   async reload(): Promise<void> {
     this.held ??= [];
     try {
-      const { jobs, version, texts } = await this.snapshot();
+      const { jobs, version, texts, records } = await this.snapshot();
       const removed = [...this.known()].filter((id) => !jobs.has(id));
-      this.emit('change', { put: [...jobs.values()].map((job) => ({ json: texts.get(job.id)!, job })), removed }, true);
+      this.emit('change', { put: [...jobs.values()].map((job) => ({ json: texts.get(job.id)!, job })), removed, allRecords: records }, true);
       this.applied = version;
     } catch (err) {
       log.warn(`reloading from Redis failed (${(err as Error).message}); trying again when it answers`);
@@ -279,14 +326,28 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
   }
 
   /** Every job and the number of the last commit, read at one instant. */
-  private async snapshot(): Promise<{ jobs: Map<string, Stored>; texts: Map<string, string>; version: number }> {
-    const { jobs: jobsKey, version: versionKey } = this.options.keys;
-    const replies = await this.redis.multi().hgetall(jobsKey).get(versionKey).exec();
-    if (!replies) throw new Error('the snapshot transaction was aborted');
-    const [[e1, all], [e2, version]] = replies as [[Error | null, Record<string, string>], [Error | null, string | null]];
-    if (e1 || e2) throw e1 ?? e2!;
+  private async snapshot(): Promise<{ jobs: Map<string, Stored>; texts: Map<string, string>; version: number; records: Records }> {
+    const { jobs: jobsKey, version: versionKey, collections, records: recordPrefix } = this.options.keys;
+    const script = this.redis as unknown as { bridgeSnapshot(...a: string[]): Promise<[string, string[], ...(string | string[])[]]> };
+    const [version, flat, ...named] = await script.bridgeSnapshot(jobsKey, versionKey, collections, recordPrefix);
+    const records: Records = new Map();
+    for (let n = 0; n + 1 < named.length; n += 2) {
+      const name = named[n] as string;
+      const pairs = named[n + 1] as string[];
+      const map = new Map<string, unknown>();
+      for (let i = 0; i + 1 < pairs.length; i += 2) {
+        try {
+          map.set(pairs[i], JSON.parse(pairs[i + 1]));
+        } catch {
+          log.error(`record ${name}/${pairs[i]} in Redis is damaged; skipped`);
+        }
+      }
+      records.set(name, map);
+    }
     const jobs = new Map<string, Stored>();
     const texts = new Map<string, string>();
+    const all: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) all[flat[i]] = flat[i + 1];
     for (const [id, text] of Object.entries(all)) {
       try {
         jobs.set(id, JSON.parse(text) as Stored);
@@ -295,7 +356,7 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> implements StorePer
         log.error({ job: id }, `job record in Redis is damaged (${(err as Error).message}); skipped`);
       }
     }
-    return { jobs, texts, version: Number(version ?? 0) };
+    return { jobs, texts, version: Number(version ?? 0), records };
   }
 }
 

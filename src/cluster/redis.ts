@@ -20,6 +20,10 @@ export interface ClusterKeys {
   generation: string;
   /** Hash: job id → reason, cancels asked for and not yet seen final. */
   cancels: string;
+  /** Prefix of each collection's hash (id → JSON). */
+  records: string;
+  /** Set: the names of the collections. */
+  collections: string;
 }
 
 export function clusterKeys(prefix: string): ClusterKeys {
@@ -30,6 +34,8 @@ export function clusterKeys(prefix: string): ClusterKeys {
     lease: `${prefix}dispatcher`,
     generation: `${prefix}generation`,
     cancels: `${prefix}cancels`,
+    records: `${prefix}rec:`,
+    collections: `${prefix}collections`,
   };
 }
 

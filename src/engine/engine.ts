@@ -6,12 +6,12 @@ import type { Config } from '../config.js';
 import { Backend } from '../scheduler/backend.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { JobStore, StoreError } from '../jobs/store.js';
-import type { SideTable } from '../jobs/store.js';
+import type { Collection, SideTable } from '../jobs/store.js';
 import { GenerationCount } from '../jobs/generation-count.js';
 import type { GenerationCounter } from '../jobs/generation-count.js';
 import { Cluster } from '../cluster/cluster.js';
 import type { Job, OutputFile } from '../jobs/job.js';
-import { isFinal, isOnBackend, newJob } from '../jobs/job.js';
+import { isFinal, isOnBackend, newJob, withNodeOutput } from '../jobs/job.js';
 import { UploadStore } from '../uploads/store.js';
 import { InputFiles, curatedInputs } from '../uploads/input-files.js';
 import { Catalog, checkSubmission, isFileInput, patchWorkflow } from '../workflows/index.js';
@@ -29,7 +29,7 @@ import type { Principal } from './tenants.js';
 import { logger } from '../log.js';
 
 export { ClientError, DuplicateJobError } from './errors.js';
-export type { SideTable } from '../jobs/store.js';
+export type { Collection, SideTable } from '../jobs/store.js';
 
 const log = logger('engine');
 
@@ -219,7 +219,10 @@ export class Engine {
           // What the events say is newer than the job record last written.
           const job = this.store.get(event.jobId);
           if (job && !this.dispatching) {
-            this.store.refresh(job, event.kind === 'progress' ? { seq: Math.max(job.seq ?? 0, event.seq), progress: event.progress } : { seq: Math.max(job.seq ?? 0, event.seq) });
+            const seq = Math.max(job.seq ?? 0, event.seq);
+            if (event.kind === 'progress') this.store.refresh(job, { seq, progress: event.progress });
+            else if (event.kind === 'output') this.store.refresh(job, { seq, nodeOutputs: withNodeOutput(job, { node: event.node, ...(event.displayNode !== undefined && { displayNode: event.displayNode }), output: event.output, seq: event.seq }) });
+            else this.store.refresh(job, { seq });
           }
         }
         this.events.publish(event);
@@ -376,6 +379,20 @@ export class Engine {
   jobsOf(clientId: string, door?: string, tenant = ''): Job[] {
     const all = this.store.ofClient(clientId, tenant);
     return door === undefined ? all : all.filter((j) => j.door === door);
+  }
+
+  /**
+   * A named collection of records not tied to a job (a door's idempotency keys, assets, webhook
+   * deliveries): in memory, persisted with the jobs, shared by every process of a cluster.
+   */
+  collection<T>(name: string): Collection<T> {
+    return this.store.collection<T>(name);
+  }
+
+  /** Hear of records set or deleted (here or by another process of the cluster); call the answer to stop. */
+  onRecord(listener: (collection: string, id: string, value: unknown) => void): () => void {
+    this.store.on('record', listener);
+    return () => this.store.off('record', listener);
   }
 
   /** A named side table: a door's own record of each job, persisted with it and dropped with it. */
@@ -611,7 +628,11 @@ export class Engine {
   /** Number and send one event of a job; the number is written with the job's next write. */
   private publish(job: Job, body: JobEventBody, backend?: string): void {
     const seq = (job.seq ?? 0) + 1;
-    this.store.touch(job, { seq });
+    if (body.kind === 'output') {
+      this.store.touch(job, { seq, nodeOutputs: withNodeOutput(job, { node: body.node, ...(body.displayNode !== undefined && { displayNode: body.displayNode }), output: body.output, seq }) });
+    } else {
+      this.store.touch(job, { seq });
+    }
     this.emit(this.eventOf(job, body, seq, backend));
   }
 

@@ -55,6 +55,22 @@ export interface Job {
   seq?: number;
   /** What the backend recorded about the finished prompt (its /history entry, without the prompt). */
   record?: BackendRecord;
+  /** Each output node's result as it was reported while the job ran (one per node, the latest), with its event number. */
+  nodeOutputs?: NodeOutput[];
+}
+
+/** One output node's result (ComfyUI's `executed` ui dict), as reported while the job ran. */
+export interface NodeOutput {
+  node: string;
+  displayNode?: string;
+  output: unknown;
+  /** The number of the `output` event that reported it. */
+  seq: number;
+}
+
+/** The job's node outputs with this one in place of any earlier one of the same node. */
+export function withNodeOutput(job: Pick<Job, 'nodeOutputs'>, out: NodeOutput): NodeOutput[] {
+  return [...(job.nodeOutputs ?? []).filter((o) => o.node !== out.node), out];
 }
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);

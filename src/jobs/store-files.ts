@@ -1,5 +1,6 @@
 // The job store on disk: a snapshot (jobs.json, written with lowdb) plus a journal
-// (jobs.journal, one JSON line per change) appended at every group commit. A write costs the size
+// (jobs.journal, one JSON line per change) appended at every group commit. Records (named
+// collections not tied to a job) live in the same files. A write costs the size
 // of what changed, not of every job; when the journal outgrows the snapshot, the snapshot is
 // rewritten and the journal starts again (compaction).
 //
@@ -22,10 +23,22 @@ export class StoreError extends Error {}
 interface Snapshot {
   version: 1;
   jobs: Job[];
+  /** Collection → id → value. */
+  records?: Record<string, Record<string, unknown>>;
 }
 
-/** One journal line: a job as it is now, or the id of a job that is gone. */
-type Entry = { put: Job } | { del: string };
+/** A record set (`v` given) or deleted (no `v`) in a named collection. */
+export interface RecordChange {
+  c: string;
+  id: string;
+  v?: unknown;
+}
+
+/** Collection → id → value. */
+export type Records = Map<string, Map<string, unknown>>;
+
+/** One journal line: a job as it is now, the id of a job that is gone, or a record's change. */
+type Entry = { put: Job } | { del: string } | { rec: RecordChange };
 
 /** Compact once the journal is this large and larger than the snapshot. */
 const MIN_COMPACT_BYTES = 4 * 1024 * 1024;
@@ -49,23 +62,24 @@ export class StoreFiles {
   }
 
   /** Open the files and read back every job they hold. */
-  static async open(dir: string, serialize: () => string): Promise<{ files: StoreFiles; jobs: Map<string, Job> }> {
+  static async open(dir: string, serialize: () => string): Promise<{ files: StoreFiles; jobs: Map<string, Job>; records: Records }> {
     await fs.mkdir(dir, { recursive: true });
     const snapshot = path.join(dir, 'jobs.json');
     const db = new Low<Snapshot>(new DataFile<Snapshot>(snapshot, { parse: (t) => JSON.parse(t) as Snapshot, stringify: serialize }), { version: 1, jobs: [] });
     const files = new StoreFiles(dir, db);
-    const jobs = await files.recover();
+    const { jobs, records } = await files.recover();
     files.journal = await fs.open(files.journalFile, 'a');
     files.journalBytes = (await files.journal.stat()).size;
     files.snapshotBytes = await fs.stat(snapshot).then((s) => s.size, () => 0);
-    return { files, jobs };
+    return { files, jobs, records };
   }
 
   /** Append these changes; resolves once they are written. */
-  async append(put: Iterable<string>, removed: Iterable<string>): Promise<void> {
+  async append(put: Iterable<string>, removed: Iterable<string>, records: Iterable<RecordChange> = []): Promise<void> {
     let text = '';
     for (const json of put) text += `{"put":${json}}\n`;
     for (const id of removed) text += `${JSON.stringify({ del: id })}\n`;
+    for (const rec of records) text += `${JSON.stringify({ rec })}\n`;
     if (text === '') return;
     const bytes = Buffer.from(text);
     await this.journal!.write(bytes);
@@ -93,14 +107,16 @@ export class StoreFiles {
     this.journal = undefined;
   }
 
-  private async recover(): Promise<Map<string, Job>> {
+  private async recover(): Promise<{ jobs: Map<string, Job>; records: Records }> {
     const snap = this.snapshotFile;
     const primary = await readSnapshot(snap);
     const backup = await readSnapshot(`${snap}.bak`);
     let jobs: Map<string, Job>;
+    let records: Records;
     if (primary.ok && (primary.data || !backup.ok || !backup.data)) {
       if (!primary.data && !backup.ok) throw new StoreError(`${snap} is missing and ${snap}.bak is damaged (${backup.error}); move ${snap}.bak aside to start empty`);
       jobs = toMap(primary.data?.jobs ?? []);
+      records = recordsOf(primary.data);
     } else {
       // The snapshot is damaged, or missing after a compaction cut short: rebuild from the last
       // good snapshot and the journal that followed it.
@@ -115,13 +131,31 @@ export class StoreFiles {
         await fs.rename(snap, `${snap}.damaged-${Date.now()}`).catch(() => undefined);
       }
       jobs = toMap(backup.data.jobs);
-      await replay(`${this.journalFile}.bak`, jobs, { lastMayBeTorn: false });
+      records = recordsOf(backup.data);
+      await replay(`${this.journalFile}.bak`, jobs, records, { lastMayBeTorn: false });
     }
-    const good = await replay(this.journalFile, jobs, { lastMayBeTorn: true });
+    const good = await replay(this.journalFile, jobs, records, { lastMayBeTorn: true });
     // Cut a torn tail off, or the next append would glue onto it and damage a good line.
     const size = await fs.stat(this.journalFile).then((st) => st.size, () => 0);
     if (size > good) await fs.truncate(this.journalFile, good);
-    return jobs;
+    return { jobs, records };
+  }
+}
+
+function recordsOf(snapshot: Snapshot | undefined): Records {
+  const records: Records = new Map();
+  for (const [name, values] of Object.entries(snapshot?.records ?? {})) records.set(name, new Map(Object.entries(values)));
+  return records;
+}
+
+/** Apply one record change. */
+export function applyRecord(records: Records, { c, id, v }: RecordChange, has: boolean): void {
+  let map = records.get(c);
+  if (has) {
+    if (!map) records.set(c, (map = new Map()));
+    map.set(id, v);
+  } else {
+    map?.delete(id);
   }
 }
 
@@ -153,7 +187,7 @@ async function readSnapshot(file: string): Promise<{ ok: true; data: Snapshot | 
 }
 
 /** Apply a journal's lines to `jobs`; answers the length in bytes of its good part. */
-async function replay(file: string, jobs: Map<string, Job>, { lastMayBeTorn }: { lastMayBeTorn: boolean }): Promise<number> {
+async function replay(file: string, jobs: Map<string, Job>, records: Records, { lastMayBeTorn }: { lastMayBeTorn: boolean }): Promise<number> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -174,7 +208,7 @@ async function replay(file: string, jobs: Map<string, Job>, { lastMayBeTorn }: {
     let entry: Entry;
     try {
       entry = JSON.parse(line) as Entry;
-      if (!entry || typeof entry !== 'object' || (!('put' in entry) && !('del' in entry))) throw new Error('not a journal entry');
+      if (!entry || typeof entry !== 'object' || (!('put' in entry) && !('del' in entry) && !('rec' in entry))) throw new Error('not a journal entry');
     } catch (err) {
       if (last && (lastMayBeTorn || !complete)) {
         // A write cut short by a crash: it was never acknowledged to anyone.
@@ -184,7 +218,8 @@ async function replay(file: string, jobs: Map<string, Job>, { lastMayBeTorn }: {
       throw new StoreError(`${file} line ${i + 1} is damaged (${(err as Error).message}); move the data folder aside or repair that line`);
     }
     if ('put' in entry) jobs.set(entry.put.id, entry.put);
-    else jobs.delete(entry.del);
+    else if ('del' in entry) jobs.delete(entry.del);
+    else applyRecord(records, entry.rec, 'v' in entry.rec);
     good += Buffer.byteLength(line) + 1;
   }
   return Math.min(good, Buffer.byteLength(text));

@@ -13,12 +13,14 @@
 import { EventEmitter } from 'node:events';
 import type { Job, JobState } from './job.js';
 import { canMove, isFinal } from './job.js';
-import { StoreError, StoreFiles } from './store-files.js';
+import { StoreError, StoreFiles, applyRecord } from './store-files.js';
+import type { RecordChange, Records } from './store-files.js';
 import { logger } from '../log.js';
 import { clientKey } from '../engine/tenants.js';
 import type { EngineEvent } from '../engine/events.js';
 
 export { StoreError };
+export type { RecordChange, Records };
 
 const log = logger('store');
 
@@ -26,6 +28,24 @@ export interface JobStoreEvents {
   /** A job was added or changed state. */
   state: [job: Job, previous: JobState | undefined];
   removed: [job: Job];
+  /** A record was set (value) or deleted (undefined), here or by another process. */
+  record: [collection: string, id: string, value: unknown];
+}
+
+/**
+ * A named collection of records not tied to a job (idempotency keys, assets, webhook deliveries),
+ * held in memory and written with the jobs.
+ */
+export interface Collection<T> {
+  get(id: string): T | undefined;
+  has(id: string): boolean;
+  entries(): IterableIterator<[string, T]>;
+  readonly size: number;
+  /** Set a record; resolves once it is written. */
+  set(id: string, value: T): Promise<void>;
+  delete(id: string): Promise<void>;
+  /** Set it only if no record has this id, atomically over a cluster: true when this call set it. */
+  claim(id: string, value: T): Promise<boolean>;
 }
 
 /** A named map from job id to a value, persisted with the job and dropped when it goes. */
@@ -41,13 +61,15 @@ export type Stored = Job & { tables?: Record<string, unknown> };
 
 /** Where the store writes: one group commit at a time, never overlapping. */
 export interface StorePersistence {
-  /** Every job stored so far. */
-  load(): Promise<Iterable<Stored>>;
+  /** Every job and record stored so far. */
+  load(): Promise<{ jobs: Iterable<Stored>; records: Records }>;
   /**
-   * Write these jobs (their JSON) and removals, with the events announced since the last write
-   * (a persistence that does not carry events gets none). Resolves once written.
+   * Write these jobs (their JSON), removals and record changes, with the events announced since
+   * the last write (a persistence that does not carry events gets none). Resolves once written.
    */
-  append(put: string[], removed: string[], events: EngineEvent[]): Promise<void>;
+  append(put: string[], removed: string[], events: EngineEvent[], records: RecordChange[]): Promise<void>;
+  /** Set a record only if absent, atomically (a cluster); without it the store checks its memory. */
+  claim?(change: RecordChange): Promise<boolean>;
   /** Does `append` carry events to other processes? */
   readonly carriesEvents: boolean;
   /** Rewrite everything now (files only). */
@@ -60,6 +82,9 @@ export interface StorePersistence {
 export interface RemoteChange {
   put: { json: string; job: Stored }[];
   removed: string[];
+  records?: RecordChange[];
+  /** After a reload: every record, replacing what is held. */
+  allRecords?: Records;
 }
 
 export class JobStore extends EventEmitter<JobStoreEvents> {
@@ -72,6 +97,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   private readonly removedIds = new Set<string>();
   /** Side tables: name → job id → value. */
   private readonly tables = new Map<string, Map<string, unknown>>();
+  /** Collections: name → id → value. */
+  private records: Records = new Map();
+  /** Record changes not written yet, in order (the last change of an id wins). */
+  private readonly recordChanges = new Map<string, RecordChange>();
   private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private draining: Promise<void> | undefined;
   private closed = false;
@@ -87,10 +116,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   /** The store of one process: files in `dataDir`. */
   static async open(dataDir: string): Promise<JobStore> {
     const store = new JobStore();
-    const { files, jobs } = await StoreFiles.open(dataDir, () => store.serialize());
+    const { files, jobs, records } = await StoreFiles.open(dataDir, () => store.serialize());
     store.persistence = {
-      load: async () => jobs.values(),
-      append: (put, removed) => files.append(put, removed),
+      load: async () => ({ jobs: jobs.values(), records }),
+      append: (put, removed, _events, recs) => files.append(put, removed, recs),
       carriesEvents: false,
       compact: () => files.compact(),
       get wantsCompaction() {
@@ -99,6 +128,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       close: () => files.close(),
     };
     store.fill(jobs.values());
+    store.records = records;
     return store;
   }
 
@@ -106,8 +136,54 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   static async openOn(persistence: StorePersistence): Promise<JobStore> {
     const store = new JobStore();
     store.persistence = persistence;
-    store.fill(await persistence.load());
+    const { jobs, records } = await persistence.load();
+    store.fill(jobs);
+    store.records = records;
     return store;
+  }
+
+  collection<T>(name: string): Collection<T> {
+    const map = () => {
+      let m = this.records.get(name);
+      if (!m) this.records.set(name, (m = new Map()));
+      return m;
+    };
+    return {
+      get: (id) => this.records.get(name)?.get(id) as T | undefined,
+      has: (id) => this.records.get(name)?.has(id) ?? false,
+      entries: () => map().entries() as IterableIterator<[string, T]>,
+      get size() {
+        return map().size;
+      },
+      set: (id, value) => this.changeRecord({ c: name, id, v: value }),
+      delete: (id) => (this.records.get(name)?.has(id) ? this.changeRecord({ c: name, id }) : Promise.resolve()),
+      claim: async (id, value) => {
+        if (this.records.get(name)?.has(id)) return false;
+        const change: RecordChange = { c: name, id, v: value };
+        if (this.persistence?.claim) {
+          if (!(await this.persistence.claim(change))) return false;
+          this.applyRecords([change]);
+          return true;
+        }
+        await this.changeRecord(change);
+        return true;
+      },
+    };
+  }
+
+  private changeRecord(change: RecordChange): Promise<void> {
+    applyRecord(this.records, change, 'v' in change);
+    this.recordChanges.delete(`${change.c}\n${change.id}`);
+    this.recordChanges.set(`${change.c}\n${change.id}`, change);
+    this.emit('record', change.c, change.id, change.v);
+    return this.persist();
+  }
+
+  private applyRecords(changes: RecordChange[]): void {
+    for (const change of changes) {
+      applyRecord(this.records, change, 'v' in change);
+      this.emit('record', change.c, change.id, change.v);
+    }
   }
 
   private fill(jobs: Iterable<Stored>): void {
@@ -157,6 +233,13 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       const job = this.jobs.get(id);
       if (job) this.drop(job);
     }
+    if (change.allRecords) {
+      const before = this.records;
+      this.records = change.allRecords;
+      for (const [name, map] of this.records) for (const [id, v] of map) if (before.get(name)?.get(id) !== v) this.emit('record', name, id, v);
+      for (const [name, map] of before) for (const id of map.keys()) if (!this.records.get(name)?.has(id)) this.emit('record', name, id, undefined);
+    }
+    if (change.records) this.applyRecords(change.records);
   }
 
 
@@ -271,7 +354,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   /** Wait until everything changed so far is on disk. */
   async flush(): Promise<void> {
-    if (this.waiting.length || this.draining || this.dirty.size) await this.persist();
+    if (this.waiting.length || this.draining || this.dirty.size || this.recordChanges.size) await this.persist();
   }
 
   async close(): Promise<void> {
@@ -318,7 +401,9 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   private serialize(): string {
     const parts: string[] = [];
     for (const job of this.jobs.values()) parts.push(this.jsonOf(job));
-    return `{"version":1,"jobs":[\n${parts.join(',\n')}\n]}\n`;
+    const records: Record<string, Record<string, unknown>> = {};
+    for (const [name, map] of this.records) if (map.size) records[name] = Object.fromEntries(map);
+    return `{"version":1,"records":${JSON.stringify(records)},"jobs":[\n${parts.join(',\n')}\n]}\n`;
   }
 
   /** Resolves once the current state is on disk; changes until the next write all share it. */
@@ -340,13 +425,16 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       // Events alone do not write the jobs touched since the last write: those ride along later.
       const changed = batch.length ? [...this.dirty] : [];
       const removed = batch.length ? [...this.removedIds] : [];
+      const records = batch.length ? [...this.recordChanges.values()] : [];
       for (const j of changed) this.dirty.delete(j);
       for (const id of removed) this.removedIds.delete(id);
+      if (batch.length) this.recordChanges.clear();
       try {
         await persistence.append(
           changed.map((j) => this.jsonOf(j)),
           removed,
           events,
+          records,
         );
         if (persistence.wantsCompaction) await persistence.compact?.();
         for (const w of batch) w.resolve();
@@ -355,6 +443,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         // Keep what was not written for the next attempt.
         for (const j of changed) if (this.jobs.has(j.id)) this.dirty.add(j);
         for (const id of removed) if (!this.jobs.has(id)) this.removedIds.add(id);
+        for (const r of records) if (!this.recordChanges.has(`${r.c}\n${r.id}`)) this.recordChanges.set(`${r.c}\n${r.id}`, r);
         for (const w of batch) w.reject(err as Error);
       }
     }

@@ -211,3 +211,24 @@ describe('start-up checks', () => {
     }
   });
 });
+
+describe('records of a collection', () => {
+  test('cross to the other process, load with a late joiner, and a claim goes to exactly one of two racing processes', async () => {
+    const p = prefix();
+    const a = await member(p, 'a');
+    const b = await member(p, 'b');
+    await a.store.collection<{ n: number }>('assets').set('x', { n: 1 });
+    await until(() => b.store.collection('assets').has('x'), 'x on b');
+    const claims = await Promise.all([a.store.collection('keys').claim('same', { by: 'a' }), b.store.collection('keys').claim('same', { by: 'b' })]);
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    const winner = claims[0] ? 'a' : 'b';
+    await until(() => a.store.collection('keys').has('same') && b.store.collection('keys').has('same'), 'the claim on both');
+    expect(a.store.collection('keys').get('same')).toEqual({ by: winner });
+    expect(b.store.collection('keys').get('same')).toEqual({ by: winner });
+    await b.store.collection('assets').delete('x');
+    await until(() => !a.store.collection('assets').has('x'), 'x deleted on a');
+    const c = await member(p, 'c');
+    expect([...c.store.collection('keys').entries()]).toEqual([['same', { by: winner }]]);
+    expect(c.store.collection('assets').size).toBe(0);
+  });
+});

@@ -66,3 +66,29 @@ test('event numbers and progress noted lazily are written by the next write or a
   expect(again.get('a')).toMatchObject({ seq: 5, progress: { value: 0.5, node: '3' } });
   await again.close();
 });
+
+test('records of a collection survive a restart and a compaction; a claim takes an id once', async () => {
+  const store = await JobStore.open(dir);
+  const keys = store.collection<{ job: string }>('idempotency');
+  await keys.set('k1', { job: 'a' });
+  await keys.set('k2', { job: 'b' });
+  await keys.delete('k2');
+  expect(await keys.claim('k3', { job: 'c' })).toBe(true);
+  expect(await keys.claim('k3', { job: 'd' })).toBe(false);
+  await store.close();
+
+  const again = await JobStore.open(dir);
+  const back = again.collection<{ job: string }>('idempotency');
+  expect([...back.entries()]).toEqual([
+    ['k1', { job: 'a' }],
+    ['k3', { job: 'c' }],
+  ]);
+  await again.compact();
+  await back.set('k4', { job: 'e' });
+  await again.close();
+
+  const compacted = await JobStore.open(dir);
+  expect([...compacted.collection('idempotency').entries()].map(([id]) => id)).toEqual(['k1', 'k3', 'k4']);
+  expect(compacted.collection('other').size).toBe(0);
+  await compacted.close();
+});
