@@ -12,8 +12,3 @@ export function audienceOf(type: string, data: Record<string, unknown> | undefin
   if (type === 'execution_error' && data?.exception_type === 'ExecutionBlocked') return 'everyone';
   return 'nobody';
 }
-
-/** Preview images follow the same rule as progress. */
-export function previewAudience(hasClient: boolean): Audience {
-  return hasClient ? 'client' : 'everyone';
-}

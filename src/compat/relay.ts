@@ -5,11 +5,19 @@
 // job is final: ComfyUI promises that /history has the entry by then. It is the backend's own
 // when it recorded one, otherwise made here (e.g. for a job that failed before any backend ran
 // it). Then `status` and the final `executing null`.
+//
+// A client hears one prompt at a time, in queue order, as from one ComfyUI: its prompts run side
+// by side on several backends, and `client-order.ts` decides which may talk now and holds the
+// others' messages (previews are rendered for the socket when they go out). `status` is never
+// held. Prompts without a client_id broadcast as ComfyUI does and are not ordered.
 import type { ClientRef, EngineEvent, JobEvent } from '../engine/index.js';
 import { OPERATOR, clientKey } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
+import { isFinal } from '../jobs/job.js';
 import { BinaryEvent } from '../comfy/protocol.js';
-import { audienceOf, previewAudience } from './audience.js';
+import { audienceOf } from './audience.js';
+import type { Outgoing, Supersede } from './client-order.js';
+import { ClientOrder } from './client-order.js';
 import type { ComfyEvent } from './entries.js';
 import { closingMessage } from './entries.js';
 import type { ComfyDoor } from './door.js';
@@ -19,18 +27,41 @@ import { toLegacyPreview, toMetadataPreview } from './previews.js';
 import type { ClientSockets, Connection } from './sockets.js';
 import type { StatusBroadcast } from './status-broadcast.js';
 
+type PreviewEvent = Extract<JobEvent, { kind: 'preview' }>;
+
 /** What the relay remembers about one prompt while it is unfinished. */
 interface Tracked {
   /** The node running now, for previews that do not say and for reconnecting clients. */
   node: string | null;
-  /**
-   * Legacy previews made from a type 4 frame wait for the next JSON message: ComfyUI sends
-   * type 4 before a step's `progress` and type 1 after it.
-   */
-  deferred: { conn: Connection; frame: Buffer }[];
 }
 
+/** What goes to a prompt's client, once the client's order lets it. */
+type Outbound =
+  | { kind: 'json'; message: ComfyEvent }
+  /** The message that ends the prompt: preview frames still waiting go out before it. */
+  | { kind: 'closing'; message: ComfyEvent }
+  | { kind: 'preview'; event: PreviewEvent; node: string | null }
+  | { kind: 'frame'; frame: Buffer };
+
 const PREVIEW_FORMAT = { 'image/jpeg': 1, 'image/png': 2 } as const;
+
+/** A held prompt keeps one preview, whichever node made it. */
+const LATEST_PREVIEW: Supersede = { slot: 'preview', scope: 'prompt' };
+
+/** Messages a later one of the same kind makes stale (while nothing that must be seen comes between). */
+function supersedeOf(message: ComfyEvent): Supersede | undefined {
+  if (message.type === 'progress') return { slot: `progress:${String(message.data?.node)}`, scope: 'run' };
+  if (message.type === 'progress_state') return { slot: 'progress_state', scope: 'run' };
+  return undefined;
+}
+
+/** A TEXT frame (progress text) is replaced by the next one of its node. */
+function supersedeOfFrame(frameType: number, data: Buffer): Supersede | undefined {
+  if (frameType !== BinaryEvent.TEXT || data.length < 4) return undefined;
+  const length = data.readUInt32BE(0);
+  if (4 + length > data.length) return undefined;
+  return { slot: `text:${data.subarray(4, 4 + length).toString('utf8')}`, scope: 'run' };
+}
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -39,7 +70,7 @@ function u32(n: number): Buffer {
 }
 
 /** The binary frame a preview event was read from, byte for byte. */
-export function previewFrame(event: Extract<JobEvent, { kind: 'preview' }>): Buffer {
+export function previewFrame(event: PreviewEvent): Buffer {
   const image = Buffer.from(event.data, 'base64');
   if (event.frameType === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA && event.metadata) {
     const json = Buffer.from(JSON.stringify(event.metadata), 'utf8');
@@ -50,6 +81,12 @@ export function previewFrame(event: Extract<JobEvent, { kind: 'preview' }>): Buf
 
 export class PromptRelay {
   private readonly tracked = new Map<string, Tracked>();
+  /**
+   * Legacy previews made from a type 4 frame wait for the prompt's next JSON message: ComfyUI
+   * sends type 4 before a step's `progress` and type 1 after it.
+   */
+  private readonly deferred = new Map<string, { conn: Connection; frame: Buffer }[]>();
+  private readonly order: ClientOrder<ClientRef, Outbound>;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -57,6 +94,10 @@ export class PromptRelay {
     private readonly sockets: ClientSockets,
     private readonly status: StatusBroadcast,
   ) {
+    this.order = new ClientOrder<ClientRef, Outbound>(clientKey, (client) => sockets.get(client) !== undefined);
+    // Prompts already in line when the door starts (after a restart, or on a process that joins).
+    const open = door.jobs(OPERATOR).filter((j) => !isFinal(j)).sort((a, b) => a.createdAt - b.createdAt);
+    for (const job of open) this.admit(job.id, job.tenant ?? '');
     this.unsubscribe = door.engine.events.subscribe((event) => this.onEvent(event));
   }
 
@@ -64,15 +105,16 @@ export class PromptRelay {
     this.unsubscribe();
   }
 
-  /** The node a client's running prompt is at (ComfyUI tells a reconnecting client). */
+  /** A client's socket went: what was held for it is dropped (ComfyUI drops what it misses). */
+  clientGone(client: ClientRef): void {
+    this.order.disconnected(client);
+  }
+
+  /** The node the prompt a client hears now is at (ComfyUI tells a reconnecting client). */
   currentNode(client: ClientRef): string | undefined {
-    for (const [id, t] of this.tracked) {
-      const job = this.door.job(id, OPERATOR);
-      if (!job || job.state !== 'running' || t.node === null) continue;
-      const of = this.clientOf({ jobId: id, tenant: job.tenant ?? '' });
-      if (of && clientKey(of) === clientKey(client)) return t.node;
-    }
-    return undefined;
+    const id = this.order.head(client);
+    if (id === undefined || this.door.job(id, OPERATOR)?.state !== 'running') return undefined;
+    return this.tracked.get(id)?.node ?? undefined;
   }
 
   /**
@@ -85,20 +127,31 @@ export class PromptRelay {
     return { tenant, clientId: id };
   }
 
+  private admit(jobId: string, tenant: string): void {
+    const client = this.clientOf({ jobId, tenant });
+    if (client) this.order.admit(client, jobId, this.door.job(jobId, OPERATOR)?.priority ?? 0);
+  }
+
   private track(jobId: string): Tracked {
     let t = this.tracked.get(jobId);
-    if (!t) this.tracked.set(jobId, (t = { node: null, deferred: [] }));
+    if (!t) this.tracked.set(jobId, (t = { node: null }));
     return t;
   }
 
   private onEvent(event: EngineEvent): void {
     if (event.kind === 'removed') {
-      for (const { jobId } of event.jobs) this.tracked.delete(jobId);
+      for (const { jobId } of event.jobs) {
+        this.tracked.delete(jobId);
+        this.deferred.delete(jobId);
+        this.out(this.order.forget(jobId));
+      }
       return;
     }
     if (!('jobId' in event) || event.door !== COMFY_DOOR) return;
     const promptId = event.jobId;
     switch (event.kind) {
+      case 'queued':
+        return this.admit(promptId, event.tenant);
       case 'started':
         this.track(promptId).node = null;
         return this.message(event, { type: 'execution_start', data: { prompt_id: promptId, timestamp: event.at } });
@@ -122,9 +175,10 @@ export class PromptRelay {
       case 'frame': {
         // Progress text and custom frames: to the prompt's own client only, never to other tenants.
         const client = this.clientOf(event);
-        const conn = client === undefined ? undefined : this.sockets.get(client);
-        if (conn) this.sockets.sendBinary(conn, Buffer.concat([u32(event.frameType), Buffer.from(event.data, 'base64')]));
-        return;
+        if (client === undefined) return;
+        const data = Buffer.from(event.data, 'base64');
+        const item: Outbound = { kind: 'frame', frame: Buffer.concat([u32(event.frameType), data]) };
+        return this.out(this.order.send(client, promptId, item, supersedeOfFrame(event.frameType, data)));
       }
       case 'requeued': {
         // Back in the bridge's queue after its backend was lost: the next attempt starts over.
@@ -140,53 +194,79 @@ export class PromptRelay {
   }
 
   private message(event: JobEvent, message: ComfyEvent): void {
-    const t = this.track(event.jobId);
+    this.track(event.jobId);
     this.status.settle();
-    this.deliver(event.tenant, this.clientOf(event), message);
-    this.flushDeferred(t);
+    const client = this.clientOf(event);
+    if (client) return this.out(this.order.send(client, event.jobId, { kind: 'json', message }, supersedeOf(message)));
+    if (audienceOf(message.type, message.data, false) === 'everyone') this.sockets.broadcast(message, event.tenant);
+    this.flushDeferred(event.jobId);
   }
 
-  private deliver(tenant: string, client: ClientRef | undefined, event: ComfyEvent): void {
-    switch (audienceOf(event.type, event.data, client !== undefined)) {
-      case 'client':
-        this.sockets.send(client!, event);
-        break;
-      case 'everyone':
-        this.sockets.broadcast(event, tenant);
-        break;
+  private preview(event: PreviewEvent): void {
+    const t = this.track(event.jobId);
+    const client = this.clientOf(event);
+    if (client) return this.out(this.order.send(client, event.jobId, { kind: 'preview', event, node: t.node }, LATEST_PREVIEW));
+    // A prompt without a client broadcasts the legacy layout, whatever the sockets negotiated;
+    // it is built once and shared by every socket.
+    const frame = previewFrame(event);
+    const legacy = event.frameType === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA ? toLegacyPreview(frame) : frame;
+    if (!legacy) return;
+    for (const conn of this.sockets.connections(event.tenant)) {
+      if (legacy === frame) this.sockets.sendBinary(conn, frame);
+      else this.defer(event.jobId, conn, legacy);
     }
   }
 
-  private preview(event: Extract<JobEvent, { kind: 'preview' }>): void {
-    const t = this.track(event.jobId);
-    const client = this.clientOf(event);
-    const frame = previewFrame(event);
-    const withMetadata = event.frameType === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA;
-    const targets =
-      previewAudience(client !== undefined) === 'client'
-        ? [this.sockets.get(client!)].filter((c): c is Connection => c !== undefined)
-        : [...this.sockets.connections(event.tenant)];
-    // Each layout is built at most once per frame and shared by every socket that wants it.
-    let withMeta: Buffer | undefined | null = null;
-    let legacy: Buffer | undefined | null = null;
-    for (const conn of targets) {
-      // A prompt without a client broadcasts the legacy layout, whatever the sockets negotiated.
-      if (client !== undefined && conn.previewMetadata) {
-        if (withMeta === null) withMeta = withMetadata ? frame : toMetadataPreview(frame, { promptId: event.jobId, node: t.node });
-        if (withMeta) this.sockets.sendBinary(conn, withMeta);
-      } else if (!withMetadata) {
-        this.sockets.sendBinary(conn, frame);
-      } else {
-        if (legacy === null) legacy = toLegacyPreview(frame);
-        if (legacy) t.deferred.push({ conn, frame: legacy });
+  /** Write what the client's order lets out. */
+  private out(outgoing: Outgoing<ClientRef, Outbound>[]): void {
+    for (const o of outgoing) this.write(o);
+  }
+
+  private write({ client, promptId, item }: Outgoing<ClientRef, Outbound>): void {
+    switch (item.kind) {
+      case 'json':
+        this.sockets.send(client, item.message);
+        return this.flushDeferred(promptId);
+      case 'closing':
+        this.flushDeferred(promptId);
+        return this.sockets.send(client, item.message);
+      case 'preview':
+        return this.writePreview(client, promptId, item.event, item.node);
+      case 'frame': {
+        const conn = this.sockets.get(client);
+        if (conn) this.sockets.sendBinary(conn, item.frame);
+        return;
       }
     }
   }
 
-  private flushDeferred(t: Tracked): void {
-    if (t.deferred.length === 0) return;
-    const frames = t.deferred;
-    t.deferred = [];
+  /** A preview in the layout the client's socket negotiated. */
+  private writePreview(client: ClientRef, promptId: string, event: PreviewEvent, node: string | null): void {
+    const conn = this.sockets.get(client);
+    if (!conn) return;
+    const frame = previewFrame(event);
+    const withMetadata = event.frameType === BinaryEvent.PREVIEW_IMAGE_WITH_METADATA;
+    if (conn.previewMetadata) {
+      const out = withMetadata ? frame : toMetadataPreview(frame, { promptId, node });
+      if (out) this.sockets.sendBinary(conn, out);
+    } else if (!withMetadata) {
+      this.sockets.sendBinary(conn, frame);
+    } else {
+      const legacy = toLegacyPreview(frame);
+      if (legacy) this.defer(promptId, conn, legacy);
+    }
+  }
+
+  private defer(promptId: string, conn: Connection, frame: Buffer): void {
+    let list = this.deferred.get(promptId);
+    if (!list) this.deferred.set(promptId, (list = []));
+    list.push({ conn, frame });
+  }
+
+  private flushDeferred(promptId: string): void {
+    const frames = this.deferred.get(promptId);
+    if (!frames) return;
+    this.deferred.delete(promptId);
     for (const { conn, frame } of frames) this.sockets.sendBinary(conn, frame);
   }
 
@@ -194,16 +274,26 @@ export class PromptRelay {
     const job: Job | undefined = this.door.job(event.jobId, OPERATOR);
     const t = this.tracked.get(event.jobId);
     this.tracked.delete(event.jobId);
-    if (t) this.flushDeferred(t);
-    if (!job) return;
-    // startedAt is set when the prompt starts, before that is relayed.
-    const started = job.startedAt !== undefined;
-    // Deleted from the queue before it ran: ComfyUI says nothing but the new queue length.
-    if (event.kind === 'cancelled' && !started) return;
-    const failure = event.kind === 'failed' ? event.error : {};
     const client = this.clientOf(event);
-    this.deliver(event.tenant, client, closingMessage(job, this.door.record(job.id), t?.node ?? null, failure));
+    // startedAt is set when the prompt starts, before that is relayed.
+    const started = job?.startedAt !== undefined;
+    // Deleted from the queue before it ran: ComfyUI says nothing but the new queue length. The
+    // client's later prompts need not wait for it.
+    if (!job || (event.kind === 'cancelled' && !started)) {
+      if (client) this.out(this.order.end(client, event.jobId));
+      else this.flushDeferred(event.jobId);
+      return;
+    }
+    const failure = event.kind === 'failed' ? event.error : {};
+    const closing = closingMessage(job, this.door.record(job.id), t?.node ?? null, failure);
+    if (client === undefined) {
+      this.flushDeferred(event.jobId);
+      if (audienceOf(closing.type, closing.data, false) === 'everyone') this.sockets.broadcast(closing, event.tenant);
+      this.status.now();
+      return;
+    }
+    this.out(this.order.send(client, job.id, { kind: 'closing', message: closing }));
     this.status.now();
-    if (client !== undefined) this.sockets.send(client, { type: 'executing', data: { node: null, prompt_id: job.id } });
+    this.out(this.order.end(client, job.id, [{ kind: 'json', message: { type: 'executing', data: { node: null, prompt_id: job.id } } }]));
   }
 }

@@ -73,6 +73,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
       const node: string | undefined = relay.currentNode(client);
       return node === undefined ? [] : [{ type: 'executing', data: { node } }];
     },
+    gone: (client) => relay.clientGone(client),
   });
   const status = new StatusBroadcast(sockets, queueLength);
   const relay: PromptRelay = new PromptRelay(door, sockets, status);

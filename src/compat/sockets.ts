@@ -34,6 +34,8 @@ export interface SocketHooks {
   greeting(client: ClientRef): ComfyEvent[];
   queueRemaining(): number;
   maxUploadSize: number;
+  /** The client's registered socket closed and none took its place. */
+  gone?(client: ClientRef): void;
 }
 
 function newSid(): string {
@@ -53,7 +55,9 @@ export class ClientSockets {
     this.registry.set(key, conn);
     ws.on('error', () => undefined);
     ws.on('close', () => {
-      if (this.registry.get(key) === conn) this.registry.delete(key);
+      if (this.registry.get(key) !== conn) return;
+      this.registry.delete(key);
+      this.hooks.gone?.({ tenant, clientId: sid });
     });
 
     let first = true;
