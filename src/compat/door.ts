@@ -15,6 +15,9 @@ import type { ErrorBody } from './errors.js';
 import { errorBody } from './errors.js';
 import type { HistoryEntryView, PromptRecord, QueueItem } from './entries.js';
 import { historyEntry, historyWindow, inHistory, queueItem } from './entries.js';
+import { backendTag } from './file-names.js';
+import type { JobStatus, JobView, JobsPage, JobsQuery } from './jobs.js';
+import { finishedJob, jobsPage, queuedJob } from './jobs.js';
 import type { ComfyInputs } from './input-store.js';
 import { storedRefsIn } from './input-store.js';
 import type { PromptCounter } from './prompt-request.js';
@@ -165,14 +168,27 @@ export class ComfyDoor {
     return queueItem(job, this.record(job.id), this.outputsOf(job));
   }
 
-  /** GET /queue: running is what executes now; pending is everything else not finished, in run order. */
-  queue(who: Principal): { queue_running: QueueItem[]; queue_pending: QueueItem[] } {
+  /** Unfinished prompts: running ones by start, the rest in run order. */
+  private open(who: Principal): { running: Job[]; pending: Job[] } {
     const open = this.jobs(who).filter((j) => !isFinal(j));
     const running = open.filter((j) => j.state === 'running').sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
     // Ranked once each: a queue position is a scan of the waiting list.
     const ranks = new Map<Job, number>();
     for (const j of open) ranks.set(j, isOnBackend(j) ? 0 : (this.engine.position(j.id) ?? Number.MAX_SAFE_INTEGER));
     const pending = open.filter((j) => j.state !== 'running').sort((a, b) => ranks.get(a)! - ranks.get(b)! || a.createdAt - b.createdAt);
+    return { running, pending };
+  }
+
+  /** Prompts /history lists, oldest first. */
+  private finished(who: Principal): Job[] {
+    return this.jobs(who)
+      .filter((j) => inHistory(j, this.record(j.id)))
+      .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.createdAt - b.createdAt);
+  }
+
+  /** GET /queue: running is what executes now; pending is everything else not finished, in run order. */
+  queue(who: Principal): { queue_running: QueueItem[]; queue_pending: QueueItem[] } {
+    const { running, pending } = this.open(who);
     return {
       queue_running: running.map((j) => this.item(j)),
       queue_pending: pending.map((j) => this.item(j)),
@@ -208,11 +224,8 @@ export class ComfyDoor {
 
   /** GET /history: finished prompts, oldest first, in ComfyUI's window. */
   history(who: Principal, maxItems: number | undefined, offset: number | undefined): Record<string, HistoryEntryView> {
-    const done = this.jobs(who)
-      .filter((j) => inHistory(j, this.record(j.id)))
-      .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.createdAt - b.createdAt);
     const out: Record<string, HistoryEntryView> = {};
-    for (const job of historyWindow(done, maxItems, offset)) out[job.id] = historyEntry(job, this.record(job.id), this.outputsOf(job));
+    for (const job of historyWindow(this.finished(who), maxItems, offset)) out[job.id] = historyEntry(job, this.record(job.id), this.outputsOf(job));
     return out;
   }
 
@@ -227,6 +240,45 @@ export class ComfyDoor {
   async forget(ids: readonly unknown[] | 'all', who: Principal): Promise<void> {
     const jobs = ids === 'all' ? this.jobs(who) : ids.map((id) => this.job(id, who)).filter((j): j is Job => j !== undefined);
     await this.engine.as(who).forget(jobs.filter(isFinal).map((j) => j.id));
+  }
+
+  /** A prompt as ComfyUI's jobs API shows it; none for one deleted before it ran (ComfyUI forgets those). */
+  private jobView(job: Job, detail: boolean): JobView | undefined {
+    if (!isFinal(job)) return queuedJob(this.item(job), job.state === 'running' ? 'in_progress' : 'pending', job.createdAt, detail);
+    const record = this.record(job.id);
+    if (!inHistory(job, record)) return undefined;
+    const times = { created: job.createdAt, started: job.startedAt, ended: job.finishedAt };
+    return finishedJob(job.id, historyEntry(job, record, this.outputsOf(job)), times, job.backend && backendTag(job.backend), detail);
+  }
+
+  /** GET /api/jobs: the caller's prompts, running first, then pending in run order, then finished. */
+  jobList(who: Principal, query: JobsQuery): JobsPage {
+    const wants = (status: JobStatus) => query.statuses === undefined || query.statuses.includes(status);
+    const { running, pending } = this.open(who);
+    const jobs = [
+      ...(wants('in_progress') ? running : []),
+      ...(wants('pending') ? pending : []),
+      ...(wants('completed') || wants('failed') || wants('cancelled') ? this.finished(who) : []),
+    ];
+    return jobsPage(jobs.map((j) => this.jobView(j, false)).filter((v): v is JobView => v !== undefined), query);
+  }
+
+  /** GET /api/jobs/{id}: none when unknown, another tenant's, or deleted before it ran. */
+  jobDetail(id: string, who: Principal): JobView | undefined {
+    const job = this.job(id, who);
+    return job && this.jobView(job, true);
+  }
+
+  /**
+   * POST /api/jobs/{id}/cancel: a running prompt is interrupted (answered at once, as ComfyUI does),
+   * a pending one dequeued. False when there was nothing to cancel: finished, unknown, not the caller's.
+   */
+  async cancelJob(id: unknown, who: Principal): Promise<boolean> {
+    const job = this.job(id, who);
+    if (!job || isFinal(job)) return false;
+    if (job.state === 'running') void this.cancel([job], 'interrupted', who);
+    else await this.cancel([job], 'cancelled', who);
+    return true;
   }
 
   /**

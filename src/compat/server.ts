@@ -23,6 +23,7 @@ import type { DoorContext } from './routes/context.js';
 import { promptRoutes } from './routes/prompt.js';
 import { queueRoutes } from './routes/queue.js';
 import { historyRoutes } from './routes/history.js';
+import { jobsRoutes } from './routes/jobs.js';
 import { fileRoutes } from './routes/files.js';
 import { infoRoutes } from './routes/info.js';
 import { logger } from '../log.js';
@@ -115,7 +116,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     ctx.path = withoutApiPrefix(ctx.path);
     await next();
   });
-  for (const router of [promptRoutes(shared), queueRoutes(shared), historyRoutes(shared), fileRoutes(shared), infoRoutes(shared)]) {
+  for (const router of [promptRoutes(shared), queueRoutes(shared), historyRoutes(shared), jobsRoutes(shared), fileRoutes(shared), infoRoutes(shared)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
 

@@ -30,6 +30,12 @@ export class Rng {
   }
 }
 
+/** A well-formed uuid from the seed (the jobs API refuses anything else). */
+function uuidOf(rng: Rng): string {
+  const hex = rng.bytes(16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 export type Door = 'curated' | 'comfy';
 
 export type Hostile =
@@ -72,6 +78,10 @@ const COMFY_ROUTES: [string, string][] = [
   ['GET', '/system_stats'],
   ['GET', '/api/queue'],
   ['POST', '/api/prompt'],
+  ['GET', '/api/jobs'],
+  ['GET', '/api/jobs/x'],
+  ['POST', '/api/jobs/x/cancel'],
+  ['POST', '/api/jobs/cancel'],
 ];
 
 const NASTY_STRINGS = [
@@ -164,6 +174,9 @@ function mutatedBody(rng: Rng, door: Door, path: string): unknown {
       partial_execution_targets: rng.chance(0.1) ? randomValue(rng) : undefined,
     };
   }
+  if (door === 'comfy' && path.endsWith('/jobs/cancel')) {
+    return rng.pick([{ job_ids: randomValue(rng) }, { job_ids: [uuidOf(rng), randomValue(rng)] }, randomValue(rng)]);
+  }
   if (door === 'comfy' && (path.endsWith('/queue') || path.endsWith('/history'))) {
     return rng.pick([{ delete: randomValue(rng) }, { clear: randomValue(rng) }, randomValue(rng)]);
   }
@@ -173,7 +186,7 @@ function mutatedBody(rng: Rng, door: Door, path: string): unknown {
 function randomQuery(rng: Rng): string {
   const params = new URLSearchParams();
   for (let i = rng.int(0, 4); i > 0; i--) {
-    params.append(rng.pick(['clientId', 'clientId', 'workflow', 'filename', 'subfolder', 'type', 'preview', 'max_items', 'offset', 'token', 'x']), randomString(rng));
+    params.append(rng.pick(['clientId', 'clientId', 'workflow', 'filename', 'subfolder', 'type', 'preview', 'max_items', 'offset', 'token', 'status', 'sort_by', 'sort_order', 'limit', 'workflow_id', 'x']), randomString(rng));
   }
   const q = params.toString();
   return q ? `?${q}` : '';
