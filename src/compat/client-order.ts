@@ -126,6 +126,11 @@ export class ClientOrder<C, T> {
     for (const entry of this.lines.get(this.keyOf(client)) ?? []) entry.held = [];
   }
 
+  /** Prompts admitted whose end has not been told: a caller can check none was missed. */
+  *unended(): IterableIterator<string> {
+    for (const entry of this.entries.values()) if (!entry.ended) yield entry.id;
+  }
+
   /** Whether the policy knows this prompt (it was admitted and has not ended its turn). */
   has(promptId: string): boolean {
     return this.entries.has(promptId);

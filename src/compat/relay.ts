@@ -45,6 +45,12 @@ type Outbound =
 
 const PREVIEW_FORMAT = { 'image/jpeg': 1, 'image/png': 2 } as const;
 
+/**
+ * A prompt final this long without its final event having come here (events lost in a cluster
+ * reload) no longer holds up the client's later prompts. In-process the event follows at once.
+ */
+const MISSED_END_MS = 5000;
+
 /** A held prompt keeps one preview, whichever node made it. */
 const LATEST_PREVIEW: Supersede = { slot: 'preview', scope: 'prompt' };
 
@@ -88,6 +94,7 @@ export class PromptRelay {
   private readonly deferred = new Map<string, { conn: Connection; frame: Buffer }[]>();
   private readonly order: ClientOrder<ClientRef, Outbound>;
   private readonly unsubscribe: () => void;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(
     private readonly door: ComfyDoor,
@@ -99,10 +106,24 @@ export class PromptRelay {
     const open = door.jobs(OPERATOR).filter((j) => !isFinal(j)).sort((a, b) => a.createdAt - b.createdAt);
     for (const job of open) this.admit(job.id, job.tenant ?? '');
     this.unsubscribe = door.engine.events.subscribe((event) => this.onEvent(event));
+    this.sweeper = setInterval(() => this.sweepMissedEnds(), MISSED_END_MS);
+    this.sweeper.unref();
   }
 
   close(): void {
     this.unsubscribe();
+    clearInterval(this.sweeper);
+  }
+
+  /** Prompts whose end never reached the relay stop holding up the ones behind them. */
+  private sweepMissedEnds(): void {
+    const now = Date.now();
+    for (const id of [...this.order.unended()]) {
+      const job = this.door.job(id, OPERATOR);
+      if (job && !(isFinal(job) && now - (job.finishedAt ?? 0) >= MISSED_END_MS)) continue;
+      this.tracked.delete(id);
+      this.out(this.order.forget(id));
+    }
   }
 
   /** A client's socket went: what was held for it is dropped (ComfyUI drops what it misses). */

@@ -171,3 +171,16 @@ test('a client that disconnects loses what was held for it; what comes after its
   expect(said(order.end(alice, 'a', ['success']))).toEqual(['a:success', 'b:executed']);
   order.disconnected(bob); // a client with no line: nothing to do
 });
+
+test('unended: prompts whose end was not told; forgetting a held one keeps what it holds for its turn', () => {
+  const order = policy();
+  for (const id of ['a', 'b', 'c']) order.admit(alice, id, 0);
+  order.send(alice, 'b', 'start');
+  order.end(alice, 'c', ['success']);
+  expect([...order.unended()]).toEqual(['a', 'b']);
+  // b's end never came (its events were lost): it gives up its turn once a comes to an end.
+  expect(said(order.forget('b'))).toEqual([]);
+  expect([...order.unended()]).toEqual(['a']);
+  expect(said(order.end(alice, 'a', ['success']))).toEqual(['a:success', 'b:start', 'c:success']);
+  expect([...order.unended()]).toEqual([]);
+});
