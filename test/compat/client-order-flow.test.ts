@@ -138,3 +138,23 @@ test('a held prompt follows at once when the prompt ahead of it is interrupted',
   expect(ws.messagesOf(first).map((m) => m.type).slice(-2)).toEqual(['execution_interrupted', 'executing']);
   await ws.close();
 });
+
+test('held messages go to the socket that holds the client_id when they are let out', async () => {
+  const client = 'reconnecting-client';
+  const before = await ComfyWs.connect(bridge, client);
+  const first = await queue(client, sleepGraph(60, 'reconnect'));
+  await before.nextJson('execution_start', (d) => d.prompt_id === first);
+  const second = await queue(client, imageGraph(7171, 'door/reconnect'));
+  await jobReaches(bridge, second, ['completed']);
+
+  // A second socket with the same clientId takes it over (as in ComfyUI); the first hears no more.
+  const after = await ComfyWs.connect(bridge, client);
+  expect(after.frames.find((f) => f.kind === 'json' && f.type === 'executing')).toMatchObject({ data: { node: '1' } });
+  await post(`${bridge.door}/interrupt`, { prompt_id: first });
+  await after.done(second);
+  expect(blocks(after.frames)).toEqual([first, second]);
+  expect(after.messagesOf(second)[0].type).toBe('execution_start');
+  await before.barrier();
+  expect(before.messagesOf(second)).toEqual([]);
+  await Promise.all([before.close(), after.close()]);
+});
