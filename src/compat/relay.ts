@@ -122,6 +122,7 @@ export class PromptRelay {
       const job = this.door.job(id, OPERATOR);
       if (job && !(isFinal(job) && now - (job.finishedAt ?? 0) >= MISSED_END_MS)) continue;
       this.tracked.delete(id);
+      this.deferred.delete(id);
       this.out(this.order.forget(id));
     }
   }
