@@ -54,7 +54,7 @@ process.once('exit', () => {
 });
 
 /** Resolve after `ms`: the pace of a polling loop, never a way to let something happen. */
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** Thrown by a `waitFor` check when what it waits for can no longer happen: the wait ends at once. */
 export class CannotHappen extends Error {}
@@ -88,7 +88,8 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    // Unref'd: a deadline left behind by a failed test must not keep the run alive.
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref();
   });
   try {
     return await Promise.race([promise, deadline]);
