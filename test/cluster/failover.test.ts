@@ -111,8 +111,9 @@ clusterTest('the dispatcher is SIGKILLed mid-run: another takes over within the 
     );
     const takeoverMs = Date.now() - killedAt;
     expect(takeoverMs).toBeLessThanOrEqual(TAKEOVER_MS);
-    // One dispatcher, not two.
+    // One dispatcher, not two; both survivors ready.
     expect(await cluster.dispatcher(survivors)).toBe(successor);
+    await Promise.all(survivors.map((p) => p.waitReady(10_000)));
 
     // Every client, following on a survivor, sees all its work finish.
     await Promise.all([

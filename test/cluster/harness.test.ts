@@ -74,7 +74,7 @@ clusterTest('a spawned bridge takes work on both doors; the helpers follow it, r
 });
 
 clusterTest('a process that cannot start is reported with its exit code and its log', 40_000, async () => {
-  const broken = await cluster.spawn({ COMFYUI_SERVERS: 'not a server at all' }, 'broken');
+  const broken = await cluster.spawn({ REDIS_URL: undefined, COMFYUI_SERVERS: 'not a server at all' }, 'broken');
   const failure = await broken.waitReady(30_000).then(() => undefined, (err: Error) => err);
   expect(failure?.message).toMatch(/exited code=2/);
   expect(failure?.message).toContain('COMFYUI_SERVERS');

@@ -152,7 +152,9 @@ export class BridgeProcess {
   readonly doorWs: string;
   readonly exited: Promise<Exit>;
   exit: Exit | undefined;
+  /** stdout and stderr as they came. */
   private output = '';
+  private errors = '';
 
   constructor(
     readonly name: string,
@@ -169,12 +171,13 @@ export class BridgeProcess {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const keep = (chunk: Buffer) => {
+    const keep = (chunk: Buffer, stderr: boolean) => {
       this.output += chunk.toString();
       if (this.output.length > 4_000_000) this.output = this.output.slice(-2_000_000);
+      if (stderr && this.errors.length < 1_000_000) this.errors += chunk.toString();
     };
-    this.child.stdout!.on('data', keep);
-    this.child.stderr!.on('data', keep);
+    this.child.stdout!.on('data', (chunk: Buffer) => keep(chunk, false));
+    this.child.stderr!.on('data', (chunk: Buffer) => keep(chunk, true));
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.exit = { code, signal };
@@ -192,9 +195,14 @@ export class BridgeProcess {
     return this.exit === undefined;
   }
 
-  /** Everything the process wrote (its log lines on stderr). */
+  /** Everything the process wrote (its log lines are on stderr). */
   get log(): string {
     return this.output;
+  }
+
+  /** What it wrote on stderr (the first megabyte). */
+  get stderr(): string {
+    return this.errors;
   }
 
   /** The log as records: JSON lines parsed, other lines as `{ msg }`. */
@@ -428,11 +436,19 @@ function readableLine(line: string): string {
   return `${at} ${String(level ?? '').padEnd(5)} ${scope ?? ''}: ${msg ?? ''}${extra}`;
 }
 
-/** The last `lines` lines of a log, readable. */
-export function readableLog(log: string, lines = 400): string {
+/** The request lines of the tests' own polling of /readyz and /healthz: noise when reading a failure. */
+const PROBE = /"url":"\/(readyz|healthz)"/;
+
+/** The last `lines` lines of a log, readable, without the probes' request lines. */
+export function readableLog(log: string, lines = 600): string {
   const all = log.split('\n').filter((l) => l.trim() !== '');
-  const shown = all.slice(-lines).map(readableLine);
-  return (all.length > lines ? [`… ${all.length - lines} earlier lines`] : []).concat(shown).join('\n');
+  const kept = all.filter((l) => !PROBE.test(l));
+  const shown = kept.slice(-lines).map(readableLine);
+  const notes = [
+    ...(all.length > kept.length ? [`(${all.length - kept.length} request lines of /readyz and /healthz left out)`] : []),
+    ...(kept.length > lines ? [`… ${kept.length - lines} earlier lines`] : []),
+  ];
+  return notes.concat(shown).join('\n');
 }
 
 /** Write the logs of every process this test file spawned to stderr. */

@@ -24,13 +24,13 @@ const durabilityWarnings = (p: BridgeProcess) => p.logRecords().filter((r) => r.
 /** Resolve once the process has said it listens: everything it checks at start is logged before. */
 const listening = (p: BridgeProcess) => p.waitLog('"listening on"', (r) => /listening on/.test(r.msg ?? ''), 10_000);
 
-clusterTest('REDIS_URL where nothing listens: the process exits non-zero and says REDIS_URL', 45_000, async () => {
+clusterTest('REDIS_URL where nothing listens: the process exits non-zero and says REDIS_URL on stderr', 45_000, async () => {
   const [port] = await freePorts(1);
   const p = await cluster.spawn({ REDIS_URL: `redis://127.0.0.1:${port}` }, 'no-redis');
   const exit = await within(40_000, 'the process to exit', p.exited);
   expect(exit.signal).toBeNull();
   expect(exit.code).not.toBe(0);
-  expect(p.log).toContain('REDIS_URL');
+  expect(p.stderr).toContain('REDIS_URL');
 });
 
 clusterTest('a Redis without an append-only file is warned about at start; one with it is not', 60_000, async () => {
