@@ -141,6 +141,18 @@ export async function request(method: string, url: string, opts: { key?: string;
   return { status: res.status, headers: res.headers, text, body };
 }
 
+/** Does something listen on this loopback port? */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** One bridge process: its ports, its captured log, its end. */
 export class BridgeProcess {
   readonly child: ChildProcess;
@@ -235,9 +247,15 @@ export class BridgeProcess {
     return (await this.readyz())?.body?.cluster?.role;
   }
 
-  /** Resolve once GET /readyz answers 200; throw (with the log) if the process ends first or it takes too long. */
+  /**
+   * Resolve once GET /readyz answers 200 and the ComfyUI-compatible door takes connections; throw
+   * (with the log) if the process ends first or it takes too long. /readyz is served by the
+   * curated door, which starts listening before the compatible door does.
+   */
   async waitReady(timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     await this.waitUntil(`${this.name} ready (GET /readyz 200)`, async () => (await this.readyz())?.status === 200, timeoutMs);
+    await this.waitUntil(`${this.name}'s ComfyUI-compatible door to listen`, () => accepts(this.compatPort), Math.max(1000, deadline - Date.now()));
   }
 
   /** Resolve once the curated port answers anything at all. */
