@@ -120,18 +120,26 @@ export interface Reply {
   body: any;
 }
 
-/** One HTTP request with an API key; a request that gets no answer within `timeoutMs` throws. */
+/** One HTTP request with an API key; one that gets no answer within `timeoutMs` throws, naming the request. */
 export async function request(method: string, url: string, opts: { key?: string; json?: unknown; timeoutMs?: number } = {}): Promise<Reply> {
   const headers: Record<string, string> = {};
   if (opts.key) headers.authorization = `Bearer ${opts.key}`;
   if (opts.json !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url, {
-    method,
-    headers,
-    body: opts.json === undefined ? undefined : JSON.stringify(opts.json),
-    signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
-  });
-  const text = await res.text();
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, {
+      method,
+      headers,
+      body: opts.json === undefined ? undefined : JSON.stringify(opts.json),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    text = await res.text();
+  } catch (err) {
+    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `${(err as Error).message} (${String((err as { cause?: { code?: string } }).cause?.code ?? '')})`;
+    throw new Error(`${method} ${url}: ${why}`, { cause: err });
+  }
   let body: unknown;
   try {
     body = text ? JSON.parse(text) : undefined;
