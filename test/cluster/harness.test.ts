@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 clusterTest('the local redis-server keeps its data across stop and launch, on the same port', 20_000, async () => {
-  const redis = cluster.redis!;
+  const redis = cluster.redis;
   const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
   client.on('error', () => undefined);
   try {

@@ -321,8 +321,8 @@ export interface ClusterOptions {
   /** Simulated ComfyUI servers (default 2). */
   sims?: number;
   sim?: SimOptions;
-  /** Options of the cluster's redis-server; `false`: none (a test that brings its own). */
-  redis?: LocalRedisOptions | false;
+  /** Options of the cluster's redis-server. */
+  redis?: LocalRedisOptions;
   /** Settings of every process (undefined removes one). */
   env?: Record<string, string | undefined>;
 }
@@ -335,7 +335,7 @@ export class TestCluster {
   private constructor(
     readonly dir: string,
     readonly sims: ComfySimulator[],
-    readonly redis: LocalRedisServer | undefined,
+    readonly redis: LocalRedisServer,
     private readonly env: Record<string, string | undefined>,
   ) {}
 
@@ -344,11 +344,8 @@ export class TestCluster {
     await cp(path.join(ROOT, 'workflows'), path.join(dir, 'workflows'), { recursive: true });
     await cp(path.join(ROOT, 'test/fixtures/workflows'), path.join(dir, 'workflows'), { recursive: true });
     const sims = await startSims(options.sims ?? 2, { stepMs: 20, nodeMs: 1, ...options.sim });
-    let redis: LocalRedisServer | undefined;
-    if (options.redis !== false) {
-      redis = await LocalRedisServer.start(options.redis);
-      redises.add(redis);
-    }
+    const redis = await LocalRedisServer.start(options.redis);
+    redises.add(redis);
     return new TestCluster(dir, sims, redis, options.env ?? {});
   }
 
@@ -361,7 +358,7 @@ export class TestCluster {
       HOST: '127.0.0.1',
       PORT: String(port),
       COMFY_COMPAT_PORT: String(compatPort),
-      ...(this.redis && { REDIS_URL: this.redis.url }),
+      REDIS_URL: this.redis.url,
       CLUSTER_LEASE: String(LEASE_S),
       COMFYUI_SERVERS: this.sims.map((s) => s.url).join(','),
       // Shared by every process of the cluster: the same folder.
@@ -439,10 +436,8 @@ export class TestCluster {
   async close(): Promise<void> {
     await Promise.all(this.processes.map((p) => p.stop(3000)));
     await Promise.all(this.sims.map((s) => s.close()));
-    if (this.redis) {
-      await this.redis.close();
-      redises.delete(this.redis);
-    }
+    await this.redis.close();
+    redises.delete(this.redis);
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -38,7 +38,7 @@ async function readyzBecomes(p: BridgeProcess, status: number, timeoutMs: number
 }
 
 clusterTest('redis-server stopped under load: 503 with Retry-After meanwhile; every accepted job finishes once after it returns', 75_000, async () => {
-  const redis = cluster.redis!;
+  const redis = cluster.redis;
   const processes = [a, b];
   // 6 curated clients (one job each) and 6 ComfyUI prompts, through both processes.
   const curated = Array.from({ length: 6 }, (_, i) => ({ clientId: `outage-curated-${i}-${randomUUID().slice(0, 6)}`, seed: 30_000 + i, key: i % 2 ? KEYS.bob : KEYS.alice }));
