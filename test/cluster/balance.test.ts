@@ -14,7 +14,7 @@ beforeAll(async () => {
   cluster = await TestCluster.create({ sims: 2, sim: { stepMs: 20, previews: false }, env: { BACKEND_PREFETCH: String(PREFETCH) } });
   await cluster.start(2);
   ledger = new SimLedger(cluster.sims);
-}, 90_000);
+}, 120_000);
 
 afterAll(async () => {
   ledger?.close();

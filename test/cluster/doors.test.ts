@@ -14,7 +14,7 @@ beforeAll(async () => {
   await cluster.start(3);
   dispatcher = await cluster.dispatcher();
   followers = cluster.processes.filter((p) => p !== dispatcher);
-}, 90_000);
+}, 120_000);
 
 afterAll(async () => {
   await cluster?.close();

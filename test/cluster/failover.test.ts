@@ -18,7 +18,7 @@ beforeAll(async () => {
   cluster = await TestCluster.create({ sims: 2, sim: { stepMs: 20, previews: false } });
   await cluster.start(3);
   ledger = new SimLedger(cluster.sims);
-}, 90_000);
+}, 120_000);
 
 afterAll(async () => {
   ledger?.close();

@@ -15,7 +15,7 @@ beforeAll(async () => {
   // Without REDIS_URL: one process on its own files, as before the cluster existed.
   plain = await cluster.spawn({ REDIS_URL: undefined }, 'plain');
   await plain.waitAnswering();
-}, 90_000);
+}, 120_000);
 
 afterAll(async () => {
   await cluster?.close();

@@ -27,7 +27,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The dispatcher lease of the tests, in seconds: a dead dispatcher is replaced within about this. */
 export const LEASE_S = 2;
 /** A bridge compiles its sources at start (tsx); several at once on a busy machine take a while. */
-export const READY_TIMEOUT_MS = 60_000;
+export const READY_TIMEOUT_MS = 90_000;
 
 /** Two tenants, so work from several keys shares the cluster. */
 export const KEYS = { alice: 'cluster-alice-key-000000000001', bob: 'cluster-bob-key-00000000000002' } as const;

@@ -22,7 +22,7 @@ beforeAll(async () => {
   });
   [a, b] = await cluster.start(2);
   ledger = new SimLedger(cluster.sims);
-}, 90_000);
+}, 120_000);
 
 afterAll(async () => {
   ledger?.close();

@@ -24,11 +24,11 @@ const durabilityWarnings = (p: BridgeProcess) => p.logRecords().filter((r) => r.
 /** Resolve once the process has said it listens: everything it checks at start is logged before. */
 const listening = (p: BridgeProcess) => p.waitLog('"listening on"', (r) => /listening on/.test(r.msg ?? ''), 10_000);
 
-clusterTest('REDIS_URL where nothing listens: the process exits non-zero and says REDIS_URL on stderr', 45_000, async () => {
+clusterTest('REDIS_URL where nothing listens: the process exits non-zero and says REDIS_URL on stderr', 90_000, async () => {
   const [port] = await freePorts(1);
   const p = await cluster.spawn({ REDIS_URL: `redis://127.0.0.1:${port}` }, 'no-redis');
   // Never ready: the wait ends when the process does, and says so with its log.
-  const failure = await p.waitReady(40_000).then(() => undefined, (err: Error) => err);
+  const failure = await p.waitReady(80_000).then(() => undefined, (err: Error) => err);
   expect(failure?.message).toMatch(/exited code=\d+ signal=null\) before no-redis ready/);
   expect(failure?.message).toContain('REDIS_URL');
   expect(p.exit!.signal).toBeNull();
@@ -36,7 +36,7 @@ clusterTest('REDIS_URL where nothing listens: the process exits non-zero and say
   expect(p.stderr).toContain('REDIS_URL');
 });
 
-clusterTest('a Redis without an append-only file is warned about at start; one with it is not', 60_000, async () => {
+clusterTest('a Redis without an append-only file is warned about at start; one with it is not', 100_000, async () => {
   volatile = await LocalRedisServer.start({ appendonly: false });
   const [careless, careful] = await Promise.all([
     cluster.spawn({ REDIS_URL: volatile.url }, 'on-volatile-redis'),
