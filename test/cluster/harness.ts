@@ -432,13 +432,16 @@ export class TestCluster {
     );
   }
 
-  /** Stop every process, the simulators and Redis, and remove the folder. */
+  /** Stop every process, the simulators and Redis, and remove the folder (Redis even if a step before failed). */
   async close(): Promise<void> {
-    await Promise.all(this.processes.map((p) => p.stop(3000)));
-    await Promise.all(this.sims.map((s) => s.close()));
-    await this.redis.close();
-    redises.delete(this.redis);
-    await rm(this.dir, { recursive: true, force: true });
+    try {
+      await Promise.all(this.processes.map((p) => p.stop(3000)));
+      await Promise.all(this.sims.map((s) => s.close()));
+    } finally {
+      await this.redis.close();
+      redises.delete(this.redis);
+      await rm(this.dir, { recursive: true, force: true });
+    }
   }
 }
 
