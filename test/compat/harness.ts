@@ -92,7 +92,7 @@ export class ComfyWs {
   }
 
   /** Connect and wait for the greeting; optionally negotiate preview metadata. */
-  static async connect(bridge: CompatBridge, clientId?: string, opts: { featureFlags?: boolean; path?: string; headers?: Record<string, string> } = {}): Promise<ComfyWs> {
+  static async connect(bridge: Pick<CompatBridge, 'doorWs'>, clientId?: string, opts: { featureFlags?: boolean; path?: string; headers?: Record<string, string> } = {}): Promise<ComfyWs> {
     const query = clientId === undefined ? '' : `?clientId=${encodeURIComponent(clientId)}`;
     const client = new ComfyWs(new WebSocket(`${bridge.doorWs}${opts.path ?? '/ws'}${query}`, { headers: opts.headers }));
     const greeting = await client.nextJson('status');
