@@ -43,6 +43,7 @@ export async function run(config: Config): Promise<Running> {
   } else if (config.apiKeys.length === 0) {
     log.warn('API_KEYS is not set: every client shares one open space and can see and cancel the others\' work; set API_KEYS to give each key its own');
   }
+  engine.serving = true;
   let stopping: Promise<void> | undefined;
   return {
     engine,
@@ -51,6 +52,7 @@ export async function run(config: Config): Promise<Running> {
     stop() {
       // Stop accepting, let the last writes land, close sockets.
       stopping ??= (async () => {
+        engine.serving = false;
         await compat?.close();
         await server.close();
         await engine.stop();

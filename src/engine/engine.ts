@@ -76,7 +76,7 @@ export interface QueueCounts {
 
 export interface Readiness {
   ready: boolean;
-  checks: { store: boolean; backends: number; redis?: boolean };
+  checks: { doors: boolean; store: boolean; backends: number; redis?: boolean };
   cluster?: { role: 'dispatcher' | 'follower'; process: string };
 }
 
@@ -182,13 +182,16 @@ export class Engine {
     return this.cluster?.link.available ?? true;
   }
 
-  /** Should this process get traffic: its store takes writes and a backend is up. */
+  /** Every door listens (set by whoever starts them; cleared when they start to close). */
+  serving = false;
+
+  /** Should this process get traffic: its doors listen, its store takes writes and a backend is up. */
   readiness(): Readiness {
     const backends = this.healthyBackends().length;
     const redis = this.cluster ? this.cluster.link.available : undefined;
     return {
-      ready: backends > 0 && redis !== false,
-      checks: { store: this.accepting, backends, ...(redis !== undefined && { redis }) },
+      ready: this.serving && backends > 0 && redis !== false,
+      checks: { doors: this.serving, store: this.accepting, backends, ...(redis !== undefined && { redis }) },
       ...(this.cluster && { cluster: { role: this.dispatching ? 'dispatcher' : 'follower', process: this.cluster.process } }),
     };
   }
