@@ -104,6 +104,7 @@ export class Backend {
       hub,
       clock: this.clock,
       cache,
+      models: shared.env.models,
       flags: freeFlags,
       started: (id) => shared.emit('started', id),
       finished: (id, status) => {

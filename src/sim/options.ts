@@ -17,6 +17,10 @@ export interface SimOptions {
   previews?: boolean;
   /** Model files this backend has. */
   checkpoints?: string[];
+  /** Milliseconds to load a checkpoint not held (one figure, or per file with `default`); 0 by default. */
+  modelLoadMs?: number | Record<string, number>;
+  /** Checkpoints kept loaded at once (least recently used dropped). */
+  modelsKept?: number;
   /** ComfyUI-like execution cache (identical node + inputs reused from the previous prompt). */
   cache?: boolean;
   /** comfyui_version reported. */
@@ -35,6 +39,8 @@ export interface ResolvedOptions {
   outputBytes: number;
   previews: boolean;
   checkpoints: string[];
+  modelLoadMs: number | Record<string, number>;
+  modelsKept: number;
   cache: boolean;
   version: string;
   maxUploadBytes: number;
@@ -55,6 +61,8 @@ export function resolveOptions(opts: SimOptions = {}): ResolvedOptions {
     outputBytes: nonNegative(opts.outputBytes, 0),
     previews: opts.previews ?? true,
     checkpoints: [...(opts.checkpoints ?? ['sd15.safetensors', 'sdxl.safetensors'])],
+    modelLoadMs: typeof opts.modelLoadMs === 'object' ? { ...opts.modelLoadMs } : nonNegative(opts.modelLoadMs, 0),
+    modelsKept: Math.max(1, Math.floor(nonNegative(opts.modelsKept, 2))),
     cache: opts.cache ?? true,
     version: opts.version ?? '0.3.64',
     maxUploadBytes: nonNegative(opts.maxUploadBytes, 100 * 1024 * 1024),

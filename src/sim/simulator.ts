@@ -7,6 +7,7 @@ import { FileStore } from './files.js';
 import { NodeRegistry } from './nodes/registry.js';
 import type { ResolvedOptions, SimOptions } from './options.js';
 import { resolveOptions } from './options.js';
+import { ModelMemory } from './model-memory.js';
 
 export class ComfySimulator extends EventEmitter {
   private readonly shared: SimShared;
@@ -23,7 +24,7 @@ export class ComfySimulator extends EventEmitter {
       options: this.options,
       files,
       registry: new NodeRegistry(),
-      env: { checkpoints: this.options.checkpoints, files },
+      env: { checkpoints: this.options.checkpoints, files, models: new ModelMemory({ loadMs: this.options.modelLoadMs, keep: this.options.modelsKept }) },
       stats: {
         prompts: 0,
         rejected: 0,
@@ -113,6 +114,12 @@ export class ComfySimulator extends EventEmitter {
   }
 
   /** Live counters; they survive restarts. `executed` counts prompts the worker finished, whatever the outcome. */
+  /** The checkpoints it holds loaded, and how many loads it did. */
+  get models(): { held: string[]; loads: number } {
+    const { models } = this.shared.env;
+    return { held: models?.held() ?? [], loads: models?.loads ?? 0 };
+  }
+
   get stats(): Readonly<SimStats> {
     return this.shared.stats;
   }

@@ -7,6 +7,7 @@ import type { PromptQueue, QueueItem } from '../prompt-queue.js';
 import type { WsHub } from '../ws-hub.js';
 import type { ExecutionCache } from './cache.js';
 import type { ExecutionOutcome, PromptExecutor } from './executor.js';
+import type { ModelMemory } from '../model-memory.js';
 
 /** extra_data keys that never reach history. */
 const SENSITIVE_EXTRA_DATA_KEYS = ['auth_token_comfy_org', 'api_key_comfy_org'];
@@ -24,6 +25,8 @@ export interface WorkerDeps {
   hub: WsHub;
   clock: Clock;
   cache: ExecutionCache;
+  /** Loaded checkpoints, dropped by a free with unload_models. */
+  models?: ModelMemory;
   flags: FreeFlags;
   started(promptId: string): void;
   finished(promptId: string, status: ExecutionOutcome['status']): void;
@@ -120,8 +123,9 @@ export class PromptWorker {
   }
 
   private applyFlags(): void {
-    const { flags, cache } = this.deps;
-    // Unloading models has nothing to unload here; freeing memory drops the execution cache.
+    const { flags, cache, models } = this.deps;
+    // Unloading models empties the loaded checkpoints; freeing memory drops the execution cache.
+    if (flags.unloadModels) models?.clear();
     if (flags.freeMemory) cache.reset();
     flags.unloadModels = false;
     flags.freeMemory = false;

@@ -34,8 +34,10 @@ export const CheckpointLoaderSimple: NodeClass = {
   inputTypes: (env) => ({
     required: { ckpt_name: [[...env.checkpoints], { tooltip: 'The name of the checkpoint (model) to load.' }] },
   }),
-  async run(_ctx, inputs) {
+  async run(ctx, inputs) {
     const ckpt = String(inputs.ckpt_name);
+    const loadMs = ctx.env.models?.use(ckpt) ?? 0;
+    if (loadMs > 0) await ctx.work(loadMs);
     return {
       outputs: [
         { kind: 'MODEL', ckpt },

@@ -3,12 +3,15 @@
 import type { InputTypes } from '../../comfy/object-info.js';
 import type { FileStore } from '../files.js';
 import type { Rgb } from '../png.js';
+import type { ModelMemory } from '../model-memory.js';
 
 export type { InputSpec, InputTypes } from '../../comfy/object-info.js';
 
 /** What validation and schemas may look at on this backend. */
 export interface NodeEnv {
   readonly checkpoints: readonly string[];
+  /** Checkpoints loaded now: loading another takes time. */
+  readonly models?: ModelMemory;
   readonly files: FileStore;
 }
 
