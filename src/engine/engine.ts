@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { Backend } from '../scheduler/backend.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import type { Explanation } from '../scheduler/scheduler.js';
 import { JobStore, StoreError } from '../jobs/store.js';
 import type { Collection, SideTable } from '../jobs/store.js';
 import { GenerationCount } from '../jobs/generation-count.js';
@@ -442,6 +443,12 @@ export class Engine {
     return this.backends.filter((b) => b.healthy).map((b) => b.url);
   }
 
+  /** Why a job went (or would go) to a backend: the scheduler's plan, for the operator. */
+  explain(jobId: string): Explanation | undefined {
+    const job = this.store.get(jobId);
+    return job && this.dispatching ? this.scheduler.explanation(job) : undefined;
+  }
+
   /** The backend that serves (or last served) a client. */
   backendOf(clientId: string, tenant = ''): string | undefined {
     const jobs = this.store.ofClient(clientId, tenant).filter((j) => j.backend !== undefined);
@@ -479,7 +486,10 @@ export class Engine {
     const results = await Promise.allSettled(targets.map((b) => b.client.free(options)));
     return targets.map((b, i) => {
       const r = results[i];
-      if (r.status === 'fulfilled') return { url: b.url };
+      if (r.status === 'fulfilled') {
+        if (options.unload_models) this.scheduler.affinity.forget(b.url);
+        return { url: b.url };
+      }
       const error = (r.reason as Error).message;
       log.warn({ backend: b.url }, `POST /free failed: ${error}`);
       return { url: b.url, error };
