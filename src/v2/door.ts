@@ -221,7 +221,14 @@ export class V2Door implements FeedSource {
 
   /** The Job object, with the sizes of its outputs asked of the backends first. */
   async view(job: Job, base: string): Promise<JobView> {
-    await this.sizes.learn(jobOutputs(job));
+    // Outputs made while the sizes were asked are asked too (a few rounds at most).
+    const asked = new Set<string>();
+    for (let round = 0; round < 3; round++) {
+      const fresh = jobOutputs(job).filter((o) => !asked.has(o.id));
+      if (fresh.length === 0) break;
+      for (const o of fresh) asked.add(o.id);
+      await this.sizes.learn(fresh);
+    }
     return this.viewNow(job, base);
   }
 

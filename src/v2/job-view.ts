@@ -172,7 +172,8 @@ export function errorView(job: Job): JobErrorView | null {
   if (job.state !== 'failed') return null;
   const d = failureDetails(job.record, undefined);
   if (d.exception_message !== undefined || d.node_id !== undefined) {
-    const message = d.exception_type && d.exception_message ? `${d.exception_type}: ${d.exception_message}` : (d.exception_message ?? job.error ?? 'the node failed');
+    const exception = d.exception_message?.trim();
+    const message = d.exception_type && exception ? `${d.exception_type}: ${exception}` : (exception || job.error || 'the node failed');
     return {
       code: 'node_execution_error',
       message,

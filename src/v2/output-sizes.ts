@@ -1,5 +1,5 @@
 // Output file sizes, which ComfyUI does not report with the file: asked once per file of the
-// backend that holds it (HEAD /view) and kept in memory. A file's size never changes, so an answer
+// backend that holds it (/view of its first byte) and kept in memory. A file's size never changes, so an answer
 // is kept as long as there is room; a backend that does not answer leaves the size unknown.
 import { LRUCache } from 'lru-cache';
 import type { Engine } from '../engine/index.js';
@@ -40,14 +40,27 @@ export class OutputSizes {
     return question;
   }
 
+  /** A one-byte range of the file: its Content-Range names the whole size (a HEAD is not kept alive by every backend). */
   private async head(output: JobOutput): Promise<void> {
     try {
-      const res = await this.engine.viewOnBackend(output.backend!, output.file, { head: true, signal: AbortSignal.timeout(this.engine.config.backendTimeoutMs) });
-      await res.body.dump().catch(() => undefined);
-      const length = Number(res.headers['content-length']);
-      if (res.statusCode === 200 && Number.isSafeInteger(length) && length >= 0) this.sizes.set(output.id, length);
+      const res = await this.engine.viewOnBackend(output.backend!, output.file, { range: 'bytes=0-0', signal: AbortSignal.timeout(this.engine.config.backendTimeoutMs) });
+      const size = sizeOf(res.statusCode, res.headers);
+      // A backend that ignores the range sends the whole file: not read.
+      if (res.statusCode === 200) res.body.destroy();
+      else await res.body.dump().catch(() => undefined);
+      if (size !== undefined) this.sizes.set(output.id, size);
     } catch {
       // Unknown for now: the next view asks again.
     }
   }
+}
+
+function sizeOf(status: number, headers: Record<string, string | string[] | undefined>): number | undefined {
+  const header = (name: string) => {
+    const v = headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const n =
+    status === 206 ? Number(/\/(\d+)$/.exec(header('content-range') ?? '')?.[1]) : status === 200 ? Number(header('content-length')) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

@@ -1,12 +1,11 @@
 // The files a job has made so far, each with the node that made it, the backend that holds it and
 // the number of the event that reported it. While the job runs they come from each output node's
-// latest result (Job.nodeOutputs); once it is final, from what the backend recorded (Job.record),
+// latest result (Job.nodeOutputs); once it succeeded, from what the backend recorded (Job.record),
 // which is the whole list. Every view of a job's outputs (the job object, its events, the output
 // assets) reads this one list.
 import type { Job } from '../jobs/job.js';
 import { compareNodeIds } from '../comfy/protocol.js';
 import { viewContentType } from '../comfy/mime.js';
-import { isFinal } from '../jobs/job.js';
 import { isPlainObject } from '../workflows/graph.js';
 import { outputAssetId } from './asset-ids.js';
 import type { OutputFileRef } from './asset-ids.js';
@@ -65,9 +64,11 @@ const sameFile = (a: OutputFileRef, b: OutputFileRef) => a.filename === b.filena
 /** The files the job has made so far, in node order; the same file twice is listed once. */
 export function jobOutputs(job: Job): JobOutput[] {
   const reported = new Map((job.nodeOutputs ?? []).map((o) => [o.node, o]));
-  // The backend's record is the whole list once the job is final; before, the nodes' reports are.
+  // The backend's record is the whole list once the job succeeded; before, the nodes' reports are.
+  // A prompt that failed or was interrupted is recorded with what its nodes last showed, which for a
+  // node that did not run this time is an earlier prompt's file: only the reports count then.
   const results: [string, unknown][] =
-    isFinal(job) && job.record ? Object.entries(job.record.outputs) : (job.nodeOutputs ?? []).map((o) => [o.node, o.output]);
+    job.state === 'completed' && job.record ? Object.entries(job.record.outputs) : (job.nodeOutputs ?? []).map((o) => [o.node, o.output]);
   results.sort(([a], [b]) => compareNodeIds(a, b));
   const outputs: JobOutput[] = [];
   const seen = new Set<string>();
@@ -86,7 +87,7 @@ export function jobOutputs(job: Job): JobOutput[] {
     }
   }
   // A finished job whose backend record was not kept still lists its files.
-  for (const file of isFinal(job) ? job.outputs : []) {
+  for (const file of job.state === 'completed' ? job.outputs : []) {
     const id = outputAssetId(job.id, file);
     if (seen.has(id)) continue;
     seen.add(id);
