@@ -83,8 +83,9 @@ function jobRoutes(door: V2Door, graphLimit: BodyLimit): Router {
       ctx.type = 'text/event-stream';
       return;
     }
-    ctx.respond = false;
     door.stream(who, job, ctx.res, baseOf(ctx), lastEventId(ctx.get('last-event-id')));
+    // The stream writes the answer itself from here on (a refusal above is answered as usual).
+    ctx.respond = false;
   });
 
   return router;
