@@ -238,6 +238,7 @@ export class V2Door implements FeedSource {
       now: Date.now(),
       position: this.engine.position(job.id),
       cancelAsked: this.cancels.asked(job.id),
+      started: this.started(job),
       nodesDone: this.nodesDone(job),
       sizeOf: (id) => this.sizes.of(id),
       base,
@@ -289,7 +290,7 @@ export class V2Door implements FeedSource {
   }
 
   status(job: Job): { status: JobStatus; queue_position: number | null } {
-    const status = statusOf(job, this.cancels.asked(job.id), Date.now());
+    const status = statusOf(job, this.cancels.asked(job.id), Date.now(), this.started(job));
     return { status, queue_position: queuePosition(job, status, this.engine.position(job.id)) };
   }
 
@@ -330,6 +331,11 @@ export class V2Door implements FeedSource {
     this.nodes.forget(jobId);
     this.feeds.get(jobId)?.close();
     this.feeds.delete(jobId);
+  }
+
+  /** Started on its backend, as its events said (or, not followed here, as its progress shows). */
+  private started(job: Job): boolean {
+    return this.nodes.started(job.id) ?? job.progress?.node !== undefined;
   }
 
   private nodesDone(job: Job): number {

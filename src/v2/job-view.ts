@@ -5,7 +5,7 @@
 // running → succeeded | failed | canceled; a cancel asked through this API shows as canceling
 // until the job is final. A final job past its retention (the engine sweeps it then) is expired.
 import type { Job } from '../jobs/job.js';
-import { isFinal } from '../jobs/job.js';
+import { isFinal, isOnBackend } from '../jobs/job.js';
 import type { JobEvent } from '../engine/index.js';
 import { COLLECTED_RETENTION_MS, FINISHED_RETENTION_MS } from '../engine/index.js';
 import { failureDetails } from '../engine/comfy-events.js';
@@ -78,6 +78,8 @@ export interface JobFacts {
   position: number | undefined;
   /** A cancel was asked through this API. */
   cancelAsked: boolean;
+  /** Its backend said it started (heard before the job's record may say so). */
+  started: boolean;
   /** Nodes done, as followed from the job's events. */
   nodesDone: number;
   /** An output's size in bytes, by asset id, when known. */
@@ -96,7 +98,7 @@ export function expiresAt(job: Job, now: number): number {
   return job.collectedAt === undefined ? finished : Math.min(finished, job.collectedAt + COLLECTED_RETENTION_MS);
 }
 
-export function statusOf(job: Job, cancelAsked: boolean, now: number): JobStatus {
+export function statusOf(job: Job, cancelAsked: boolean, now: number, started = false): JobStatus {
   if (isFinal(job) && now >= expiresAt(job, now)) return 'expired';
   switch (job.state) {
     case 'completed':
@@ -108,7 +110,8 @@ export function statusOf(job: Job, cancelAsked: boolean, now: number): JobStatus
     case 'running':
       return cancelAsked ? 'canceling' : 'running';
     default:
-      return cancelAsked ? 'canceling' : 'queued';
+      if (cancelAsked) return 'canceling';
+      return started && isOnBackend(job) ? 'running' : 'queued';
   }
 }
 
@@ -200,7 +203,7 @@ export function urlsOf(base: string, id: string): JobUrls {
 
 export function jobView(facts: JobFacts): JobView {
   const { job, now, base } = facts;
-  const status = statusOf(job, facts.cancelAsked, now);
+  const status = statusOf(job, facts.cancelAsked, now, facts.started);
   const expires = expiresAt(job, now);
   const outputs = status === 'expired' ? [] : jobOutputs(job).map((o) => outputView(o, facts.sizeOf(o.id), base, expires));
   return {

@@ -1,7 +1,8 @@
-// Which nodes of a running job are done: cached ones, and each one the backend moved on from. The
-// engine keeps only the running node (Job.progress), so this is followed from the events, in
-// memory, for unfinished jobs only. A process that starts in the middle of a run counts at least
-// the nodes the running one depends on (they must have run).
+// How far a job's current run is, as its events tell: whether its backend started it, and which
+// nodes are done (cached ones, and each one the backend moved on from). The engine keeps only the
+// running node (Job.progress), and in a cluster the dispatcher writes `running` lazily, so this is
+// followed from the events, in memory, for unfinished jobs only. A process that starts in the
+// middle of a run counts at least the nodes the running one depends on (they must have run).
 import type { ComfyPrompt } from '../comfy/protocol.js';
 import type { JobEvent } from '../engine/index.js';
 import { isFinalEvent } from './job-view.js';
@@ -10,6 +11,7 @@ import { isPlainObject } from '../workflows/graph.js';
 interface Run {
   done: Set<string>;
   current?: string;
+  started?: boolean;
 }
 
 export class NodeProgress {
@@ -19,14 +21,19 @@ export class NodeProgress {
   hear(event: JobEvent): void {
     switch (event.kind) {
       case 'dispatched':
+      case 'requeued':
         // A new attempt runs the graph again from the start.
         this.runs.set(event.jobId, { done: new Set() });
+        break;
+      case 'started':
+        this.run(event.jobId).started = true;
         break;
       case 'cached':
         for (const node of event.nodes) this.run(event.jobId).done.add(node);
         break;
       case 'progress': {
         const run = this.run(event.jobId);
+        run.started = true;
         const node = event.progress.node;
         if (node !== undefined && node !== run.current) {
           if (run.current !== undefined) run.done.add(run.current);
@@ -40,6 +47,12 @@ export class NodeProgress {
       default:
         if (isFinalEvent(event)) this.runs.delete(event.jobId);
     }
+  }
+
+  /** Did the backend start the current attempt? Undefined when this process has not followed it. */
+  started(jobId: string): boolean | undefined {
+    const run = this.runs.get(jobId);
+    return run && run.started === true;
   }
 
   forget(jobId: string): void {

@@ -24,7 +24,7 @@ function job(fields: Partial<Job> = {}): Job {
 }
 
 function view(j: Job, facts: Partial<JobFacts> = {}) {
-  return jobView({ job: j, now: T0 + 1000, position: undefined, cancelAsked: false, nodesDone: 0, sizeOf: () => undefined, base: 'http://h', ...facts });
+  return jobView({ job: j, now: T0 + 1000, position: undefined, cancelAsked: false, started: false, nodesDone: 0, sizeOf: () => undefined, base: 'http://h', ...facts });
 }
 
 const file = (filename: string, type = 'output') => ({ filename, subfolder: '', type });
@@ -35,6 +35,9 @@ test('engine states map to the spec\'s statuses; a cancel asked shows until the 
   expect(statusOf(job({ state: 'submitted' }), false, T0)).toBe('queued');
   expect(statusOf(job({ state: 'running' }), false, T0)).toBe('running');
   expect(statusOf(job({ state: 'running' }), true, T0)).toBe('canceling');
+  // Started, as its events said, before the record says so (a cluster's dispatcher writes that later).
+  expect(statusOf(job({ state: 'submitted' }), false, T0, true)).toBe('running');
+  expect(statusOf(job({ state: 'queued' }), false, T0, true)).toBe('queued');
   expect(statusOf(job(), true, T0)).toBe('canceling');
   expect(statusOf(job({ state: 'completed', finishedAt: T0 }), true, T0)).toBe('succeeded');
   expect(statusOf(job({ state: 'failed', finishedAt: T0 }), false, T0)).toBe('failed');
