@@ -121,9 +121,9 @@ export class V2Door implements FeedSource {
     return this.once(req, '/api/v2/jobs', async (jobId) => {
       const request: JobRequest = { who: req.who, body, header: req.header, prompt: structuredClone(workflow) as ComfyPrompt, uploads: [] };
       const kept = await this.prepare(request);
-      const prompt = checkGraph(request.prompt!, await this.engine.pool.objectInfo(), (value) => this.extensions.some((e) => e.stored?.(value, req.who)));
+      const prompt = checkGraph(request.prompt ?? workflow, await this.engine.pool.objectInfo(), (value) => this.extensions.some((e) => e.stored?.(value, req.who)));
       return this.submitted(jobId, kept, () =>
-        this.engine.as(req.who).submit({ id: jobId, clientId: V2_CLIENT, door: V2_DOOR, prompt, uploads: request.uploads, tables: { [V2_DOOR]: this.record(kept) } }),
+        this.engine.as(req.who).submit({ id: jobId, clientId: V2_CLIENT, door: V2_DOOR, prompt, uploads: request.uploads, ...this.tables(kept) }),
       );
     });
   }
@@ -142,7 +142,7 @@ export class V2Door implements FeedSource {
       const kept = await this.prepare({ who: req.who, body, header: req.header, workflow: alias, uploads: [] });
       return this.submitted(jobId, kept, async () => {
         try {
-          return await this.engine.as(req.who).submitWorkflow(V2_CLIENT, { ...inputs, workflow: alias }, V2_DOOR, { id: jobId, tables: { [V2_DOOR]: this.record(kept) } });
+          return await this.engine.as(req.who).submitWorkflow(V2_CLIENT, { ...inputs, workflow: alias }, V2_DOOR, { id: jobId, ...this.tables(kept) });
         } catch (err) {
           if (err instanceof ClientError && err.code === 'invalid_inputs') {
             throw new V2Error(422, 'invalid_inputs', err.detail, { problems: err.problems ?? [err.detail] });
@@ -187,8 +187,9 @@ export class V2Door implements FeedSource {
     return kept;
   }
 
-  private record(kept: Record<string, unknown>): V2Record {
-    return Object.keys(kept).length ? { extensions: kept } : {};
+  /** The job's v2 record, written with it: only when an extension kept something. */
+  private tables(kept: Record<string, unknown>): { tables?: Record<string, V2Record> } {
+    return Object.keys(kept).length ? { tables: { [V2_DOOR]: { extensions: kept } } } : {};
   }
 
   /** Submit; a job already made under this id (a request that died half-way made it) is the answer. */
@@ -205,7 +206,7 @@ export class V2Door implements FeedSource {
     return job;
   }
 
-  /** What this door keeps with a job it made (undefined for other doors' jobs). */
+  /** What this door keeps with a job it made (what extensions kept); undefined when nothing. */
   recordOf(jobId: string): V2Record | undefined {
     return this.records.get(jobId);
   }

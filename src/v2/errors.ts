@@ -46,9 +46,6 @@ const CODE_OF_STATUS: Record<number, string> = {
 
 /** The engine's codes, where this API names the same refusal otherwise. */
 const ENGINE_CODES: Record<string, string> = {
-  // Both limits are a full queue to a v2 client: all of its key's v2 jobs share one clientId.
-  client_limit: 'queue_full',
-  queue_full: 'queue_full',
   store_unavailable: 'unavailable',
 };
 
@@ -66,7 +63,7 @@ export function envelope(status: number, message: string, err: unknown): ErrorEn
 
 /**
  * Refusals in the envelope, unknown paths 404 and unknown methods 405; the engine's MAX_QUEUE
- * refusal (503) is this API's 429 queue_full.
+ * refusal (503) and MAX_JOBS_PER_CLIENT refusal (429) are this API's 429 queue_full.
  */
 export function v2Errors() {
   const inner = errorMiddleware(envelope);
@@ -76,8 +73,14 @@ export function v2Errors() {
         await next();
       } catch (err) {
         const refusal = refusalOf(err);
-        if (refusal && refusal.status === 503 && (err as { code?: unknown }).code === 'queue_full') {
+        const code = (err as { code?: unknown }).code;
+        if (refusal && refusal.status === 503 && code === 'queue_full') {
           throw new V2Error(429, 'queue_full', refusal.message, undefined, refusal.headers);
+        }
+        if (refusal && code === 'client_limit') {
+          // Every v2 job of a key is one engine client: the limit is the key's.
+          const message = 'this API key has as many unfinished jobs as MAX_JOBS_PER_CLIENT allows; retry when one finishes';
+          throw new V2Error(429, 'queue_full', message, undefined, refusal.headers);
         }
         throw err;
       }

@@ -6,9 +6,12 @@ import type { Engine } from '../engine/index.js';
 import type { JobOutput } from './outputs.js';
 
 const MAX_KEPT = 50_000;
+/** A file its backend did not answer for is not asked again for this long (views do not wait on it). */
+const MISS_MS = 30_000;
 
 export class OutputSizes {
   private readonly sizes = new LRUCache<string, number>({ max: MAX_KEPT });
+  private readonly misses = new LRUCache<string, true>({ max: MAX_KEPT, ttl: MISS_MS });
   /** Questions under way, by asset id, so concurrent views ask once. */
   private readonly asking = new Map<string, Promise<void>>();
 
@@ -24,7 +27,7 @@ export class OutputSizes {
 
   /** Learn the sizes not known yet; resolves once they are known, or after the wait. */
   async learn(outputs: readonly JobOutput[]): Promise<void> {
-    const questions = outputs.filter((o) => o.backend !== undefined && !this.sizes.has(o.id)).map((o) => this.ask(o));
+    const questions = outputs.filter((o) => o.backend !== undefined && !this.sizes.has(o.id) && !this.misses.has(o.id)).map((o) => this.ask(o));
     if (questions.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(questions), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.waitMs)))]);
@@ -49,8 +52,10 @@ export class OutputSizes {
       if (res.statusCode === 200) res.body.destroy();
       else await res.body.dump().catch(() => undefined);
       if (size !== undefined) this.sizes.set(output.id, size);
+      else this.misses.set(output.id, true);
     } catch {
-      // Unknown for now: the next view asks again.
+      // Unknown for now: asked again a little later.
+      this.misses.set(output.id, true);
     }
   }
 }
