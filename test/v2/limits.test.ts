@@ -3,7 +3,7 @@
 // MAX_QUEUE and for MAX_JOBS_PER_CLIENT), inputs checked as on the curated door, and a job swept
 // after its retention.
 import type { ComfySimulator } from '../../src/sim/index.js';
-import { backendsUp, call, imageGraph, jobWhen, sleepGraph, startBridge, startSims, submit } from './harness.js';
+import { backendsUp, call, engineUntil, imageGraph, jobWhen, sleepGraph, startBridge, startSims, submit } from './harness.js';
 import type { TestBridge } from './harness.js';
 
 const A = 'key-a-00000000000001';
@@ -85,6 +85,11 @@ test('a curated workflow by alias: its inputs are checked as on the curated door
   expect(bad.body.error.details.problems).toHaveLength(3);
   expect(bad.body.error.details.problems.join('\n')).toMatch(/"1\/color"[\s\S]*"1\/width"[\s\S]*unknown input "9\/nothing"/);
 
+  // No body at all: the workflow's defaults.
+  const defaults = await call(bridge, 'POST', '/api/v2/workflows/invert/jobs', { key: A });
+  expect(defaults.status).toBe(201);
+  expect((await jobWhen(bridge, defaults.body.id, ['succeeded', 'failed'], A)).status).toBe('succeeded');
+
   const unknown = await call(bridge, 'POST', '/api/v2/workflows/no-such-workflow/jobs', { key: A, body: { inputs: {} } });
   expect([unknown.status, unknown.body.error.code]).toEqual([404, 'not_found']);
   const extra = await call(bridge, 'POST', '/api/v2/workflows/invert/jobs', { key: A, body: { inputs: {}, webhook_url: 'https://example.com' } });
@@ -99,4 +104,19 @@ test('once the engine sweeps a finished job (a day after it ended), it is gone: 
   await bridge.engine.sweep(Date.parse(done.completed_at) + 24 * 3600_000 + 1);
   const gone = await call(bridge, 'GET', made.body.urls.self, { key: B });
   expect([gone.status, gone.body.error.code]).toEqual([404, 'not_found']);
+});
+
+test('with no backend up, GET /api/v2/health is 503 unavailable in the envelope', async () => {
+  const [lone] = await startSims(1);
+  const alone = await startBridge([lone.url]);
+  try {
+    await backendsUp(alone);
+    await lone.close();
+    await engineUntil(alone.engine, () => alone.engine.healthyBackends().length === 0);
+    const health = await call(alone, 'GET', '/api/v2/health');
+    expect(health.status).toBe(503);
+    expect(health.body.error).toMatchObject({ code: 'unavailable', details: { checks: { store: true, backends: 0 } } });
+  } finally {
+    await alone.dispose();
+  }
 });
