@@ -5,6 +5,7 @@
 //
 // Every v2 job of one API key is submitted as the same engine client, V2_CLIENT: the key's own
 // space. So MAX_JOBS_PER_CLIENT bounds a key's unfinished v2 jobs.
+import type { ServerResponse } from 'node:http';
 import type { Engine, JobEvent, Principal, SideTable } from '../engine/index.js';
 import { ClientError, DuplicateJobError } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
@@ -29,7 +30,6 @@ import { checkGraph, checkGraphLimits, readJobBody, unreadFields } from './submi
 import { JobFeed } from './job-feed.js';
 import type { FeedSource } from './job-feed.js';
 import { EventStream, STREAM_LIMITS } from './sse.js';
-import type { ServerResponse } from 'node:http';
 
 const log = logger('v2');
 
@@ -91,11 +91,10 @@ export class V2Door implements FeedSource {
     this.sizes = new OutputSizes(engine, SIZE_WAIT_MS);
     this.extensions = options.extensions ?? [];
     this.fields = new Set(this.extensions.flatMap((e) => e.fields ?? []));
-    this.stops.push(engine.events.subscribe((event) => 'jobId' in event && this.hear(event)));
     this.stops.push(
       engine.events.subscribe((event) => {
-        if (event.kind !== 'removed') return;
-        for (const { jobId } of event.jobs) this.dropJob(jobId);
+        if ('jobId' in event) this.hear(event);
+        else if (event.kind === 'removed') for (const { jobId } of event.jobs) this.dropJob(jobId);
       }),
     );
     this.stops.push(engine.onRecord((collection, id) => collection === CANCELS && this.feeds.get(id)?.statusChanged()));

@@ -71,7 +71,10 @@ export class JobFeed {
   add(stream: EventStream, base: string, lastEventId: number | undefined): void {
     const sub: Subscriber = { stream, base, has: new Set(), ready: false };
     this.subscribers.add(sub);
-    stream.onCatchUp = () => this.run(() => this.catchUp(sub));
+    stream.onCatchUp = () => {
+      const seq = this.heard;
+      this.run(() => this.catchUp(sub, seq));
+    };
     stream.whenClosed(() => {
       this.subscribers.delete(sub);
       if (this.idle) this.stop();
@@ -165,12 +168,15 @@ export class JobFeed {
     // Without Last-Event-ID, the outputs so far are the job's to tell (GET); with it, those after it.
     const seen = lastEventId === undefined ? seq : Math.min(lastEventId, seq);
     for (const o of outputs) if (o.seq <= seen) sub.has.add(o.id);
+    // The snapshot comes before the outputs it missed: its ids claim none of them.
+    const missed = outputs.filter((o) => !sub.has.has(o.id)).map((o) => o.seq);
+    const before = missed.length ? Math.min(seq, ...missed) - 1 : seq;
     const progress = this.source.progress(job, status);
     const terminal = TERMINAL.has(status);
-    if (!terminal) this.sendStatusTo(sub, status, queue_position, seq);
-    if (progress) sub.stream.send('progress', progress, seq);
+    if (!terminal) this.sendStatusTo(sub, status, queue_position, before);
+    if (progress) sub.stream.send('progress', progress, before);
     const preview = terminal ? undefined : this.source.preview(this.jobId);
-    if (preview) sub.stream.send('preview', previewData(preview), Math.min(seq, preview.seq));
+    if (preview) sub.stream.send('preview', previewData(preview), Math.min(before, preview.seq));
     this.sendOutputsTo(sub, outputs, seq);
     sub.ready = true;
     if (terminal) {
@@ -189,8 +195,9 @@ export class JobFeed {
     }
   }
 
+  /** The outputs the client does not have, in the order they were made, so no id claims one not sent yet. */
   private sendOutputsTo(sub: Subscriber, outputs: (OutputView & { seq: number })[], seq: number): void {
-    for (const { seq: made, ...output } of outputs) {
+    for (const { seq: made, ...output } of [...outputs].sort((a, b) => a.seq - b.seq)) {
       if (sub.has.has(output.id)) continue;
       if (!sub.stream.send('output', output, Math.min(made, seq))) continue;
       sub.has.add(output.id);
@@ -211,29 +218,32 @@ export class JobFeed {
     if (sub.stream.send('status', { status, queue_position: position }, seq)) sub.status = key;
   }
 
-  private sendProgress(): void {
+  // A task's frames carry the number of the last event heard when it was queued: every output
+  // heard before it was queued ahead of it, so the id claims none not sent.
+
+  private sendProgress(seq: number): void {
     const job = this.source.current(this.jobId);
     if (!job) return;
     const progress = this.source.progress(job, this.source.status(job).status);
     if (!progress) return;
-    for (const sub of this.ready()) sub.stream.send('progress', progress, this.heard, { droppable: true });
+    for (const sub of this.ready()) sub.stream.send('progress', progress, seq, { droppable: true });
   }
 
-  private sendPreview(): void {
+  private sendPreview(seq: number): void {
     const preview = this.source.preview(this.jobId);
     if (!preview) return;
-    for (const sub of this.ready()) sub.stream.send('preview', previewData(preview), Math.min(this.heard, preview.seq), { droppable: true });
+    for (const sub of this.ready()) sub.stream.send('preview', previewData(preview), Math.min(seq, preview.seq), { droppable: true });
   }
 
   /** A client behind got past skipped frames: send it the latest of each. */
-  private catchUp(sub: Subscriber): void {
+  private catchUp(sub: Subscriber, seq: number): void {
     if (!sub.ready || this.over) return;
     const job = this.source.current(this.jobId);
     if (!job) return;
     const progress = this.source.progress(job, this.source.status(job).status);
-    if (progress) sub.stream.send('progress', progress, this.heard, { droppable: true });
+    if (progress) sub.stream.send('progress', progress, seq, { droppable: true });
     const preview = this.source.preview(this.jobId);
-    if (preview) sub.stream.send('preview', previewData(preview), Math.min(this.heard, preview.seq), { droppable: true });
+    if (preview) sub.stream.send('preview', previewData(preview), Math.min(seq, preview.seq), { droppable: true });
   }
 
   private log(level: 'info' | 'warn' | 'error', message: string, seq: number): void {
@@ -264,7 +274,8 @@ export class JobFeed {
     const fire = () => {
       this.progressTimer = undefined;
       this.lastProgress = Date.now();
-      this.run(() => this.sendProgress());
+      const seq = this.heard;
+      this.run(() => this.sendProgress(seq));
     };
     if (wait <= 0) fire();
     else this.progressTimer = setTimeout(fire, wait);
@@ -276,7 +287,8 @@ export class JobFeed {
     const fire = () => {
       this.previewTimer = undefined;
       this.lastPreview = Date.now();
-      this.run(() => this.sendPreview());
+      const seq = this.heard;
+      this.run(() => this.sendPreview(seq));
     };
     if (wait <= 0) fire();
     else this.previewTimer = setTimeout(fire, wait);
