@@ -48,7 +48,7 @@ function healthRoutes(door: V2Door): Router {
   router.get('/health', (ctx) => {
     const { ready, checks } = door.engine.readiness();
     ctx.set('Cache-Control', 'no-store');
-    if (!ready) throw new V2Error(503, 'unavailable', 'not ready: no backend is up, or the job store cannot take writes', { checks });
+    if (!ready) throw new V2Error(503, 'unavailable', 'not ready: no backend is up, the job store cannot take writes, or the bridge is starting or stopping', { checks });
     ctx.body = { status: 'healthy', checks };
   });
   return router;

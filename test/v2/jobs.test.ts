@@ -233,5 +233,5 @@ test('every refusal is the error envelope: 401, 404, 405, 415, 400 and the 422s 
 test('GET /api/v2/health is open and says whether the bridge is ready', async () => {
   const health = await call(bridge, 'GET', '/api/v2/health');
   expect(health.status).toBe(200);
-  expect(health.body).toEqual({ status: 'healthy', checks: { store: true, backends: 1 } });
+  expect(health.body).toEqual({ status: 'healthy', checks: { doors: true, store: true, backends: 1 } });
 });
