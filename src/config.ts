@@ -64,6 +64,8 @@ export interface Config {
   redisPrefix: string;
   /** How long the dispatcher lease lasts without renewal: the fail-over time. */
   clusterLeaseMs: number;
+  /** How long the v2 API remembers an Idempotency-Key and the answer it was given. */
+  idempotencyTtlMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -152,6 +154,7 @@ export function loadConfig(env: Env = process.env): Config {
     logFormat: logFormat as Config['logFormat'],
     redisPrefix: str('REDIS_PREFIX', 'comfy-bridge:'),
     clusterLeaseMs: Math.round(num('CLUSTER_LEASE', 5, { min: 0.5, max: 300, integer: false }) * 1000),
+    idempotencyTtlMs: Math.round(num('IDEMPOTENCY_TTL', 86_400, { min: 1, max: 30 * 86_400, integer: false }) * 1000),
   };
   const redisUrl = env.REDIS_URL?.trim();
   if (redisUrl) {

@@ -36,6 +36,10 @@ const log = logger('engine');
 
 /** How long a cancel asked of another process's dispatcher is waited for before answering. */
 const CANCEL_WAIT_MS = 30_000;
+/** A finished job (and its results) is kept this long, then swept. */
+export const FINISHED_RETENTION_MS = 24 * 3600_000;
+/** A job whose results a client collected is kept this long after, then swept. */
+export const COLLECTED_RETENTION_MS = 10 * 60_000;
 
 /** What a door asks the engine to run. */
 export interface JobSpec {
@@ -273,7 +277,7 @@ export class Engine {
 
   /** Refuse new work while the store cannot take it. */
   private requireStore(): void {
-    if (!this.accepting) throw new ClientError(503, 'the job store (Redis) is unreachable; retry shortly', { 'Retry-After': '5' });
+    if (!this.accepting) throw new ClientError(503, 'the job store (Redis) is unreachable; retry shortly', { 'Retry-After': '5' }, { code: 'store_unavailable' });
   }
 
   // ── submitting ────────────────────────────────────────────────────────────────────────────
@@ -284,13 +288,16 @@ export class Engine {
     return wf;
   }
 
-  /** Check a catalog workflow's input values, patch it, and submit it for `clientId`. */
-  async submitWorkflow(clientId: string, body: unknown, door?: string, tenant = ''): Promise<Accepted> {
+  /**
+   * Check a catalog workflow's input values, patch it, and submit it for `clientId`; `spec` gives
+   * the job's id and side-table values, as `submit` takes them.
+   */
+  async submitWorkflow(clientId: string, body: unknown, door?: string, tenant = '', spec: Pick<JobSpec, 'id' | 'tables'> = {}): Promise<Accepted> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientError(400, 'the request body must be a JSON object like {"workflow": "<alias>", "<node>/<input>": value}');
     const alias = (body as Record<string, unknown>).workflow;
     if (typeof alias !== 'string' || alias === '') throw new ClientError(400, `"workflow" is required: one of ${this.catalog.list().join(', ')}`);
     const wf = this.catalog.get(alias);
-    if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`);
+    if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`, {}, { code: 'unknown_workflow' });
     // Held to the backends' own ranges and choices once one has described its nodes.
     const check = checkSubmission(wf, body, UploadStore.isName, await this.pool.objectInfo());
     const problems = check.ok ? [] : [...check.problems];
@@ -306,9 +313,9 @@ export class Engine {
     for (const name of named) {
       if (!(await this.uploads.exists(name, tenant))) problems.push(`${name} was not uploaded (or was used and removed); POST /upload it first`);
     }
-    if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '));
+    if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '), {}, { code: 'invalid_inputs', problems });
     const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;
-    return this.submit({ clientId, tenant, door, workflow: wf.alias, prompt, uploads: check.uploads });
+    return this.submit({ ...spec, clientId, tenant, door, workflow: wf.alias, prompt, uploads: check.uploads });
   }
 
   /**
@@ -355,10 +362,10 @@ export class Engine {
     // A rough wait before a slot frees up: a typical job's duration, at least a second.
     const retryAfter = String(Math.max(1, Math.ceil(this.scheduler.estimates.meanJobSeconds() ?? 5)));
     if (maxJobsPerClient > 0 && this.store.ofClient(clientId, tenant).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
-      throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter });
+      throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter }, { code: 'client_limit' });
     }
     if (maxQueue > 0 && this.unfinished() >= maxQueue) {
-      throw new ClientError(503, `the queue is full (${maxQueue} unfinished jobs, MAX_QUEUE); retry later`, { 'Retry-After': retryAfter });
+      throw new ClientError(503, `the queue is full (${maxQueue} unfinished jobs, MAX_QUEUE); retry later`, { 'Retry-After': retryAfter }, { code: 'queue_full' });
     }
   }
 
@@ -581,7 +588,7 @@ export class Engine {
   /** Drop collected jobs after a while, and results nobody came for after a day. */
   async sweep(now = Date.now()): Promise<void> {
     const old = [...this.store.all()].filter(
-      (j) => (j.collectedAt !== undefined && now - j.collectedAt > 10 * 60_000) || (isFinal(j) && now - (j.finishedAt ?? now) > 24 * 3600_000),
+      (j) => (j.collectedAt !== undefined && now - j.collectedAt > COLLECTED_RETENTION_MS) || (isFinal(j) && now - (j.finishedAt ?? now) > FINISHED_RETENTION_MS),
     );
     if (old.length) await this.forget(old.map((j) => j.id));
   }

@@ -18,10 +18,14 @@ import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
 import { healthRoutes } from './routes/health.js';
 import { requestLog } from '../http/request-log.js';
+import { V2Door } from '../v2/door.js';
+import { v2Api } from '../v2/routes.js';
 
 export interface RunningServer {
   server: http.Server;
   hub: ClientHub;
+  /** The Comfy API v2 door, served under /api/v2 on this port. */
+  v2: V2Door;
   url: string;
   /** Stop accepting, let running requests finish for up to graceMs, then cut them. */
   close(graceMs?: number): Promise<void>;
@@ -50,11 +54,13 @@ function jsonBodies(limit: BodyLimit) {
   };
 }
 
-export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
+export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door): Koa {
   const { engine } = sessions;
   const app = new Koa();
   app.on('error', logStreamError);
   app.use(requestLog());
+  // /api/v2 is a door of its own (errors, CORS, routes); everything else is the curated door.
+  app.use(v2Api(v2, doors));
   app.use(errorHandler);
   app.use(doors.cors());
   const health = healthRoutes(engine);
@@ -70,7 +76,8 @@ export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
 export async function startServer(engine: Engine, host: string, port: number): Promise<RunningServer> {
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
-  const app = createApp(sessions, doors);
+  const v2 = new V2Door(engine);
+  const app = createApp(sessions, doors, v2);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   let listening: Listening;
   try {
@@ -85,15 +92,19 @@ export async function startServer(engine: Engine, host: string, port: number): P
   } catch (err) {
     await hub.close();
     sessions.close();
+    v2.close();
     throw err;
   }
   return {
     server: listening.server,
     hub,
+    v2,
     url: listening.url,
     async close(graceMs = 5000) {
       await hub.close();
       sessions.close();
+      // Event streams end now; their clients reconnect (with Last-Event-ID) wherever they can.
+      v2.close();
       await listening.close(graceMs);
     },
   };
