@@ -18,6 +18,7 @@ import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
 import { healthRoutes } from './routes/health.js';
 import { requestLog } from '../http/request-log.js';
+import { assetRoutes } from '../v2/asset-routes.js';
 
 export interface RunningServer {
   server: http.Server;
@@ -59,6 +60,9 @@ export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
   app.use(doors.cors());
   const health = healthRoutes(engine);
   app.use(health.routes()).use(health.allowedMethods());
+  // The v2 assets check keys themselves: a signed content URL needs none.
+  const assets = assetRoutes(engine, doors);
+  app.use(assets.routes()).use(assets.allowedMethods());
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
   for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors)]) {

@@ -1,0 +1,280 @@
+// The v2 door's assets over simulated backends: uploads hashed with blake3 and deduplicated per
+// key, from-hash and by-hash, signed content URLs, Range requests, job outputs as assets streamed
+// from the backend that made them, and core/ASSET inputs that reach the backend that runs the job.
+import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { blake3 } from '@noble/hashes/blake3';
+import { bytesToHex } from '@noble/hashes/utils';
+import { encodeSolidPng } from '../../src/sim/png.js';
+import type { ComfySimulator } from '../../src/sim/index.js';
+import type { Job } from '../../src/jobs/job.js';
+import { outputAssetId } from '../../src/v2/asset-ids.js';
+import { assetsOf } from '../../src/v2/assets.js';
+import { V2Error } from '../../src/v2/envelope.js';
+import { backendsUp, engineUntil, startBridge, startSims } from '../e2e/harness.js';
+import type { TestBridge } from '../e2e/harness.js';
+
+const ALICE = 'alice-key-0000000001';
+const BOB = 'bob-key-000000000002';
+
+let sims: ComfySimulator[];
+let bridge: TestBridge;
+
+beforeAll(async () => {
+  sims = await startSims(2);
+  bridge = await startBridge(
+    sims.map((s) => s.url),
+    { API_KEYS: `alice:${ALICE},bob:${BOB}` },
+  );
+  await backendsUp(bridge);
+});
+
+afterAll(async () => {
+  await bridge?.dispose();
+  await Promise.all((sims ?? []).map((s) => s.close()));
+});
+
+function png(rgb: [number, number, number], minBytes?: number): Buffer {
+  return encodeSolidPng({ width: 8, height: 8, rgb, minBytes }).toBuffer();
+}
+
+const hashOf = (bytes: Uint8Array) => `blake3:${bytesToHex(blake3(bytes))}`;
+
+interface Answer {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+async function answer(res: Response): Promise<Answer> {
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+function call(key: string | undefined, method: string, route: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (key) headers.set('authorization', `Bearer ${key}`);
+  return fetch(`${bridge.url}${route}`, { ...init, method, headers });
+}
+
+interface UploadFields {
+  content_type?: string;
+  file_path?: string;
+  expected_hash?: string;
+  tags?: string[];
+}
+
+function form(bytes: Buffer, fields: UploadFields = {}): FormData {
+  const f = new FormData();
+  f.append('file', new Blob([new Uint8Array(bytes)]), fields.file_path ?? 'photo.png');
+  f.append('content_type', fields.content_type ?? 'image/png');
+  f.append('file_path', fields.file_path ?? 'photo.png');
+  if (fields.expected_hash) f.append('expected_hash', fields.expected_hash);
+  for (const t of fields.tags ?? []) f.append('tags', t);
+  return f;
+}
+
+async function upload(key: string, bytes: Buffer, fields: UploadFields = {}, headers: Record<string, string> = {}): Promise<Answer> {
+  return answer(await call(key, 'POST', '/api/v2/assets', { body: form(bytes, fields), headers }));
+}
+
+async function postJson(key: string | undefined, route: string, body: unknown): Promise<Answer> {
+  return answer(await call(key, 'POST', route, { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }));
+}
+
+function records(): number {
+  return bridge.engine.collection('v2-assets').size;
+}
+
+async function incoming(): Promise<string[]> {
+  return readdir(path.join(bridge.config.uploadDir, '.incoming'));
+}
+
+function blobFile(tenant: string, hash: string): string {
+  return path.join(bridge.config.uploadDir, 'tenants', tenant, 'assets', hash.slice('blake3:'.length));
+}
+
+/** Run a graph as a v2 job of `tenant` through the engine, until it is final. */
+async function runJob(tenant: string, prompt: Record<string, unknown>, uploads: string[] = []): Promise<Job> {
+  const { job } = await bridge.engine.as({ tenant, admin: false }).submit({ clientId: 'v2-assets-test', door: 'v2', prompt: prompt as never, uploads });
+  await engineUntil(bridge.engine, () => ['completed', 'failed', 'cancelled'].includes(bridge.engine.get(job.id)!.state));
+  return bridge.engine.get(job.id)!;
+}
+
+function simOf(backend: string): ComfySimulator {
+  return sims.find((s) => s.url === backend)!;
+}
+
+/** A file as a backend holds it. */
+async function onBackend(backend: string, file: { filename: string; subfolder: string; type: string }): Promise<Buffer> {
+  const res = await fetch(`${backend}/view?${new URLSearchParams(file)}`);
+  expect(res.status).toBe(200);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+describe('uploads', () => {
+  test('an upload is hashed with blake3 while it arrives, kept under its hash, and deduplicated per key', async () => {
+    // Large enough to arrive in many chunks.
+    const bytes = png([10, 20, 30], 300_000);
+    const first = await upload(ALICE, bytes, { tags: ['input', 'portrait'] });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({
+      hash: hashOf(bytes),
+      size_bytes: bytes.length,
+      content_type: 'image/png',
+      file_path: 'photo.png',
+      tags: ['input', 'portrait'],
+      created_new: true,
+    });
+    expect(first.body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Date(first.body.created_at).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect(existsSync(blobFile('alice', first.body.hash))).toBe(true);
+
+    // The same bytes again: a new asset over the same blob.
+    const again = await upload(ALICE, bytes, { file_path: 'again.png' });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ hash: first.body.hash, created_new: false, file_path: 'again.png', tags: [] });
+    expect(again.body.id).not.toBe(first.body.id);
+
+    // Another key has its own blobs: the same bytes are new to it.
+    const bob = await upload(BOB, bytes);
+    expect(bob.status).toBe(201);
+    expect(bob.body.created_new).toBe(true);
+    expect(existsSync(blobFile('bob', first.body.hash))).toBe(true);
+    expect(await incoming()).toEqual([]);
+  });
+
+  test('expected_hash is checked: a mismatch is 409 hash_mismatch and keeps nothing', async () => {
+    const bytes = png([1, 2, 3]);
+    const before = records();
+    const wrong = hashOf(Buffer.from('something else'));
+    const refused = await upload(ALICE, bytes, { expected_hash: wrong });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'hash_mismatch', details: { expected_hash: wrong, hash: hashOf(bytes) } });
+    expect(records()).toBe(before);
+    expect(existsSync(blobFile('alice', hashOf(bytes)))).toBe(false);
+    expect(await incoming()).toEqual([]);
+    expect((await answer(await call(ALICE, 'HEAD', `/api/v2/assets/by-hash/${hashOf(bytes)}`))).status).toBe(404);
+
+    const right = await upload(ALICE, bytes, { expected_hash: hashOf(bytes).toUpperCase().replace('BLAKE3', 'blake3') });
+    expect(right.status).toBe(201);
+  });
+
+  test('only images a LoadImage node reads are kept; the recorded type is the bytes\' own', async () => {
+    const before = records();
+    const text = await upload(ALICE, Buffer.from('just some text, not an image'), { content_type: 'text/plain', file_path: 'notes.txt' });
+    expect(text.status).toBe(422);
+    expect(text.body.error.code).toBe('unsupported_content');
+    const cut = await upload(ALICE, png([9, 9, 9]).subarray(0, 40));
+    expect(cut.status).toBe(422);
+    expect(records()).toBe(before);
+    expect(await incoming()).toEqual([]);
+
+    const mislabelled = await upload(ALICE, png([7, 7, 7]), { content_type: 'image/jpeg' });
+    expect(mislabelled.status).toBe(201);
+    expect(mislabelled.body.content_type).toBe('image/png');
+  });
+
+  test('the form is checked: a file part, content_type and file_path are required', async () => {
+    const noPath = new FormData();
+    noPath.append('file', new Blob([new Uint8Array(png([5, 5, 5]))]), 'a.png');
+    noPath.append('content_type', 'image/png');
+    const res = await answer(await call(ALICE, 'POST', '/api/v2/assets', { body: noPath }));
+    expect(res.status).toBe(422);
+    expect(res.body.error).toMatchObject({ code: 'invalid_request' });
+    expect(res.body.error.message).toContain('file_path');
+
+    const json = await postJson(ALICE, '/api/v2/assets', { file: 'x' });
+    expect(json.status).toBe(415);
+    expect(json.body.error.code).toBe('invalid_request');
+    expect(await incoming()).toEqual([]);
+  });
+
+  test('without a key: 401 in the error envelope', async () => {
+    const res = await answer(await call(undefined, 'POST', '/api/v2/assets', { body: form(png([4, 4, 4])) }));
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+    expect((await answer(await call('not-a-key-at-all-000', 'GET', '/api/v2/assets/0190c8e0-0000-7000-8000-000000000000'))).status).toBe(401);
+  });
+
+  test('Idempotency-Key: the same upload replays the answer, another upload under the key is 422', async () => {
+    const key = crypto.randomUUID();
+    const bytes = png([40, 50, 60]);
+    const first = await upload(ALICE, bytes, { tags: ['input'] }, { 'idempotency-key': key });
+    expect(first.status).toBe(201);
+    const count = records();
+    const retry = await upload(ALICE, bytes, { tags: ['input'] }, { 'idempotency-key': key });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotency-replayed')).toBe('true');
+    expect(retry.body).toMatchObject({ id: first.body.id, created_new: true });
+    expect(records()).toBe(count);
+
+    const other = await upload(ALICE, png([41, 50, 60]), { tags: ['input'] }, { 'idempotency-key': key });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_reuse');
+    const otherFields = await upload(ALICE, bytes, { tags: ['other'] }, { 'idempotency-key': key });
+    expect(otherFields.body.error.code).toBe('idempotency_key_reuse');
+
+    // Keys are per key: Bob's use of the same string is his own.
+    const bob = await upload(BOB, png([42, 50, 60]), {}, { 'idempotency-key': key });
+    expect(bob.status).toBe(201);
+    expect(await incoming()).toEqual([]);
+  });
+
+  test('Idempotency-Key: a retry sent while the first upload is still arriving gets the same asset', async () => {
+    const key = crypto.randomUUID();
+    const bytes = png([70, 80, 90], 100_000);
+    // The multipart body, sent in two parts with a pause the test controls.
+    const request = new Request('http://x', { method: 'POST', body: form(bytes) });
+    const contentType = request.headers.get('content-type')!;
+    const raw = new Uint8Array(await request.arrayBuffer());
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let sentFirstPart!: () => void;
+    const started = new Promise<void>((resolve) => (sentFirstPart = resolve));
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(raw.subarray(0, 1000));
+        sentFirstPart();
+        await held;
+        controller.enqueue(raw.subarray(1000));
+        controller.close();
+      },
+    });
+    const slow = fetch(`${bridge.url}/api/v2/assets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ALICE}`, 'content-type': contentType, 'idempotency-key': key },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    await started;
+    const count = records();
+    const retry = await upload(ALICE, bytes, {}, { 'idempotency-key': key });
+    expect(retry.status).toBe(201);
+    release();
+    const first = await answer(await slow);
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotency-replayed')).toBe('true');
+    expect(first.body.id).toBe(retry.body.id);
+    expect(records()).toBe(count + 1);
+  });
+
+  test('Idempotency-Key: while a request under the key is being handled (here or on another process), 409 with Retry-After', async () => {
+    const key = crypto.randomUUID();
+    await bridge.engine.collection('v2-asset-keys').claim(`alice\n${key}`, { state: 'pending', at: Date.now() });
+    const count = records();
+    const busy = await upload(ALICE, png([71, 80, 90]), {}, { 'idempotency-key': key });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.code).toBe('idempotency_conflict');
+    expect(busy.headers.get('retry-after')).toBe('1');
+    expect(records()).toBe(count);
+    expect(await incoming()).toEqual([]);
+  });
+});
