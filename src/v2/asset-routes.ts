@@ -191,7 +191,9 @@ export function assetRoutes(engine: Engine, doors: Doors): Router {
 async function view(assets: Assets, ctx: Context, found: FoundAsset, createdNew?: boolean): Promise<AssetView> {
   const id = found.kind === 'upload' ? found.record.id : found.output.id;
   const signed = await assets.urls.sign(id);
-  const links = { url: `${ctx.origin}${signed.path}`, url_expires_at: signed.expiresAt.toISOString() };
+  // Absolute, on the host the client asked (a request without a Host header gets a path).
+  const base = ctx.host ? `${ctx.protocol}://${ctx.host}` : '';
+  const links = { url: `${base}${signed.path}`, url_expires_at: signed.expiresAt.toISOString() };
   if (found.kind === 'upload') {
     const r = found.record;
     return {

@@ -278,3 +278,145 @@ describe('uploads', () => {
     expect(await incoming()).toEqual([]);
   });
 });
+
+describe('minting from a hash', () => {
+  let hash: string;
+  beforeAll(async () => {
+    const bytes = png([100, 110, 120]);
+    hash = (await upload(ALICE, bytes)).body.hash;
+  });
+
+  test('from-hash mints over the caller\'s bytes; the same reference again is returned as is', async () => {
+    const minted = await postJson(ALICE, '/api/v2/assets/from-hash', { hash, file_path: 'copy.png', tags: ['input'] });
+    expect(minted.status).toBe(201);
+    expect(minted.body).toMatchObject({ hash, file_path: 'copy.png', tags: ['input'], content_type: 'image/png', created_new: true });
+    const same = await postJson(ALICE, '/api/v2/assets/from-hash', { hash, file_path: 'copy.png', tags: ['input'] });
+    expect(same.status).toBe(200);
+    expect(same.body).toMatchObject({ id: minted.body.id, created_new: false });
+    const other = await postJson(ALICE, '/api/v2/assets/from-hash', { hash, file_path: 'another.png' });
+    expect(other.status).toBe(201);
+    expect(other.body.id).not.toBe(minted.body.id);
+  });
+
+  test('a hash nobody uploaded, or that only another key uploaded, is 404 blob_not_found alike', async () => {
+    const unknown = await postJson(ALICE, '/api/v2/assets/from-hash', { hash: hashOf(Buffer.from('never uploaded')) });
+    const others = await postJson(BOB, '/api/v2/assets/from-hash', { hash });
+    expect(unknown.status).toBe(404);
+    expect(others.status).toBe(404);
+    expect(others.body.error.code).toBe('blob_not_found');
+    expect(unknown.body.error.code).toBe('blob_not_found');
+    const malformed = await postJson(ALICE, '/api/v2/assets/from-hash', { hash: 'sha256:abc' });
+    expect(malformed.status).toBe(404);
+    const missing = await postJson(ALICE, '/api/v2/assets/from-hash', { file_path: 'x.png' });
+    expect(missing.status).toBe(422);
+    expect(missing.body.error.code).toBe('invalid_request');
+  });
+
+  test('HEAD by-hash: 200 for the caller\'s bytes, 404 for another key\'s and for unknown ones', async () => {
+    const head = (key: string, h: string) => call(key, 'HEAD', `/api/v2/assets/by-hash/${h}`);
+    const mine = await head(ALICE, hash);
+    expect(mine.status).toBe(200);
+    expect(await mine.text()).toBe('');
+    expect((await head(BOB, hash)).status).toBe(404);
+    expect((await head(ALICE, hashOf(Buffer.from('never uploaded')))).status).toBe(404);
+    expect((await head(ALICE, 'not-a-hash')).status).toBe(404);
+  });
+});
+
+describe('reading an asset', () => {
+  let bytes: Buffer;
+  let asset: any;
+  beforeAll(async () => {
+    bytes = png([130, 140, 150], 5000);
+    asset = (await upload(ALICE, bytes, { file_path: 'read-me.png' })).body;
+  });
+
+  test('GET answers the asset with a fresh signed URL that works without a key', async () => {
+    const got = await answer(await call(ALICE, 'GET', `/api/v2/assets/${asset.id}`));
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ id: asset.id, hash: hashOf(bytes), size_bytes: bytes.length, content_type: 'image/png', file_path: 'read-me.png' });
+    expect(got.body.created_new).toBeUndefined();
+    expect(got.body.url).toMatch(new RegExp(`^${bridge.url}/api/v2/assets/${asset.id}/content\\?`));
+    const expires = new Date(got.body.url_expires_at).getTime();
+    expect(expires).toBeGreaterThan(Date.now() + 30 * 60_000);
+    expect(expires).toBeLessThanOrEqual(Date.now() + 61 * 60_000);
+
+    const content = await fetch(got.body.url);
+    expect(content.status).toBe(200);
+    expect(content.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await content.arrayBuffer()).equals(bytes)).toBe(true);
+    // A signed URL takes a Range too.
+    const part = await fetch(got.body.url, { headers: { range: 'bytes=0-7' } });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(0, 8))).toBe(true);
+  });
+
+  test('a tampered, moved or expired URL is refused (403)', async () => {
+    const { url } = (await answer(await call(ALICE, 'GET', `/api/v2/assets/${asset.id}`))).body;
+    const u = new URL(url);
+    const tampered = new URL(u);
+    const sig = u.searchParams.get('signature')!;
+    tampered.searchParams.set('signature', (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1));
+    const later = new URL(u);
+    later.searchParams.set('expires', String(Number(u.searchParams.get('expires')) + 3600));
+    const other = (await upload(ALICE, png([131, 140, 150]))).body.id as string;
+    const moved = new URL(u.href.replace(asset.id, other));
+    for (const bad of [tampered, later, moved]) {
+      const res = await answer(await fetch(bad));
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('forbidden');
+    }
+    const expired = await assetsOf(bridge.engine).urls.sign(asset.id, Date.now() - 2 * 3600_000);
+    const res = await answer(await fetch(`${bridge.url}${expired.path}`));
+    expect(res.status).toBe(403);
+    // Without a signature, the key is needed again.
+    expect((await fetch(`${bridge.url}/api/v2/assets/${asset.id}/content`)).status).toBe(401);
+  });
+
+  test('another key\'s asset answers 404 exactly like a missing one', async () => {
+    const missing = '01900000-0000-7000-8000-000000000000';
+    for (const route of [`/api/v2/assets/${asset.id}`, `/api/v2/assets/${asset.id}/content`]) {
+      const theirs = await answer(await call(BOB, 'GET', route));
+      const none = await answer(await call(BOB, 'GET', route.replace(asset.id, missing)));
+      expect(theirs.status).toBe(404);
+      expect(theirs.body.error.code).toBe('not_found');
+      expect(none.status).toBe(404);
+      expect(theirs.body.error.message.replace(asset.id, missing)).toBe(none.body.error.message);
+    }
+  });
+
+  test('content: whole, one Range as 206, an unsatisfiable one as 416, and HEAD', async () => {
+    const route = `/api/v2/assets/${asset.id}/content`;
+    const whole = await call(ALICE, 'GET', route);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    expect(whole.headers.get('content-length')).toBe(String(bytes.length));
+    expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+
+    const middle = await call(ALICE, 'GET', route, { headers: { range: 'bytes=100-199' } });
+    expect(middle.status).toBe(206);
+    expect(middle.headers.get('content-range')).toBe(`bytes 100-199/${bytes.length}`);
+    expect(middle.headers.get('content-length')).toBe('100');
+    expect(Buffer.from(await middle.arrayBuffer()).equals(bytes.subarray(100, 200))).toBe(true);
+
+    const tail = await call(ALICE, 'GET', route, { headers: { range: 'bytes=-10' } });
+    expect(tail.status).toBe(206);
+    expect(Buffer.from(await tail.arrayBuffer()).equals(bytes.subarray(bytes.length - 10))).toBe(true);
+    const open = await call(ALICE, 'GET', route, { headers: { range: `bytes=${bytes.length - 3}-` } });
+    expect(Buffer.from(await open.arrayBuffer()).equals(bytes.subarray(bytes.length - 3))).toBe(true);
+
+    const beyond = await answer(await call(ALICE, 'GET', route, { headers: { range: `bytes=${bytes.length}-` } }));
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers.get('content-range')).toBe(`bytes */${bytes.length}`);
+    expect(beyond.body.error.code).toBe('range_not_satisfiable');
+
+    const head = await call(ALICE, 'HEAD', route);
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(bytes.length));
+    expect(head.headers.get('content-type')).toBe('image/png');
+    expect(await head.text()).toBe('');
+    const headPart = await call(ALICE, 'HEAD', route, { headers: { range: 'bytes=0-9' } });
+    expect(headPart.status).toBe(206);
+    expect(headPart.headers.get('content-length')).toBe('10');
+  });
+});
