@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { blake3 } from '@noble/hashes/blake3';
 import { bytesToHex } from '@noble/hashes/utils';
-import { encodeSolidPng } from '../../src/sim/png.js';
+import { encodeSolidPng, pngFirstPixel } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import type { Job } from '../../src/jobs/job.js';
 import { outputAssetId } from '../../src/v2/asset-ids.js';
@@ -418,5 +418,137 @@ describe('reading an asset', () => {
     const headPart = await call(ALICE, 'HEAD', route, { headers: { range: 'bytes=0-9' } });
     expect(headPart.status).toBe(206);
     expect(headPart.headers.get('content-length')).toBe('10');
+  });
+});
+
+describe('job outputs are assets', () => {
+  let job: Job;
+  let id: string;
+  let bytes: Buffer;
+  beforeAll(async () => {
+    job = await runJob('alice', {
+      '1': { class_type: 'EmptyImage', inputs: { width: 16, height: 16, batch_size: 1, color: 0x336699 } },
+      '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'v2-output' } },
+    });
+    expect(job.state).toBe('completed');
+    id = outputAssetId(job.id, job.outputs[0]!);
+    bytes = await onBackend(job.outputs[0]!.backend, job.outputs[0]!);
+  });
+
+  test('GET describes an output of the caller\'s job, asked of the backend that made it', async () => {
+    const got = await answer(await call(ALICE, 'GET', `/api/v2/assets/${id}`));
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ id, hash: null, size_bytes: bytes.length, content_type: 'image/png', file_path: job.outputs[0]!.filename, tags: ['output'] });
+    const viaUrl = await fetch(got.body.url);
+    expect(viaUrl.status).toBe(200);
+    expect(Buffer.from(await viaUrl.arrayBuffer()).equals(bytes)).toBe(true);
+    expect((await answer(await call(BOB, 'GET', `/api/v2/assets/${id}`))).status).toBe(404);
+    expect((await answer(await call(BOB, 'GET', `/api/v2/assets/${id}/content`))).status).toBe(404);
+  });
+
+  test('content is streamed from that backend, with Range, 416 and HEAD passed through', async () => {
+    const route = `/api/v2/assets/${id}/content`;
+    const whole = await call(ALICE, 'GET', route);
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+    const part = await call(ALICE, 'GET', route, { headers: { range: 'bytes=8-23' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 8-23/${bytes.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(8, 24))).toBe(true);
+    const beyond = await answer(await call(ALICE, 'GET', route, { headers: { range: `bytes=${bytes.length + 10}-` } }));
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers.get('content-range')).toBe(`bytes */${bytes.length}`);
+    expect(beyond.body.error.code).toBe('range_not_satisfiable');
+    const head = await call(ALICE, 'HEAD', route);
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(bytes.length));
+    expect(await head.text()).toBe('');
+  });
+
+  test('an output is an asset until its job is removed', async () => {
+    const other = await runJob('alice', {
+      '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 1 } },
+      '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'v2-gone' } },
+    });
+    const gone = outputAssetId(other.id, other.outputs[0]!);
+    expect((await call(ALICE, 'GET', `/api/v2/assets/${gone}`)).status).toBe(200);
+    await bridge.engine.forget([other.id]);
+    const res = await answer(await call(ALICE, 'GET', `/api/v2/assets/${gone}`));
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+});
+
+describe('core/ASSET references in a workflow', () => {
+  const ref = (id: unknown) => ({ __type: 'core/ASSET', info: { id, file_path: 'photo.png' } });
+  const invert = (image: unknown) => ({
+    '1': { class_type: 'LoadImage', inputs: { image } },
+    '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } },
+    '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'v2-inverted' } },
+  });
+
+  test('an uploaded asset reaches the backend that runs the job, under the key\'s folder there', async () => {
+    const bytes = png([200, 10, 60]);
+    const asset = (await upload(ALICE, bytes)).body;
+    const hex = asset.hash.slice('blake3:'.length);
+    const resolved = assetsOf(bridge.engine).resolveAssets(invert(ref(asset.id)) as never, 'alice');
+    expect(resolved.uploads).toEqual([`bridge-assets/${hex}.png`]);
+    expect(resolved.prompt['1']!.inputs.image).toBe(`bridge-assets/${hex}.png`);
+
+    const job = await runJob('alice', resolved.prompt, resolved.uploads);
+    expect(job.state).toBe('completed');
+    const placed = { filename: `${hex}.png`, subfolder: 'bridge-tenant-alice/bridge-assets', type: 'input' };
+    expect(simOf(job.backend!).inputFiles()).toContain(`${placed.subfolder}/${placed.filename}`);
+    expect((await onBackend(job.backend!, placed)).equals(bytes)).toBe(true);
+    const sent = simOf(job.backend!).receivedPrompts().find((p) => p.promptId === job.id)!;
+    expect((sent.prompt as any)['1'].inputs.image).toBe(`${placed.subfolder}/${placed.filename}`);
+    // The job read those bytes: its output is their inverse.
+    const out = await onBackend(job.backend!, job.outputs[0]!);
+    expect(pngFirstPixel(out)?.rgb).toEqual([55, 245, 195]);
+  });
+
+  test('an output of an earlier job can be the input of the next, wherever each runs', async () => {
+    const first = await runJob('alice', {
+      '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0x102030 } },
+      '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'v2-chain' } },
+    });
+    const made = await onBackend(first.outputs[0]!.backend, first.outputs[0]!);
+    const outputId = outputAssetId(first.id, first.outputs[0]!);
+    const resolved = assetsOf(bridge.engine).resolveAssets(invert(ref(outputId)) as never, 'alice');
+    const job = await runJob('alice', resolved.prompt, resolved.uploads);
+    expect(job.state).toBe('completed');
+    expect((await onBackend(job.backend!, { filename: `${outputId}.png`, subfolder: 'bridge-tenant-alice/bridge-assets', type: 'input' })).equals(made)).toBe(true);
+    expect(pngFirstPixel(await onBackend(job.backend!, job.outputs[0]!))?.rgb).toEqual([0xef, 0xdf, 0xcf]);
+    // Bob cannot name Alice's output.
+    expect(() => assetsOf(bridge.engine).resolveAssets(invert(ref(outputId)) as never, 'bob')).toThrow(V2Error);
+  });
+
+  test('unknown, another key\'s or malformed references are 422 missing_asset, each named', async () => {
+    const alices = (await upload(ALICE, png([201, 10, 60]))).body.id;
+    const graph = {
+      ...invert(ref(alices)),
+      '4': { class_type: 'LoadImage', inputs: { image: ref('01900000-0000-7000-8000-000000000000') } },
+      '5': { class_type: 'LoadImage', inputs: { image: { __type: 'core/ASSET', info: { hash: 'blake3:00' } } } },
+    };
+    let error: unknown;
+    try {
+      assetsOf(bridge.engine).resolveAssets(graph as never, 'bob');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(V2Error);
+    const e = error as V2Error;
+    expect(e.status).toBe(422);
+    expect(e.code).toBe('missing_asset');
+    expect(e.details).toEqual({
+      assets: [
+        { node_id: '1', input: 'image', id: alices, reason: 'not_found' },
+        { node_id: '4', input: 'image', id: '01900000-0000-7000-8000-000000000000', reason: 'not_found' },
+        { node_id: '5', input: 'image', id: null, reason: 'malformed' },
+      ],
+    });
+    // A graph without references is left as it is.
+    const plain = { '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } } };
+    expect(assetsOf(bridge.engine).resolveAssets(plain as never, 'bob')).toEqual({ prompt: plain, uploads: [] });
   });
 });
