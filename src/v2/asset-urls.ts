@@ -10,6 +10,8 @@ export const URL_TTL_MS = 60 * 60_000;
 
 const SECRETS = 'v2-secrets';
 const URL_SECRET = 'asset-urls';
+/** How long a secret another process claimed may take to reach this one. */
+const ARRIVAL_MS = 10_000;
 
 export interface SignedUrl {
   /** Path and query, to put after the bridge's origin. */
@@ -26,12 +28,37 @@ export class AssetUrls {
   private key(): Promise<Buffer> {
     this.secret ??= (async () => {
       const secrets = this.engine.collection<string>(SECRETS);
-      await secrets.claim(URL_SECRET, randomBytes(32).toString('base64url'));
+      if (!secrets.has(URL_SECRET)) {
+        // Listening before claiming: a claim lost to another process means its record is on its way.
+        const arrival = this.arrival();
+        try {
+          if (!(await secrets.claim(URL_SECRET, randomBytes(32).toString('base64url'))) && !secrets.has(URL_SECRET)) await arrival.done;
+        } finally {
+          arrival.stop();
+        }
+      }
       return Buffer.from(secrets.get(URL_SECRET)!, 'base64url');
     })();
     // A failed claim (the store away) is tried again next time.
     this.secret.catch(() => (this.secret = undefined));
     return this.secret;
+  }
+
+  /** Resolves once the secret's record is held here; stop() when no longer waited for. */
+  private arrival(): { done: Promise<void>; stop: () => void } {
+    let stop = () => {};
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the content URL secret claimed by another process did not arrive')), ARRIVAL_MS);
+      const unsubscribe = this.engine.onRecord((collection, id, value) => {
+        if (collection === SECRETS && id === URL_SECRET && value !== undefined) resolve();
+      });
+      stop = () => {
+        clearTimeout(timer);
+        unsubscribe();
+      };
+    });
+    done.catch(() => undefined);
+    return { done, stop };
   }
 
   private async signature(id: string, expires: number): Promise<string> {
