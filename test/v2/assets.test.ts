@@ -552,3 +552,32 @@ describe('core/ASSET references in a workflow', () => {
     expect(assetsOf(bridge.engine).resolveAssets(plain as never, 'bob')).toEqual({ prompt: plain, uploads: [] });
   });
 });
+
+test('after a restart, assets and the outputs of kept jobs are still there', async () => {
+  const bytes = png([33, 66, 99]);
+  const asset = (await upload(ALICE, bytes)).body;
+  const job = await runJob('alice', {
+    '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 7 } },
+    '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'v2-restart' } },
+  });
+  const output = outputAssetId(job.id, job.outputs[0]!);
+  const signed = (await answer(await call(ALICE, 'GET', `/api/v2/assets/${asset.id}`))).body.url as string;
+
+  await bridge.stop();
+  bridge = await startBridge(
+    sims.map((s) => s.url),
+    { API_KEYS: `alice:${ALICE},bob:${BOB}` },
+    bridge.dir,
+  );
+  await backendsUp(bridge);
+
+  const again = await answer(await call(ALICE, 'GET', `/api/v2/assets/${asset.id}`));
+  expect(again.status).toBe(200);
+  expect(again.body.hash).toBe(hashOf(bytes));
+  expect((await upload(ALICE, bytes)).body.created_new).toBe(false);
+  expect((await answer(await call(ALICE, 'GET', `/api/v2/assets/${output}`))).status).toBe(200);
+  // The same secret signs after the restart: a URL made before still works.
+  const before = await fetch(signed.replace(/^http:\/\/[^/]+/, bridge.url));
+  expect(before.status).toBe(200);
+  expect(Buffer.from(await before.arrayBuffer()).equals(bytes)).toBe(true);
+});
