@@ -102,6 +102,14 @@ const EXTENSIONS: Record<string, string> = {
 /** An input reference: `bridge-assets/<blob hex>.<ext>` or `bridge-assets/<output asset id>.<ext>`. */
 const INPUT_REF = new RegExp(`^${BACKEND_FOLDER}/([0-9a-f]{64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\\.([a-z0-9]{1,8})$`);
 
+/**
+ * Is this graph value an asset input `resolveAssets` made? (For graph validation: such a value is a
+ * file the bridge sends along at dispatch, which no backend lists yet.)
+ */
+export function isAssetInput(value: string): boolean {
+  return INPUT_REF.test(value);
+}
+
 const registry = new WeakMap<Engine, Assets>();
 
 /** The assets of this engine (one per engine; the first call registers them as an input source). */

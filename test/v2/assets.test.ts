@@ -10,7 +10,8 @@ import { encodeSolidPng, pngFirstPixel } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import type { Job } from '../../src/jobs/job.js';
 import { outputAssetId } from '../../src/v2/asset-ids.js';
-import { assetsOf } from '../../src/v2/assets.js';
+import { assetsOf, isAssetInput } from '../../src/v2/assets.js';
+import { checkPrompt } from '../../src/compat/validation.js';
 import { V2Error } from '../../src/v2/envelope.js';
 import { backendsUp, engineUntil, startBridge, startSims } from '../e2e/harness.js';
 import type { TestBridge } from '../e2e/harness.js';
@@ -494,6 +495,9 @@ describe('core/ASSET references in a workflow', () => {
     const resolved = assetsOf(bridge.engine).resolveAssets(invert(ref(asset.id)) as never, 'alice');
     expect(resolved.uploads).toEqual([`bridge-assets/${hex}.png`]);
     expect(resolved.prompt['1']!.inputs.image).toBe(`bridge-assets/${hex}.png`);
+    // The rewritten graph passes ComfyUI's checks against the pool, though no backend has the file yet.
+    const info = await bridge.engine.pool.objectInfo();
+    expect(checkPrompt(structuredClone(resolved.prompt), undefined, info!, isAssetInput).ok).toBe(true);
 
     const job = await runJob('alice', resolved.prompt, resolved.uploads);
     expect(job.state).toBe('completed');
