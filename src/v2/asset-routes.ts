@@ -16,7 +16,7 @@ import { receiveUpload } from '../http/uploads.js';
 import type { ReceivedFile } from '../http/uploads.js';
 import { JSON_BODY_LIMIT, readJson } from '../http/body.js';
 import { isPlainObject } from '../workflows/graph.js';
-import { V2Error, envelopeErrors } from './envelope.js';
+import { V2Error, v2Errors } from './errors.js';
 import { contentHash, hexOf, newContentDigest } from './content-hash.js';
 import { assetsOf, checkFilePath, checkTags } from './assets.js';
 import type { Assets, FoundAsset } from './assets.js';
@@ -79,7 +79,7 @@ export function assetRoutes(engine: Engine, doors: Doors): Router {
   const assets = assetsOf(engine);
   const keys = new UploadKeys(engine);
   const router = new Router({ prefix: '/api/v2' });
-  router.use(envelopeErrors);
+  router.use(v2Errors());
   router.use(keyUnlessSigned(doors));
 
   router.post('/assets', async (ctx) => {
@@ -247,7 +247,7 @@ async function relayOutput(ctx: Context, engine: Engine, output: OutputAsset): P
     res = await engine.viewOnBackend(output.file.backend, output.file, { head: ctx.method === 'HEAD', range: ctx.get('range') || undefined });
   } catch (err) {
     if ((err as { status?: number }).status === 404) throw new V2Error(404, 'not_found', 'no such asset: the backend that made it is no longer configured');
-    throw new V2Error(502, 'backend_unavailable', `the backend holding this output did not answer: ${(err as Error).message}`);
+    throw new V2Error(502, 'upstream_error', `the backend holding this output did not answer: ${(err as Error).message}`);
   }
   if (res.statusCode !== 200 && res.statusCode !== 206) {
     await res.body.dump().catch(() => undefined);
@@ -256,7 +256,7 @@ async function relayOutput(ctx: Context, engine: Engine, output: OutputAsset): P
       throw new V2Error(416, 'range_not_satisfiable', 'the range asked for lies outside the output', undefined, typeof contentRange === 'string' ? { 'Content-Range': contentRange } : {});
     }
     if (res.statusCode === 404) throw new V2Error(404, 'not_found', 'no such asset: the backend that made it no longer has the file');
-    throw new V2Error(502, 'backend_unavailable', `the backend holding this output answered ${res.statusCode}`);
+    throw new V2Error(502, 'upstream_error', `the backend holding this output answered ${res.statusCode}`);
   }
   ctx.status = res.statusCode;
   for (const name of RELAYED) {

@@ -24,7 +24,7 @@ import { viewContentType } from '../comfy/mime.js';
 import type { ComfyPrompt } from '../comfy/protocol.js';
 import type { Job } from '../jobs/job.js';
 import { newId } from '../ids.js';
-import { V2Error } from './envelope.js';
+import { V2Error } from './errors.js';
 import { contentHash, hexOf } from './content-hash.js';
 import { AssetUrls } from './asset-urls.js';
 import { OutputIndex } from './output-index.js';
@@ -281,11 +281,11 @@ export class Assets implements InputSource {
       res = await this.engine.viewOnBackend(output.file.backend, output.file, { head: true });
     } catch (err) {
       if ((err as { status?: number }).status === 404) throw new V2Error(404, 'not_found', 'no such asset: the backend that made it is no longer configured');
-      throw new V2Error(502, 'backend_unavailable', `the backend holding this output did not answer: ${(err as Error).message}`);
+      throw new V2Error(502, 'upstream_error', `the backend holding this output did not answer: ${(err as Error).message}`);
     }
     await res.body.dump().catch(() => undefined);
     if (res.statusCode === 404) throw new V2Error(404, 'not_found', 'no such asset: the backend that made it no longer has the file');
-    if (res.statusCode !== 200) throw new V2Error(502, 'backend_unavailable', `the backend holding this output answered ${res.statusCode}`);
+    if (res.statusCode !== 200) throw new V2Error(502, 'upstream_error', `the backend holding this output answered ${res.statusCode}`);
     const length = Number(res.headers['content-length']);
     const type = res.headers['content-type'];
     output.size = Number.isSafeInteger(length) && length >= 0 ? length : 0;

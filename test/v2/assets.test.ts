@@ -11,8 +11,9 @@ import type { ComfySimulator } from '../../src/sim/index.js';
 import type { Job } from '../../src/jobs/job.js';
 import { outputAssetId } from '../../src/v2/asset-ids.js';
 import { assetsOf, isAssetInput } from '../../src/v2/assets.js';
+import { assetReferences } from '../../src/v2/asset-extension.js';
 import { checkPrompt } from '../../src/compat/validation.js';
-import { V2Error } from '../../src/v2/envelope.js';
+import { V2Error } from '../../src/v2/errors.js';
 import { backendsUp, engineUntil, startBridge, startSims } from '../e2e/harness.js';
 import type { TestBridge } from '../e2e/harness.js';
 
@@ -525,6 +526,19 @@ describe('core/ASSET references in a workflow', () => {
     expect(pngFirstPixel(await onBackend(job.backend!, job.outputs[0]!))?.rgb).toEqual([0xef, 0xdf, 0xcf]);
     // Bob cannot name Alice's output.
     expect(() => assetsOf(bridge.engine).resolveAssets(invert(ref(outputId)) as never, 'bob')).toThrow(V2Error);
+  });
+
+  test('as a job extension of the door: the graph is rewritten and the inputs added before validation', async () => {
+    const asset = (await upload(ALICE, png([202, 10, 60]))).body;
+    const extension = assetReferences(bridge.engine);
+    const request = { who: { tenant: 'alice', admin: false }, prompt: invert(ref(asset.id)) as never, uploads: [] as string[] };
+    extension.prepare(request);
+    const input = `bridge-assets/${asset.hash.slice('blake3:'.length)}.png`;
+    expect((request.prompt as any)['1'].inputs.image).toBe(input);
+    expect(request.uploads).toEqual([input]);
+    expect(extension.stored(input)).toBe(true);
+    expect(extension.stored('example.png')).toBe(false);
+    expect(() => extension.prepare({ who: { tenant: 'bob', admin: false }, prompt: invert(ref(asset.id)) as never, uploads: [] })).toThrow(V2Error);
   });
 
   test('unknown, another key\'s or malformed references are 422 missing_asset, each named', async () => {
