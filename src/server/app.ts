@@ -20,6 +20,7 @@ import { healthRoutes } from './routes/health.js';
 import { requestLog } from '../http/request-log.js';
 import { V2Door } from '../v2/door.js';
 import { v2Api } from '../v2/routes.js';
+import { assetReferences } from '../v2/asset-extension.js';
 
 export interface RunningServer {
   server: http.Server;
@@ -76,7 +77,7 @@ export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door): 
 export async function startServer(engine: Engine, host: string, port: number): Promise<RunningServer> {
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
-  const v2 = new V2Door(engine);
+  const v2 = new V2Door(engine, { extensions: [assetReferences(engine)] });
   const app = createApp(sessions, doors, v2);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   let listening: Listening;

@@ -10,6 +10,7 @@ import { JSON_BODY_LIMIT, readJsonResult } from '../http/body.js';
 import type { BodyLimit } from '../http/body.js';
 import { V2Error, v2Errors } from './errors.js';
 import type { DoorRequest, Submitted, V2Door } from './door.js';
+import { assetRoutes } from './asset-routes.js';
 
 export const V2_PREFIX = '/api/v2';
 
@@ -21,6 +22,8 @@ export function v2Api(door: V2Door, doors: Doors, more: Router[] = []): Middlewa
     v2Errors(),
     corsFor(config.corsOrigins, { allow: ['Idempotency-Key', 'Last-Event-ID'], expose: ['Idempotency-Replayed', 'Location'] }),
     ...mounted(healthRoutes(door)),
+    // The assets check keys themselves: a signed content URL needs none.
+    ...mounted(assetRoutes(door.engine, doors)),
     doors.requireClient(),
     ...routers.flatMap(mounted),
   ]);
