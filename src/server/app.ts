@@ -3,7 +3,7 @@ import type http from 'node:http';
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
 import type { Engine } from '../engine/index.js';
-import { CuratedSessions } from './sessions.js';
+import { CURATED_DOOR, CuratedSessions } from './sessions.js';
 import { errorHandler, logStreamError } from './errors.js';
 import { Doors } from './auth.js';
 import { ClientHub } from './hub.js';
@@ -17,6 +17,8 @@ import { jobRoutes } from './routes/jobs.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import type { BridgeMetrics } from '../metrics/metrics.js';
 import { requestLog } from '../http/request-log.js';
 
 export interface RunningServer {
@@ -50,15 +52,21 @@ function jsonBodies(limit: BodyLimit) {
   };
 }
 
-export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
+export function createApp(sessions: CuratedSessions, doors: Doors, metrics?: BridgeMetrics): Koa {
   const { engine } = sessions;
   const app = new Koa();
   app.on('error', logStreamError);
   app.use(requestLog());
   app.use(errorHandler);
+  if (metrics) app.use(metrics.meter(CURATED_DOOR));
   app.use(doors.cors());
   const health = healthRoutes(engine);
   app.use(health.routes()).use(health.allowedMethods());
+  // Its own token, before the client keys are asked for.
+  if (metrics) {
+    const scrape = metricsRoutes(metrics, doors);
+    app.use(scrape.routes()).use(scrape.allowedMethods());
+  }
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
   for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors)]) {
@@ -67,10 +75,10 @@ export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
   return app;
 }
 
-export async function startServer(engine: Engine, host: string, port: number): Promise<RunningServer> {
+export async function startServer(engine: Engine, host: string, port: number, metrics?: BridgeMetrics): Promise<RunningServer> {
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
-  const app = createApp(sessions, doors);
+  const app = createApp(sessions, doors, metrics);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   let listening: Listening;
   try {
