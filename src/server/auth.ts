@@ -53,14 +53,15 @@ export class Doors {
   }
 
   /**
-   * May this request read GET /metrics? With METRICS_TOKEN: that token (Bearer) or the admin
-   * token; else with ADMIN_TOKEN: the admin token; with neither, anyone (like operator actions).
+   * May this request read GET /metrics? METRICS_TOKEN (Bearer) or the admin token when either is
+   * set; with neither, whoever may use the client API, as for the operator actions.
    */
   metricsAllowed(ctx: Context): boolean {
     const token = bearer(ctx.get('authorization'));
     if (this.metricsKeyring && token !== undefined && this.metricsKeyring.isAdmin(token)) return true;
-    if (this.metricsKeyring && this.keyring.openOperator) return false;
-    return this.adminAllowed(ctx.get('x-admin-token') || token);
+    const admin = ctx.get('x-admin-token') || token;
+    if (!this.keyring.openOperator) return this.adminAllowed(admin);
+    return !this.metricsKeyring && this.principal(admin) !== undefined;
   }
 
   /** The caller of a websocket upgrade (Authorization header, or ?token= for browsers); undefined: refused. */

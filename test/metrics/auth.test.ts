@@ -1,5 +1,5 @@
-// Who may read GET /metrics: METRICS_TOKEN (Bearer) or the admin token when either is set; a
-// client API key never; anyone when neither is set.
+// Who may read GET /metrics: METRICS_TOKEN (Bearer) or the admin token when either is set (a client
+// API key then never does); when neither is set, whoever may use the client API.
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { startBridge, startSims } from '../e2e/harness.js';
 import type { TestBridge } from '../e2e/harness.js';
@@ -67,7 +67,11 @@ test('METRICS_TOKEN without ADMIN_TOKEN: the metrics are not open', async () => 
   expect(await status(bridge, bearer(METRICS))).toBe(200);
 });
 
-test('neither token: the metrics are open, as operator actions are', async () => {
-  const bridge = await bridgeWith({});
-  expect(await status(bridge)).toBe(200);
+test('neither token: whoever may use the client API reads them, as for operator actions', async () => {
+  const open = await bridgeWith({});
+  expect(await status(open)).toBe(200);
+  const keyed = await bridgeWith({ API_KEYS: KEY });
+  expect(await status(keyed)).toBe(401);
+  expect(await status(keyed, bearer(`${KEY}x`))).toBe(401);
+  expect(await status(keyed, bearer(KEY))).toBe(200);
 });

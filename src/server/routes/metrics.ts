@@ -1,5 +1,5 @@
 // GET /metrics: the bridge's Prometheus metrics (src/metrics), for whoever holds METRICS_TOKEN or
-// the admin token; open only when neither is set, like the operator actions.
+// the admin token; when neither is set, for whoever may use the client API, like the operator actions.
 import Router from '@koa/router';
 import type { BridgeMetrics } from '../../metrics/metrics.js';
 import { ClientError } from '../../engine/index.js';
