@@ -49,6 +49,8 @@ export interface Config {
   apiKeys: ApiKey[];
   /** Token for operator actions that touch every client; undefined means they are open. */
   adminToken: string | undefined;
+  /** Bearer token that may read GET /metrics (as the admin token may); undefined: the admin token's rule. */
+  metricsToken: string | undefined;
   /** Unfinished jobs one client may have; 0 means no limit. */
   maxJobsPerClient: number;
   /** Unfinished jobs the bridge holds in all; 0 means no limit. */
@@ -147,6 +149,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobStallTimeoutMs: Math.round(num('JOB_STALL_TIMEOUT', 600, { min: 0.01, max: 86_400, integer: false }) * 1000),
     apiKeys: [],
     adminToken: env.ADMIN_TOKEN?.trim() || undefined,
+    metricsToken: env.METRICS_TOKEN?.trim() || undefined,
     maxJobsPerClient: num('MAX_JOBS_PER_CLIENT', 100, { max: 1_000_000 }),
     maxQueue: num('MAX_QUEUE', 100_000, { max: 10_000_000 }),
     corsOrigins: list('CORS_ORIGINS'),
@@ -181,6 +184,7 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
   if (config.adminToken !== undefined && config.adminToken.length < 16) problems.push('ADMIN_TOKEN is shorter than 16 characters; use a long random token');
+  if (config.metricsToken !== undefined && (config.metricsToken.length < 16 || /\s/.test(config.metricsToken))) problems.push('METRICS_TOKEN is shorter than 16 characters or contains a space; use a long random token');
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entry ${JSON.stringify(origin)} is not an origin like https://app.example.com (or *)`);
   }

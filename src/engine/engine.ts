@@ -85,6 +85,19 @@ export interface Readiness {
   cluster?: { role: 'dispatcher' | 'follower'; process: string };
 }
 
+/** What operators' metrics read of one backend. */
+export interface BackendReading {
+  url: string;
+  /** Usable for new work, as this process sees it. */
+  healthy: boolean;
+  /** Our unfinished jobs on it (being sent, queued there, running). */
+  inFlight: number;
+  /** Seconds per work unit learned from its own jobs (by the process that dispatches). */
+  secondsPerUnit?: number;
+  /** Times this process's event socket to it registered again after a drop. */
+  reconnects: number;
+}
+
 export interface FreeOptions {
   unload_models: boolean;
   free_memory: boolean;
@@ -454,6 +467,19 @@ export class Engine {
   explain(jobId: string): Explanation | undefined {
     const job = this.store.get(jobId);
     return job && this.dispatching ? this.scheduler.explanation(job) : undefined;
+  }
+
+  /** Each backend's health, load, learned speed and reconnects, in configuration order. */
+  backendReadings(): BackendReading[] {
+    const inFlight = new Map<string, number>();
+    for (const id of this.open) {
+      const job = this.store.get(id);
+      if (job?.backend !== undefined && isOnBackend(job)) inFlight.set(job.backend, (inFlight.get(job.backend) ?? 0) + 1);
+    }
+    return this.backends.map((b) => {
+      const secondsPerUnit = this.scheduler.estimates.measuredRate(b.url);
+      return { url: b.url, healthy: b.healthy, inFlight: inFlight.get(b.url) ?? 0, ...(secondsPerUnit !== undefined && { secondsPerUnit }), reconnects: b.reconnects };
+    });
   }
 
   /** The backend that serves (or last served) a client. */

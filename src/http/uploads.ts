@@ -62,6 +62,14 @@ export interface Received {
   files: ReceivedFile[];
 }
 
+/** File bytes each request's upload brought in, once read whole (for operators' metrics). */
+const bytesOf = new WeakMap<IncomingMessage, number>();
+
+/** The file bytes `receiveUpload` read whole from this request; 0 when none. */
+export function receivedBytes(req: IncomingMessage): number {
+  return bytesOf.get(req) ?? 0;
+}
+
 /**
  * What is wrong with a client's file name: a NUL or other control character always; a path
  * separator (or "." / "..") when the name will be kept (`bare`).
@@ -193,6 +201,7 @@ export async function receiveUpload(req: IncomingMessage, options: UploadOptions
         });
       }
     }
+    bytesOf.set(req, (bytesOf.get(req) ?? 0) + received.reduce((sum, f) => sum + f.size, 0));
     const flatFields: Record<string, string[]> = {};
     for (const [name, values] of Object.entries(fields)) flatFields[name] = (values ?? []).map(String);
     return { fields: flatFields, files: received };

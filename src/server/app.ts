@@ -3,7 +3,7 @@ import type http from 'node:http';
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
 import type { Engine } from '../engine/index.js';
-import { CuratedSessions } from './sessions.js';
+import { CURATED_DOOR, CuratedSessions } from './sessions.js';
 import { errorHandler, logStreamError } from './errors.js';
 import { Doors } from './auth.js';
 import { ClientHub } from './hub.js';
@@ -17,6 +17,8 @@ import { jobRoutes } from './routes/jobs.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import type { BridgeMetrics } from '../metrics/metrics.js';
 import { requestLog } from '../http/request-log.js';
 import { V2Door } from '../v2/door.js';
 import { v2Api } from '../v2/routes.js';
@@ -55,7 +57,7 @@ function jsonBodies(limit: BodyLimit) {
   };
 }
 
-export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door): Koa {
+export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, metrics?: BridgeMetrics): Koa {
   const { engine } = sessions;
   const app = new Koa();
   app.on('error', logStreamError);
@@ -63,9 +65,15 @@ export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door): 
   // /api/v2 is a door of its own (errors, CORS, routes); everything else is the curated door.
   app.use(v2Api(v2, doors));
   app.use(errorHandler);
+  if (metrics) app.use(metrics.meter(CURATED_DOOR));
   app.use(doors.cors());
   const health = healthRoutes(engine);
   app.use(health.routes()).use(health.allowedMethods());
+  // Its own token, before the client keys are asked for.
+  if (metrics) {
+    const scrape = metricsRoutes(metrics, doors);
+    app.use(scrape.routes()).use(scrape.allowedMethods());
+  }
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
   for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors)]) {
@@ -74,11 +82,11 @@ export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door): 
   return app;
 }
 
-export async function startServer(engine: Engine, host: string, port: number): Promise<RunningServer> {
+export async function startServer(engine: Engine, host: string, port: number, metrics?: BridgeMetrics): Promise<RunningServer> {
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
   const v2 = new V2Door(engine, { extensions: [assetReferences(engine)] });
-  const app = createApp(sessions, doors, v2);
+  const app = createApp(sessions, doors, v2, metrics);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   let listening: Listening;
   try {
