@@ -432,6 +432,20 @@ export class Engine {
     return ahead + 1;
   }
 
+  /**
+   * The waiting jobs in the order they will run. A process that does not dispatch orders them by
+   * priority, then arrival (as `position` counts).
+   */
+  waiting(): Job[] {
+    if (this.dispatching) return this.scheduler.waitingJobs();
+    const queued: Job[] = [];
+    for (const id of this.open) {
+      const job = this.store.get(id);
+      if (job?.state === 'queued') queued.push(job);
+    }
+    return queued.sort((a, b) => a.priority - b.priority || a.createdAt - b.createdAt);
+  }
+
   /** Backend URLs, in configuration order. */
   backendUrls(): string[] {
     return this.backends.map((b) => b.url);

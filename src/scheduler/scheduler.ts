@@ -93,6 +93,11 @@ export class Scheduler {
     return this.executions.size;
   }
 
+  /** The waiting jobs in run order (a copy). */
+  waitingJobs(): Job[] {
+    return [...this.waiting];
+  }
+
   /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
   position(jobId: string): number | undefined {
     const i = this.waiting.findIndex((j) => j.id === jobId);
