@@ -18,10 +18,13 @@ import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
 import { healthRoutes } from './routes/health.js';
 import { requestLog } from '../http/request-log.js';
+import { DashboardFeed, dashboardApi, dashboardPage } from '../dashboard/index.js';
 
 export interface RunningServer {
   server: http.Server;
   hub: ClientHub;
+  /** The dashboard's live feed (GET /dashboard/events). */
+  dashboard: DashboardFeed;
   url: string;
   /** Stop accepting, let running requests finish for up to graceMs, then cut them. */
   close(graceMs?: number): Promise<void>;
@@ -50,7 +53,7 @@ function jsonBodies(limit: BodyLimit) {
   };
 }
 
-export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
+export function createApp(sessions: CuratedSessions, doors: Doors, dashboard: DashboardFeed): Koa {
   const { engine } = sessions;
   const app = new Koa();
   app.on('error', logStreamError);
@@ -59,9 +62,11 @@ export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
   app.use(doors.cors());
   const health = healthRoutes(engine);
   app.use(health.routes()).use(health.allowedMethods());
+  // The dashboard page holds no data: a browser loads it before the operator types the token.
+  app.use(dashboardPage(doors).routes());
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
-  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors)]) {
+  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), dashboardApi(engine, doors, dashboard)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   return app;
@@ -70,7 +75,8 @@ export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
 export async function startServer(engine: Engine, host: string, port: number): Promise<RunningServer> {
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
-  const app = createApp(sessions, doors);
+  const dashboard = new DashboardFeed(engine);
+  const app = createApp(sessions, doors, dashboard);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   let listening: Listening;
   try {
@@ -83,6 +89,7 @@ export async function startServer(engine: Engine, host: string, port: number): P
       },
     });
   } catch (err) {
+    dashboard.close();
     await hub.close();
     sessions.close();
     throw err;
@@ -90,8 +97,11 @@ export async function startServer(engine: Engine, host: string, port: number): P
   return {
     server: listening.server,
     hub,
+    dashboard,
     url: listening.url,
     async close(graceMs = 5000) {
+      // Dashboard streams end now; their pages reconnect wherever they can.
+      dashboard.close();
       await hub.close();
       sessions.close();
       await listening.close(graceMs);
