@@ -136,12 +136,28 @@ function draw() {
   if (parts.has('problems')) drawOverview();
 }
 
+/** Buckets a sparkline shows at least: three minutes of 10 s buckets. */
+const MIN_BUCKETS = 18;
+
+/**
+ * The stats from the first bucket with anything in it (at least MIN_BUCKETS), so a bridge that
+ * just started does not draw a quarter of an hour of nothing.
+ * @param {import('../view.js').StatsView} s
+ */
+function recentStats(s) {
+  let first = s.finished.findIndex((n, i) => n > 0 || s.failed[i] > 0 || s.waitMean[i] !== null);
+  if (first < 0) first = s.finished.length;
+  const from = Math.max(0, Math.min(first, s.finished.length - MIN_BUCKETS));
+  return { ...s, finished: s.finished.slice(from), failed: s.failed.slice(from), waitMean: s.waitMean.slice(from), waitMax: s.waitMax.slice(from) };
+}
+
 const SPARK_W = 240;
 const SPARK_H = 40;
 
 function drawOverview() {
-  const s = state.stats;
-  if (s) {
+  const full = state.stats;
+  if (full) {
+    const s = recentStats(full);
     const perMinute = 60_000 / s.bucketMs;
     const lastMinute = Math.max(1, Math.round(perMinute));
     const done = s.finished.map((n, i) => (n + s.failed[i]) * perMinute);
@@ -286,7 +302,9 @@ const backendList = new VirtualList($('backend-list'), {
     }
     img.classList.toggle('stale', !job || !state.previews.has(job.id));
     const ours = b.jobs.length;
-    setText(p.queue, `${b.queueRemaining} queued${ours ? ` · ${ours} ours` : ''}`);
+    const others = Math.max(0, b.queueRemaining - b.jobs.filter((j) => j.state !== 'dispatching').length);
+    setText(p.queue, `${b.queueRemaining} queued${others ? ` (${others} not ours)` : ''}`);
+    p.queue.title = `${ours} of ours on it; its whole queue: ${b.queueRemaining}`;
     const speed = [b.secondsPerUnit !== undefined ? `${duration(b.secondsPerUnit)}/unit` : '', b.meanJobSeconds !== undefined ? `${duration(b.meanJobSeconds)}/job` : ''].filter(Boolean).join(' · ');
     setText(p.speed, speed || 'speed not learned yet');
     setText(p.drain, b.state === 'draining' || b.draining ? 'Resume' : 'Drain');
