@@ -11,6 +11,15 @@ import { launchBrowser, pageErrors, screenshot } from './browser.js';
 
 jest.setTimeout(180_000);
 
+// Functions given to page.waitForFunction run in the page; these tests compile without the DOM
+// library, so the little of it they use is declared here.
+interface PageElement {
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelector(selectors: string): PageElement | null;
+}
+declare const document: { getElementById(id: string): PageElement | null; querySelectorAll(selectors: string): Iterable<PageElement> };
+
 const ADMIN = 'admin-token-0123456789';
 
 let browser: Browser;
@@ -76,9 +85,9 @@ describe('the dashboard, live', () => {
     await page.waitForFunction(
       ({ id, src, step }) => {
         const row = [...document.querySelectorAll('#backend-list .vrow')].find((r) => r.querySelector(`[data-part=job][title="${id}"]`));
-        const img = row?.querySelector<HTMLImageElement>('[data-part=preview]');
+        const src2 = row?.querySelector('[data-part=preview]')?.getAttribute('src');
         const text = row?.querySelector('[data-part=step]')?.textContent;
-        return img !== null && img !== undefined && img.getAttribute('src') !== src && text !== step;
+        return src2 !== undefined && src2 !== null && src2 !== src && text !== step;
       },
       { id: job.id, src: first.src, step: first.step },
     );
