@@ -10,7 +10,7 @@ import { diffQueue } from './queue-diff.js';
 import { ThroughputStats } from './stats.js';
 import { FeedClient, STREAM_LIMITS, frame } from './stream.js';
 import type { StreamLimits } from './stream.js';
-import { heldJob, queueRow, withoutCredentials } from './view.js';
+import { heldJob, queueRow } from './view.js';
 import type { BackendView, BridgeView, Delta, PreviewView, ProblemView, QueueRow, Snapshot, StatsView } from './view.js';
 
 const log = logger('dashboard');
@@ -235,7 +235,7 @@ export class DashboardFeed {
         if (event.data.length > this.options.maxPreviewChars) return;
         this.previews.set(event.jobId, {
           jobId: event.jobId,
-          ...(event.backend !== undefined && { backend: this.idOfUrl.get(withoutCredentials(event.backend)) ?? withoutCredentials(event.backend) }),
+          ...(event.backend !== undefined && { backend: this.idOfUrl.get(event.backend) ?? event.backend }),
           mime: event.mime,
           data: event.data,
         });
@@ -259,7 +259,7 @@ export class DashboardFeed {
           at: event.at,
           message: event.error.message,
           jobId: event.jobId,
-          ...(event.backend !== undefined && { backend: withoutCredentials(event.backend) }),
+          ...(event.backend !== undefined && { backend: event.backend }),
           clientId: event.clientId,
           tenant: event.tenant,
           ...(job && { workflow: job.workflow }),
@@ -278,7 +278,7 @@ export class DashboardFeed {
           at: event.at,
           message: event.reason,
           jobId: event.jobId,
-          ...(event.backend !== undefined && { backend: withoutCredentials(event.backend) }),
+          ...(event.backend !== undefined && { backend: event.backend }),
           clientId: event.clientId,
           tenant: event.tenant,
         });
@@ -287,7 +287,10 @@ export class DashboardFeed {
         for (const j of event.jobs) this.dropPreview(j.jobId);
         return;
       case 'backend':
-        if (!event.healthy) this.problem({ kind: 'backend-down', at: event.at, message: event.reason ?? 'not usable', backend: withoutCredentials(event.backend) });
+        // Down on its own: not drained, removed or just added by the operator.
+        if (event.state === 'down' && event.reason !== 'removed' && event.reason !== 'added') {
+          this.problem({ kind: 'backend-down', at: event.at, message: event.reason ?? 'not usable', backend: event.backend });
+        }
         return;
       default:
         return;

@@ -12,7 +12,7 @@ import type { Engine } from '../engine/index.js';
 import { ClientError } from '../engine/index.js';
 import { isFinal } from '../jobs/job.js';
 import type { Doors } from '../server/auth.js';
-import { backendsOf } from './backends.js';
+import { backendById } from './backends.js';
 import type { DashboardFeed } from './feed.js';
 
 const PUBLIC = new URL('./public/', import.meta.url);
@@ -112,7 +112,7 @@ export function dashboardApi(engine: Engine, doors: Doors, feed: DashboardFeed):
 
   router.post('/admin/backends/:id/free', async (ctx) => {
     requireOperator(ctx, doors);
-    const backend = backendsOf(engine).find((b) => b.id === ctx.params.id);
+    const backend = backendById(engine, ctx.params.id);
     if (!backend) throw new ClientError(404, `no backend ${ctx.params.id}`);
     const [result] = await engine.freeMemory({ unload_models: true, free_memory: true }, { backend: backend.url });
     if (!result || result.error !== undefined) throw new ClientError(502, `${backend.url} did not free its memory: ${result?.error ?? 'it is no longer in the pool'}`);

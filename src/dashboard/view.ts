@@ -162,16 +162,3 @@ export function heldJob(entry: BackendInfo['jobs'][number], job: Job | undefined
     attempts: job?.attempts ?? 0,
   };
 }
-
-/** A URL as it may be shown: without user name or password. */
-export function withoutCredentials(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username === '' && u.password === '') return url;
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//');
-  }
-}

@@ -16,6 +16,7 @@ import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
+import { backendRoutes } from './routes/backends.js';
 import { healthRoutes } from './routes/health.js';
 import { requestLog } from '../http/request-log.js';
 import { DashboardFeed, dashboardApi, dashboardPage } from '../dashboard/index.js';
@@ -66,7 +67,7 @@ export function createApp(sessions: CuratedSessions, doors: Doors, dashboard: Da
   app.use(dashboardPage(doors).routes());
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
-  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), dashboardApi(engine, doors, dashboard)]) {
+  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), backendRoutes(engine, doors), dashboardApi(engine, doors, dashboard)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   return app;
