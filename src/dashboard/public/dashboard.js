@@ -255,6 +255,7 @@ const backendList = new VirtualList($('backend-list'), {
        <div class="b-queue">
          <div data-part="queue"></div>
          <div class="muted small" data-part="speed"></div>
+         <div class="muted small" data-part="rate"></div>
        </div>
        <div class="b-actions">
          <button type="button" data-action="toggle-drain" data-part="drain"></button>
@@ -269,8 +270,8 @@ const backendList = new VirtualList($('backend-list'), {
     if (!b) return;
     const p = row.parts;
     row.dataset.id = b.id;
-    row.dataset.state = b.state;
-    setText(p.state, b.state);
+    row.dataset.state = b.removed ? 'removed' : b.state;
+    setText(p.state, b.removed ? 'removed' : b.state);
     setText(p.url, b.url);
     const meta = [b.version ? `ComfyUI ${b.version}` : '', b.labels.length ? b.labels.join(', ') : ''].filter(Boolean).join(' · ');
     setText(p.meta, meta);
@@ -286,7 +287,7 @@ const backendList = new VirtualList($('backend-list'), {
       if (job.state !== 'running') step = job.state;
       else {
         const parts = [percent(job.progress ?? 0)];
-        if (job.steps) parts.push(`step ${job.step ?? 0}/${job.steps}`);
+        if (job.steps) parts.push(`step ${Math.floor(job.step ?? 0)}/${job.steps}`);
         if (job.node) parts.push(`node ${job.node}`);
         if (job.startedAt) parts.push(duration((serverNow() - job.startedAt) / 1000));
         step = parts.join(' · ');
@@ -303,13 +304,15 @@ const backendList = new VirtualList($('backend-list'), {
     img.classList.toggle('stale', !job || !state.previews.has(job.id));
     const ours = b.jobs.length;
     const others = Math.max(0, b.queueRemaining - b.jobs.filter((j) => j.state !== 'dispatching').length);
-    setText(p.queue, `${b.queueRemaining} queued${others ? ` (${others} not ours)` : ''}`);
+    setText(p.queue, `${b.queueRemaining} in queue${others ? ` (${others} not ours)` : ''}`);
     p.queue.title = `${ours} of ours on it; its whole queue: ${b.queueRemaining}`;
-    const speed = [b.secondsPerUnit !== undefined ? `${duration(b.secondsPerUnit)}/unit` : '', b.meanJobSeconds !== undefined ? `${duration(b.meanJobSeconds)}/job` : ''].filter(Boolean).join(' · ');
-    setText(p.speed, speed || 'speed not learned yet');
+    setText(p.speed, b.meanJobSeconds !== undefined ? `${duration(b.meanJobSeconds)} a job` : 'speed not learned yet');
+    setText(p.rate, b.secondsPerUnit !== undefined ? `${duration(b.secondsPerUnit)} a unit` : '');
     setText(p.drain, b.state === 'draining' || b.draining ? 'Resume' : 'Drain');
     const until = confirming.get(b.id);
     setText(p.remove, until && until > Date.now() ? 'Confirm remove' : 'Remove');
+    // A removed backend only finishes what it runs: nothing to drain, resume or remove.
+    p.drain.hidden = p.remove.hidden = p.free.hidden = b.removed === true;
     p.cancel.hidden = !job;
     p.cancel.dataset.job = job?.id ?? '';
     for (const [name, action] of [['drain', 'toggle-drain'], ['free', 'free'], ['remove', 'remove']]) {
