@@ -56,7 +56,7 @@ describe('the dashboard, live', () => {
 
   beforeAll(async () => {
     // Slow steps, so a job runs for seconds and sends a preview on each.
-    sims = await startSims(2, { stepMs: 250, previews: true });
+    sims = await startSims(3, { stepMs: 250, previews: true });
     bridge = await startBridge(
       sims.map((s) => s.url),
       { ADMIN_TOKEN: ADMIN, BACKEND_PREFETCH: '0' },
@@ -70,7 +70,7 @@ describe('the dashboard, live', () => {
 
   test('shows a job\'s progress and preview change, and drains a backend, which then takes no new work', async () => {
     const { page, errors } = await openDashboard(bridge);
-    await page.locator('#backend-list .vrow').nth(1).waitFor();
+    await page.locator('#backend-list .vrow').nth(2).waitFor();
 
     const submit = (clientId: string, seed: number) =>
       postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'txt2img', '6/text': 'a lighthouse at dusk', '3/seed': seed });
@@ -94,7 +94,8 @@ describe('the dashboard, live', () => {
 
     // Drain the backend that runs it: it finishes that job and takes nothing new.
     const busy = sims.find((s) => bridge.engine.get(job.id)?.backend === s.url)!;
-    const other = sims.find((s) => s !== busy)!;
+    const others = sims.filter((s) => s !== busy);
+    const prompts = (list: ComfySimulator[]) => list.reduce((n, s) => n + s.stats.prompts, 0);
     const row = backendRow(page, busy);
     await row.locator('button[data-action=toggle-drain]').click();
     await row.locator('[data-part=state]', { hasText: 'draining' }).waitFor();
@@ -102,23 +103,60 @@ describe('the dashboard, live', () => {
     expect(await row.locator('button[data-action=toggle-drain]').textContent()).toBe('Resume');
     expect(await page.textContent('#backends-draining')).toBe('1');
 
-    const before = { busy: busy.stats.prompts, other: other.stats.prompts };
+    const before = { busy: busy.stats.prompts, others: prompts(others) };
     for (let i = 0; i < 3; i++) expect((await submit(`dash-after-${i}000`, 10 + i)).status).toBe(200);
+    // And a job that fails: the page says why.
+    expect((await postJson(`${bridge.url}/generate-based-workflow?clientId=dash-fails-0000`, { workflow: 'fail.json', '1/color': 5 })).status).toBe(200);
     await engineUntil(bridge.engine, () => bridge.engine.unfinished() === 0);
     expect(bridge.engine.get(job.id)?.state).toBe('completed');
     expect(busy.stats.prompts).toBe(before.busy);
-    expect(other.stats.prompts).toBe(before.other + 3);
+    expect(prompts(others)).toBe(before.others + 4);
+    const problem = page.locator('#problem-list .vrow[data-kind=failed]');
+    await problem.waitFor();
+    expect(await problem.textContent()).toMatch(/TestSyncError.*dash-fails-0000/s);
 
     // Throughput counts them.
-    await page.waitForFunction(() => Number(document.getElementById('throughput')?.textContent) >= 4);
+    await page.waitForFunction(() => Number(document.getElementById('throughput')?.textContent) >= 5);
 
     // Resumed, it is up again.
     await row.locator('button[data-action=toggle-drain]').click();
     await row.locator('[data-part=state]', { hasText: 'up' }).waitFor();
 
+    // With speeds learned, waiting jobs get estimates: when they start and when they are done.
+    for (let i = 0; i < 6; i++) expect((await submit(`dash-more-${i}000`, 20 + i)).status).toBe(200);
+    const head = page.locator('#queue-list .vrow').filter({ has: page.locator('[data-part=pos]', { hasText: /^1$/ }) });
+    await head.locator('[data-part=eta]', { hasText: /\d.*·.*\d/ }).waitFor();
+    await page.locator('#backend-list .vrow [data-part=preview][src^="data:image/"]').nth(2).waitFor();
+
     await screenshot(page, 'dashboard.png');
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  test('adds a backend, and removes it with a second click', async () => {
+    const { page, errors } = await openDashboard(bridge);
+    const [extra] = await startSims(1);
+    try {
+      await page.fill('#add-backend input[name=url]', extra.url);
+      await page.fill('#add-backend input[name=labels]', 'sd15, spare');
+      await page.click('#add-backend button[type=submit]');
+      const row = backendRow(page, extra);
+      await row.locator('[data-part=state]', { hasText: 'up' }).waitFor();
+      expect(await row.locator('[data-part=meta]').textContent()).toContain('sd15, spare');
+      expect(bridge.engine.healthyBackends()).toContain(extra.url);
+
+      const remove = row.locator('button[data-action=remove]');
+      await remove.click();
+      expect(await remove.textContent()).toBe('Confirm remove');
+      await remove.click();
+      await row.waitFor({ state: 'detached' });
+      expect(bridge.engine.backendsInfo().map((b) => b.url)).not.toContain(extra.url);
+      expect(await page.textContent('#backend-count')).toBe('3');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await extra.close();
+    }
   });
 });
 
