@@ -63,7 +63,14 @@ export class DashboardFeed {
     options: Partial<FeedOptions> = {},
   ) {
     this.options = { ...FEED_OPTIONS, ...options };
-    this.unsubscribe = engine.events.subscribe((event) => this.hear(event));
+    this.unsubscribe = engine.events.subscribe((event) => {
+      // Listeners run inside whoever publishes (the scheduler): a mistake here must not reach it.
+      try {
+        this.hear(event);
+      } catch (err) {
+        log.warn(`dashboard could not take in a ${event.kind} event: ${(err as Error).message}`);
+      }
+    });
   }
 
   /** Pages reading the feed now. */
@@ -130,7 +137,10 @@ export class DashboardFeed {
     try {
       delta = this.look(Date.now());
     } catch (err) {
+      // What was sent may now differ from the model in ways no delta says: start every page afresh.
       log.warn(`dashboard update failed: ${(err as Error).message}`);
+      this.v++;
+      for (const c of this.clients) c.resync();
       return;
     }
     if (!delta) return;

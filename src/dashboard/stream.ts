@@ -67,6 +67,12 @@ export class FeedClient {
     this.write(text);
   }
 
+  /** Send the latest snapshot in place of any further deltas (as soon as its buffer allows). */
+  resync(): void {
+    this.behind = true;
+    this.catchUp();
+  }
+
   /** End the stream (the bridge is closing). */
   end(): void {
     if (this.closed) return;
