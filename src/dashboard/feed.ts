@@ -48,7 +48,7 @@ export class DashboardFeed {
   private bridgeJson = '';
   private statsView: StatsView | undefined;
   private statsJson = '';
-  /** Newest last: those sent, and those not yet. */
+  /** Recent problems, newest last, as sent; and those heard of since the last look. */
   private readonly problems: ProblemView[] = [];
   private fresh: ProblemView[] = [];
   /** The latest preview of each unfinished job, and when each job's last went out. */
@@ -71,11 +71,6 @@ export class DashboardFeed {
         log.warn(`dashboard could not take in a ${event.kind} event: ${(err as Error).message}`);
       }
     });
-  }
-
-  /** Pages reading the feed now. */
-  get size(): number {
-    return this.clients.size;
   }
 
   /** Serve the feed on this response (headers, a snapshot, then deltas) until either side ends it. */

@@ -36,7 +36,7 @@ let files: Promise<Set<string>> | undefined;
 
 /** The page's files: what the folder holds (read once). */
 function publicFiles(): Promise<Set<string>> {
-  files ??= readdir(PUBLIC).then((names) => new Set(names.filter((n) => FILE.test(n) && !n.endsWith('.d.ts'))));
+  files ??= readdir(PUBLIC).then((names) => new Set(names.filter((n) => FILE.test(n))));
   return files;
 }
 
