@@ -3,14 +3,24 @@
 import { readFileSync } from 'node:fs';
 import type { ApiKey } from './engine/tenants.js';
 import { parseApiKeys } from './engine/tenants.js';
+import { parseAddress } from './comfy/address.js';
+import { parseBackendSpec } from './engine/backend-spec.js';
+import type { BackendSpec } from './engine/backend-spec.js';
 
 export interface Config {
   host: string;
   port: number;
   /** Port of the ComfyUI-compatible door; 0 turns it off. */
   compatPort: number;
-  /** Normalised backend base URLs, e.g. http://127.0.0.1:8188 */
+  /** The initial pool's URLs (normalised, without credentials), e.g. http://127.0.0.1:8188 */
   comfyServers: string[];
+  /**
+   * The initial pool: COMFYUI_SERVERS, then BACKENDS_FILE, with credentials and labels. Used
+   * when the store holds no pool yet; after that the pool is changed at run time.
+   */
+  backends: BackendSpec[];
+  /** POOL_FROM_ENV: every start makes the stored pool what the environment names (run-time changes last until then). */
+  poolFromEnv: boolean;
   workflowDir: string;
   workflowAlias: string;
   currentState: string;
@@ -92,23 +102,36 @@ export function loadConfig(env: Env = process.env): Config {
     return v;
   };
 
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name}=${JSON.stringify(env[name])} is not true or false`);
+    return fallback;
+  };
+
   const list = (name: string): string[] =>
     (env[name] ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
 
-  const servers: string[] = [];
-  for (const entry of str('COMFYUI_SERVERS', '127.0.0.1:8188').split(',').map((s) => s.trim()).filter(Boolean)) {
-    const url = parseServer(entry);
-    if (url) servers.push(url);
-    else problems.push(`COMFYUI_SERVERS entry ${JSON.stringify(entry)} is not host:port or http(s)://host:port`);
+  const backendsFile = env.BACKENDS_FILE?.trim() || undefined;
+  const backends: BackendSpec[] = [];
+  // Without BACKENDS_FILE, one ComfyUI on this machine's default port.
+  for (const entry of str('COMFYUI_SERVERS', backendsFile ? '' : '127.0.0.1:8188').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const parsed = parseAddress(entry);
+    if (parsed.ok) backends.push({ ...parsed.address, labels: [] });
+    else problems.push(`COMFYUI_SERVERS entry ${parsed.problem}`);
   }
-  if (servers.length === 0 && !problems.some((p) => p.startsWith('COMFYUI_SERVERS'))) {
-    problems.push('COMFYUI_SERVERS names no server');
+  if (backendsFile) backends.push(...readBackendsFile(backendsFile, problems));
+  if (backends.length === 0 && !problems.some((p) => p.startsWith('COMFYUI_SERVERS') || p.startsWith('BACKENDS_FILE'))) {
+    problems.push(backendsFile ? 'COMFYUI_SERVERS and BACKENDS_FILE name no server' : 'COMFYUI_SERVERS names no server');
   }
+  const servers = backends.map((b) => b.url);
   const dupes = servers.filter((s, i) => servers.indexOf(s) !== i);
-  if (dupes.length) problems.push(`COMFYUI_SERVERS lists ${dupes[0]} more than once`);
+  if (dupes.length) problems.push(`${backendsFile ? 'COMFYUI_SERVERS and BACKENDS_FILE list' : 'COMFYUI_SERVERS lists'} ${dupes[0]} more than once`);
 
   const logLevel = str('LOG_LEVEL', 'info');
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
@@ -125,6 +148,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: num('PORT', 8000, { max: 65535 }),
     compatPort: num('COMFY_COMPAT_PORT', 8188, { max: 65535 }),
     comfyServers: [...new Set(servers)],
+    backends: backends.filter((b, i) => servers.indexOf(b.url) === i),
+    poolFromEnv: flag('POOL_FROM_ENV', false),
     workflowDir: str('WORKFLOW_DIR', 'workflows'),
     workflowAlias: str('WORKFLOW_ALIAS', 'workflow_alias.json'),
     currentState: str('CURRENT_STATE', 'current_state.json'),
@@ -192,18 +217,42 @@ export function loadConfig(env: Env = process.env): Config {
   return config;
 }
 
-/** `host:port` or `http(s)://host:port[/]` → `http(s)://host:port`; undefined when malformed. */
+/**
+ * `host:port` or `http(s)://[user:password@]host:port[/]` → `http(s)://host:port` (credentials
+ * left out); undefined when malformed.
+ */
 export function parseServer(entry: string): string | undefined {
-  const withScheme = /^[a-z]+:\/\//i.test(entry) ? entry : `http://${entry}`;
-  let url: URL;
+  const parsed = parseAddress(entry);
+  return parsed.ok ? parsed.address.url : undefined;
+}
+
+/** BACKENDS_FILE: a JSON list of backends, each {url, labels?, token? | username? and password?}. */
+function readBackendsFile(file: string, problems: string[]): BackendSpec[] {
+  let text: string;
   try {
-    url = new URL(withScheme);
-  } catch {
-    return undefined;
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`BACKENDS_FILE=${JSON.stringify(file)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return [];
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  if (!url.hostname || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) return undefined;
-  if (url.username || url.password || url.port === '0') return undefined;
-  if (!/:\d+$/.test(url.host) && !/^https?:\/\/[^/]+:\d+\/?$/i.test(withScheme)) return undefined;
-  return `${url.protocol}//${url.host}`;
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch (err) {
+    // Not the parser's message: it may quote the file, credentials included.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    problems.push(`BACKENDS_FILE (${file}) is not valid JSON${at ? ` (near character ${at})` : ''}`);
+    return [];
+  }
+  if (!Array.isArray(list)) {
+    problems.push(`BACKENDS_FILE (${file}) must be a JSON list of backends like [{"url": "http://gpu1:8188", "labels": ["sdxl"]}]`);
+    return [];
+  }
+  const specs: BackendSpec[] = [];
+  list.forEach((value, i) => {
+    const { spec, problems: found } = parseBackendSpec(value, `BACKENDS_FILE (${file}) entry ${i + 1}`);
+    problems.push(...found);
+    if (spec) specs.push(spec);
+  });
+  return specs;
 }

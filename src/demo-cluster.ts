@@ -65,6 +65,8 @@ export function planBridges(count: number, env: Env, redisUrl: string, backends:
       // Apart from a real cluster that may share REDIS_URL.
       REDIS_PREFIX: env.REDIS_PREFIX?.trim() || 'comfy-bridge-demo:',
       COMFYUI_SERVERS: backends.join(','),
+      // The simulators get new ports every run: the pool is theirs, not one an earlier run stored.
+      POOL_FROM_ENV: 'true',
       // Every process of a cluster must see the same uploaded files.
       UPLOAD_DIR: env.UPLOAD_DIR?.trim() || `${CLUSTER_DIR}/uploads`,
       // Not used on Redis; set so nothing lands in the checkout.

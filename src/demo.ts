@@ -37,7 +37,8 @@ async function main(): Promise<void> {
 
   let config;
   try {
-    config = loadConfig({ ...DEMO_DEFAULTS, ...process.env, COMFYUI_SERVERS: sims.map((s) => s.url).join(',') });
+    // The simulators get new ports every run: the pool is theirs, not the one the last run stored.
+    config = loadConfig({ ...DEMO_DEFAULTS, ...process.env, COMFYUI_SERVERS: sims.map((s) => s.url).join(','), POOL_FROM_ENV: 'true' });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`comfy-bridge demo: ${err.message}\n`);

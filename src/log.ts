@@ -13,7 +13,7 @@ export type Logger = PinoLogger;
  * Fields whose values never reach a log line, wherever a call site puts them (top level or one
  * object down, e.g. `{ headers: { authorization } }`): credentials of clients and operators.
  */
-const SECRET_FIELDS = ['authorization', 'Authorization', 'token', 'adminToken', 'apiKey', 'apiKeys', 'key', 'password'];
+const SECRET_FIELDS = ['authorization', 'Authorization', 'token', 'adminToken', 'apiKey', 'apiKeys', 'key', 'password', 'credentials'];
 const REDACT_PATHS = [
   ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.headers.${f}`]),
   'headers["x-admin-token"]',

@@ -42,10 +42,9 @@ async function main(): Promise<void> {
     log.error('lost the dispatcher lease to another process: exiting so this process restarts clean');
     process.exit(75);
   });
-  log.info(
-    { url: running.server.url, compat: running.compat?.url, backends: config.comfyServers },
-    `listening on ${running.server.url} with ${config.comfyServers.length} ComfyUI server(s)`,
-  );
+  // The pool as stored (COMFYUI_SERVERS only made the first one); URLs without credentials.
+  const pool = running.engine.backendsInfo().filter((b) => !b.removed).map((b) => b.url);
+  log.info({ url: running.server.url, compat: running.compat?.url, backends: pool }, `listening on ${running.server.url} with ${pool.length} ComfyUI server(s)`);
   const shutdown = (signal: string) => {
     log.info({ signal }, `${signal}: shutting down`);
     running.stop().then(

@@ -11,6 +11,11 @@ export class BackendError extends Error {
   }
 }
 
+/** A status as errors say it: a 401 names the likely cause. */
+function status(code: number): string {
+  return code === 401 ? '401 (credentials missing or refused)' : String(code);
+}
+
 export type QueuePromptResult =
   | { accepted: true; number: number; nodeErrors: NodeErrors }
   | { accepted: false; status: number; error: PromptError | string | undefined; nodeErrors: NodeErrors | unknown[] | undefined };
@@ -22,6 +27,8 @@ export interface QueueSnapshot {
 
 export interface ClientOptions {
   timeoutMs: number;
+  /** Authorization header for every request (a proxy's Basic or Bearer credentials); never shown. */
+  authorization?: string;
   connections?: number;
   /** Input uploads and history deletes in flight at once toward this backend. */
   sideWorkConcurrency?: number;
@@ -43,8 +50,14 @@ export class ComfyClient {
    */
   private readonly files: Pool;
   private readonly sideWork: PQueue;
+  private readonly options: Omit<ClientOptions, 'authorization'>;
+  /** Not a plain property: a client logged or inspected by mistake shows no credentials. */
+  #authorization: string | undefined;
 
-  constructor(readonly baseUrl: string, private readonly options: ClientOptions) {
+  /** `baseUrl` has no credentials (errors quote it); they come as `authorization`. */
+  constructor(readonly baseUrl: string, { authorization, ...options }: ClientOptions) {
+    this.options = options;
+    this.#authorization = authorization;
     this.pool = new Pool(baseUrl, {
       connections: options.connections ?? 16,
       headersTimeout: options.timeoutMs,
@@ -59,6 +72,16 @@ export class ComfyClient {
       keepAliveTimeout: 10_000,
     });
     this.sideWork = new PQueue({ concurrency: options.sideWorkConcurrency ?? SIDE_WORK_CONCURRENCY });
+  }
+
+  /** Use other credentials from the next request on. */
+  authorize(authorization: string | undefined): void {
+    this.#authorization = authorization;
+  }
+
+  /** The headers every request carries, plus these. */
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.#authorization === undefined ? extra : { ...extra, authorization: this.#authorization };
   }
 
   /** Uploads and history deletes waiting for their turn. */
@@ -81,7 +104,7 @@ export class ComfyClient {
       return await this.pool.request({
         method,
         path,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
@@ -95,7 +118,7 @@ export class ComfyClient {
     const text = await res.body.text().catch((err) => {
       throw new BackendError(`${method} ${path} on ${this.baseUrl}: body lost: ${(err as Error).message}`);
     });
-    if (res.statusCode !== 200) throw new BackendError(`${method} ${path} on ${this.baseUrl} answered ${res.statusCode}`, res.statusCode);
+    if (res.statusCode !== 200) throw new BackendError(`${method} ${path} on ${this.baseUrl} answered ${status(res.statusCode)}`, res.statusCode);
     try {
       return JSON.parse(text) as T;
     } catch {
@@ -106,7 +129,7 @@ export class ComfyClient {
   private async action(path: string, body: unknown): Promise<void> {
     const res = await this.request('POST', path, body);
     await res.body.dump().catch(() => undefined);
-    if (res.statusCode !== 200) throw new BackendError(`POST ${path} on ${this.baseUrl} answered ${res.statusCode}`, res.statusCode);
+    if (res.statusCode !== 200) throw new BackendError(`POST ${path} on ${this.baseUrl} answered ${status(res.statusCode)}`, res.statusCode);
   }
 
   /**
@@ -133,7 +156,7 @@ export class ComfyClient {
     if (res.statusCode === 400 && body && typeof body === 'object') {
       return { accepted: false, status: 400, error: body.error, nodeErrors: body.node_errors };
     }
-    throw new BackendError(`POST /prompt on ${this.baseUrl} answered ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`, res.statusCode);
+    throw new BackendError(`POST /prompt on ${this.baseUrl} answered ${status(res.statusCode)}${text ? `: ${text.slice(0, 200)}` : ''}`, res.statusCode);
   }
 
   async queueRemaining(): Promise<number> {
@@ -192,12 +215,12 @@ export class ComfyClient {
     if (options.subfolder) form.set('subfolder', options.subfolder);
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.pool.request({ method: 'POST', path: '/upload/image', body: form, signal: AbortSignal.timeout(this.options.timeoutMs) });
+      res = await this.pool.request({ method: 'POST', path: '/upload/image', headers: this.headers(), body: form, signal: AbortSignal.timeout(this.options.timeoutMs) });
     } catch (err) {
       throw new BackendError(`POST /upload/image on ${this.baseUrl} failed: ${(err as Error).message}`);
     }
     const text = await res.body.text().catch(() => '');
-    if (res.statusCode !== 200) throw new BackendError(`POST /upload/image on ${this.baseUrl} answered ${res.statusCode}`, res.statusCode);
+    if (res.statusCode !== 200) throw new BackendError(`POST /upload/image on ${this.baseUrl} answered ${status(res.statusCode)}`, res.statusCode);
     const body = JSON.parse(text) as { name: string; subfolder?: string; type?: string };
     return { filename: body.name, subfolder: body.subfolder ?? '', type: body.type ?? 'input' };
   }
@@ -213,7 +236,7 @@ export class ComfyClient {
       return await this.files.request({
         method: options.head ? 'HEAD' : 'GET',
         path: `/view?${query}`,
-        headers: options.range ? { range: options.range } : {},
+        headers: this.headers(options.range ? { range: options.range } : {}),
         signal: options.signal,
       });
     } catch (err) {
@@ -225,13 +248,13 @@ export class ComfyClient {
     const query = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder, type: file.type });
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.files.request({ method: 'GET', path: `/view?${query}`, signal });
+      res = await this.files.request({ method: 'GET', path: `/view?${query}`, headers: this.headers(), signal });
     } catch (err) {
       throw new BackendError(`GET /view on ${this.baseUrl} failed: ${(err as Error).message}`);
     }
     if (res.statusCode !== 200) {
       await res.body.dump().catch(() => undefined);
-      throw new BackendError(`GET /view ${file.filename} on ${this.baseUrl} answered ${res.statusCode}`, res.statusCode);
+      throw new BackendError(`GET /view ${file.filename} on ${this.baseUrl} answered ${status(res.statusCode)}`, res.statusCode);
     }
     return res;
   }

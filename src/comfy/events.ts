@@ -11,6 +11,8 @@ import { parseBinaryFrame } from './protocol.js';
 export interface EventSocketOptions {
   reconnectBaseMs?: number;
   reconnectMaxMs?: number;
+  /** Authorization header of the upgrade request (a proxy's Basic or Bearer credentials); never shown. */
+  authorization?: string;
 }
 
 export interface EventSocketEvents {
@@ -29,9 +31,20 @@ export class ComfyEventSocket extends EventEmitter<EventSocketEvents> {
   clientId: string | undefined;
   /** When the last frame arrived (any kind): a silent socket is a reason to poll. */
   lastFrameAt = 0;
+  private readonly options: Omit<EventSocketOptions, 'authorization'>;
+  /** Not a plain property: a socket logged or inspected by mistake shows no credentials. */
+  #authorization: string | undefined;
 
-  constructor(private readonly baseUrl: string, private readonly options: EventSocketOptions = {}) {
+  /** `baseUrl` has no credentials; they come as `authorization`. */
+  constructor(private readonly baseUrl: string, { authorization, ...options }: EventSocketOptions = {}) {
     super();
+    this.options = options;
+    this.#authorization = authorization;
+  }
+
+  /** Use other credentials from the next connection on. */
+  authorize(authorization: string | undefined): void {
+    this.#authorization = authorization;
   }
 
   get connected(): boolean {
@@ -61,7 +74,8 @@ export class ComfyEventSocket extends EventEmitter<EventSocketEvents> {
     // 32 hex characters, the shape ComfyUI gives the ids it makes itself.
     const clientId = newId().replace(/-/g, '');
     const url = `${this.baseUrl.replace(/^http/, 'ws')}/ws?clientId=${clientId}`;
-    const ws = new WebSocket(url, { handshakeTimeout: 5000, perMessageDeflate: false });
+    const headers = this.#authorization === undefined ? undefined : { authorization: this.#authorization };
+    const ws = new WebSocket(url, { handshakeTimeout: 5000, perMessageDeflate: false, headers });
     this.ws = ws;
     ws.on('open', () => {
       this.attempt = 0;

@@ -21,8 +21,11 @@ import type { ComfyPrompt } from '../comfy/protocol.js';
 import { newId } from '../ids.js';
 import { ClientError, DuplicateJobError } from './errors.js';
 import { EngineEventStream } from './events.js';
-import type { EngineEvent, JobEvent, JobEventBody } from './events.js';
+import type { BackendState, EngineEvent, JobEvent, JobEventBody } from './events.js';
 import { PoolInfo } from './pool-info.js';
+import { BACKENDS_COLLECTION, Roster } from './roster.js';
+import type { BackendInfo, BackendRecord } from './roster.js';
+import { backendId, parseBackendSpec } from './backend-spec.js';
 import { CallerView } from './caller.js';
 import { SocketQuota } from './socket-quota.js';
 import { clientKey } from './tenants.js';
@@ -31,6 +34,15 @@ import { logger } from '../log.js';
 
 export { ClientError, DuplicateJobError } from './errors.js';
 export type { Collection, SideTable } from '../jobs/store.js';
+export type { BackendInfo } from './roster.js';
+
+/** A backend to add: its labels and, when a proxy in front of it asks for them, credentials (Bearer `token`, or Basic `username` and `password`). */
+export interface AddBackendOptions {
+  labels?: string[];
+  token?: string;
+  username?: string;
+  password?: string;
+}
 
 const log = logger('engine');
 
@@ -113,6 +125,9 @@ export class Engine {
   private readonly scheduler: Scheduler;
   /** In a cluster: does this process dispatch (hold the lease)? One process alone always does. */
   private dispatching: boolean;
+  /** Backends whose up/down/drain this engine reports. */
+  private readonly reported = new WeakSet<Backend>();
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly config: Config,
@@ -121,7 +136,8 @@ export class Engine {
     readonly uploads: UploadStore,
     /** Where the engine reads input files from; a door adds its own source. */
     readonly inputs: InputFiles,
-    private readonly backends: readonly Backend[],
+    /** The pool as the operator left it, and its Backends. */
+    private readonly roster: Roster,
     readonly generationCount: GenerationCounter & { readonly value: number },
     /** Read-only answers from the pool (/object_info, …). */
     readonly pool: PoolInfo,
@@ -133,12 +149,9 @@ export class Engine {
     for (const job of store.all()) if (!isFinal(job)) this.open.add(job.id);
     store.on('state', (job) => (isFinal(job) ? this.open.delete(job.id) : this.open.add(job.id)));
     store.on('removed', (job) => this.open.delete(job.id));
-    for (const b of backends) {
-      b.on('up', () => this.events.publish({ kind: 'backend', at: Date.now(), backend: b.url, healthy: true }));
-      b.on('down', (reason) => this.events.publish({ kind: 'backend', at: Date.now(), backend: b.url, healthy: false, reason }));
-    }
+    for (const b of roster.pool) this.report(b);
     this.scheduler = new Scheduler(
-      [...backends],
+      [...roster.pool],
       store,
       inputs,
       {
@@ -150,6 +163,14 @@ export class Engine {
       },
       (job, body, backend) => this.publish(job, body, backend),
     );
+    // Changes to the pool, made here or on another process, come as records.
+    roster.on('joined', (b) => this.joined(b));
+    roster.on('left', (b) => this.left(b));
+    this.onRecord((collection, id, value) => {
+      if (collection === BACKENDS_COLLECTION) roster.apply(id, value);
+    });
+    // Removed backends are kept while jobs name them; jobs removed may free some.
+    store.on('removed', () => this.pruneSoon());
     if (cluster) this.joinCluster(cluster);
   }
 
@@ -162,12 +183,13 @@ export class Engine {
     let highest = 0;
     for (const job of store.all()) highest = Math.max(highest, job.generation ?? 0);
     const generationCount = cluster ? cluster.generations() : await GenerationCount.open(config.currentState, highest);
-    const backends = config.comfyServers.map(
-      (url) => new Backend(url, { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures }),
-    );
+    const options = { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures };
+    const roster = await Roster.open(store.collection<BackendRecord>(BACKENDS_COLLECTION), config.backends, (address) => new Backend(address, options), namedBackends(store.all()), {
+      fromEnvironment: config.poolFromEnv,
+    });
     const inputs = new InputFiles();
     inputs.add(curatedInputs(uploads));
-    return new Engine(config, catalog, store, uploads, inputs, backends, generationCount, new PoolInfo(backends), cluster);
+    return new Engine(config, catalog, store, uploads, inputs, roster, generationCount, new PoolInfo(roster.pool), cluster);
   }
 
   /** Start talking to backends and pick up the jobs a previous run left (in a cluster: once this process dispatches). */
@@ -187,7 +209,9 @@ export class Engine {
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
+    clearTimeout(this.pruneTimer);
     await this.scheduler.stop();
+    await this.roster.close();
     await this.store.flush();
     // Only now may another process take over what this one was running.
     await this.cluster?.lease.stop();
@@ -203,7 +227,7 @@ export class Engine {
   /** Every door listens (set by whoever starts them; cleared when they start to close). */
   serving = false;
 
-  /** Should this process get traffic: its doors listen, its store takes writes and a backend is up. */
+  /** Should this process get traffic: its doors listen, its store takes writes and a backend takes work (up, not draining). */
   readiness(): Readiness {
     const backends = this.healthyBackends().length;
     const redis = this.cluster ? this.cluster.link.available : undefined;
@@ -231,7 +255,7 @@ export class Engine {
       for (const id of fresh) {
         const job = this.store.get(id);
         if (job?.state === 'queued') this.scheduler.enqueue(job);
-        else if (job && reload && isOnBackend(job)) this.scheduler.adopt(job);
+        else if (job && reload && isOnBackend(job)) this.adopt(job);
       }
     });
     link.on('events', (events) => {
@@ -453,14 +477,31 @@ export class Engine {
     return ahead + 1;
   }
 
-  /** Backend URLs, in configuration order. */
-  backendUrls(): string[] {
-    return this.backends.map((b) => b.url);
+  /**
+   * The waiting jobs in the order they will run. A process that does not dispatch orders them by
+   * priority, then arrival (as `position` counts).
+   */
+  waiting(): Job[] {
+    if (this.dispatching) return this.scheduler.waitingJobs();
+    const queued: Job[] = [];
+    for (const id of this.open) {
+      const job = this.store.get(id);
+      if (job?.state === 'queued') queued.push(job);
+    }
+    return queued.sort((a, b) => a.priority - b.priority || a.createdAt - b.createdAt);
   }
 
-  /** Backends usable for new work now, in configuration order. */
+  /**
+   * Backend URLs: the pool in the order backends were added, then removed backends whose files
+   * jobs still name (their files can still be read from them).
+   */
+  backendUrls(): string[] {
+    return [...this.roster.pool, ...this.roster.removed()].map((b) => b.url);
+  }
+
+  /** Backends usable for new work now (up, not draining), in the pool's order. */
   healthyBackends(): string[] {
-    return this.backends.filter((b) => b.healthy).map((b) => b.url);
+    return this.roster.pool.filter((b) => b.healthy && !b.draining).map((b) => b.url);
   }
 
   /** Why a job went (or would go) to a backend: the scheduler's plan, for the operator. */
@@ -476,7 +517,7 @@ export class Engine {
       const job = this.store.get(id);
       if (job?.backend !== undefined && isOnBackend(job)) inFlight.set(job.backend, (inFlight.get(job.backend) ?? 0) + 1);
     }
-    return this.backends.map((b) => {
+    return this.roster.pool.map((b) => {
       const secondsPerUnit = this.scheduler.estimates.measuredRate(b.url);
       return { url: b.url, healthy: b.healthy, inFlight: inFlight.get(b.url) ?? 0, ...(secondsPerUnit !== undefined && { secondsPerUnit }), reconnects: b.reconnects };
     });
@@ -492,7 +533,7 @@ export class Engine {
   /** An output file's bytes, straight from the backend that holds it. */
   async viewOutput(file: OutputFile, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     const backend = this.backend(file.backend);
-    if (!backend) throw new ClientError(502, `the backend that holds ${file.filename} (${file.backend}) is no longer configured`);
+    if (!backend) throw new ClientError(502, `the backend that holds ${file.filename} (${file.backend}) is no longer in the pool`);
     return backend.client.view(file, signal);
   }
 
@@ -506,7 +547,7 @@ export class Engine {
     options: { head?: boolean; range?: string; params?: Record<string, string>; signal?: AbortSignal } = {},
   ): Promise<Dispatcher.ResponseData> {
     const backend = this.backend(backendUrl);
-    if (!backend) throw new ClientError(404, 'no such file: the backend that made it is no longer configured');
+    if (!backend) throw new ClientError(404, 'no such file: the backend that made it is no longer in the pool');
     return backend.client.viewAsIs(file as OutputFile, options);
   }
 
@@ -515,7 +556,8 @@ export class Engine {
    * `all`). Answers per backend whether it did.
    */
   async freeMemory(options: FreeOptions, { backend, all = false }: { backend?: string; all?: boolean } = {}): Promise<{ url: string; error?: string }[]> {
-    const targets = backend !== undefined ? this.backends.filter((b) => b.url === backend) : this.backends.filter((b) => all || b.healthy);
+    const one = backend !== undefined ? this.backend(backend) : undefined;
+    const targets = backend !== undefined ? (one ? [one] : []) : this.roster.pool.filter((b) => all || b.healthy);
     const results = await Promise.allSettled(targets.map((b) => b.client.free(options)));
     return targets.map((b, i) => {
       const r = results[i];
@@ -529,8 +571,143 @@ export class Engine {
     });
   }
 
+  /** A backend by URL: in the pool, or removed and kept for its jobs. */
   private backend(url: string): Backend | undefined {
-    return this.backends.find((b) => b.url === url);
+    return this.roster.find(url);
+  }
+
+  // ── the pool at run time ──────────────────────────────────────────────────────────────────
+
+  /** The pool in the order backends were added, then removed ones still finishing jobs. */
+  backendsInfo(): BackendInfo[] {
+    const jobs = this.jobsOnBackends();
+    const infos = this.roster.pool.map((b) => this.infoOf(b, jobs));
+    for (const b of this.roster.removed()) if (jobs.has(b.url)) infos.push(this.infoOf(b, jobs));
+    return infos;
+  }
+
+  /** One backend by id: in the pool, or removed and still known here. */
+  backendInfo(id: string): BackendInfo | undefined {
+    const record = this.roster.record(id);
+    const backend = record && this.roster.find(record.url);
+    return backend && this.infoOf(backend, this.jobsOnBackends());
+  }
+
+  /**
+   * Add a backend to the pool (on every process of a cluster), persisted. 400 with every problem
+   * of the URL, labels or credentials; 409 when the pool has it.
+   */
+  async addBackend(url: string, options: AddBackendOptions = {}): Promise<BackendInfo> {
+    this.requireStore();
+    const { spec, problems } = parseBackendSpec({ ...options, url }, 'the backend');
+    if (!spec) throw new ClientError(400, problems.join('; '));
+    const id = await this.roster.add(spec);
+    return this.backendInfo(id)!;
+  }
+
+  /**
+   * Take a backend out of the pool. Jobs it holds but has not started run elsewhere; the one it
+   * runs finishes there (or moves, if it stops answering). 404 for one not in the pool.
+   */
+  async removeBackend(id: string): Promise<void> {
+    this.requireStore();
+    await this.roster.remove(id);
+  }
+
+  /** Let a backend finish what it has and give it nothing new. 404 for one not in the pool. */
+  async drainBackend(id: string): Promise<void> {
+    this.requireStore();
+    await this.roster.drain(id, true);
+  }
+
+  /** A drained backend takes work again. */
+  async resumeBackend(id: string): Promise<void> {
+    this.requireStore();
+    await this.roster.drain(id, false);
+  }
+
+  private infoOf(backend: Backend, onBackends: Map<string, Job[]>): BackendInfo {
+    const removed = !this.roster.inPool(backend);
+    const draining = removed || backend.draining;
+    const healthy = backend.healthy;
+    const order = { running: 0, submitted: 1, dispatching: 2 } as Record<string, number>;
+    const jobs = (onBackends.get(backend.url) ?? []).sort((a, b) => (order[a.state] ?? 3) - (order[b.state] ?? 3) || a.createdAt - b.createdAt);
+    const secondsPerUnit = this.scheduler.estimates.rate(backend.url);
+    const meanJobSeconds = this.scheduler.estimates.jobSeconds(backend.url);
+    return {
+      id: backendId(backend.url),
+      url: backend.url,
+      state: stateOf(backend, removed),
+      healthy,
+      draining,
+      labels: [...backend.labels],
+      jobs: jobs.map((j) => ({ jobId: j.id, state: j.state, ...(j.progress && { progress: j.progress.value }) })),
+      queueRemaining: backend.queueRemaining,
+      ...(secondsPerUnit !== undefined && { secondsPerUnit }),
+      ...(meanJobSeconds !== undefined && { meanJobSeconds }),
+      ...(backend.version !== undefined && { version: backend.version }),
+      ...(removed && { removed: true as const }),
+    };
+  }
+
+  /** Unfinished jobs on a backend, by its URL (as the job records say, so the same on every process). */
+  private jobsOnBackends(): Map<string, Job[]> {
+    const by = new Map<string, Job[]>();
+    for (const id of this.open) {
+      const job = this.store.get(id);
+      if (!job || !job.backend || !isOnBackend(job)) continue;
+      const list = by.get(job.backend);
+      if (list) list.push(job);
+      else by.set(job.backend, [job]);
+    }
+    return by;
+  }
+
+  /** Report a backend's health and draining as `backend` events (once per backend). */
+  private report(backend: Backend): void {
+    if (this.reported.has(backend)) return;
+    this.reported.add(backend);
+    const publish = (reason?: string) =>
+      this.events.publish({ kind: 'backend', at: Date.now(), backend: backend.url, healthy: backend.healthy && !backend.draining, state: stateOf(backend, false), ...(reason !== undefined && { reason }) });
+    backend.on('up', () => this.roster.inPool(backend) && publish());
+    backend.on('down', (reason) => this.roster.inPool(backend) && publish(reason));
+    backend.on('drain', (on) => this.roster.inPool(backend) && publish(on ? 'draining' : 'resumed'));
+  }
+
+  /** A backend joined the pool (here, or on another process): it takes work once it is up. */
+  private joined(backend: Backend): void {
+    this.report(backend);
+    this.scheduler.add(backend);
+    log.info({ backend: backend.url }, 'joined the pool');
+    this.events.publish({ kind: 'backend', at: Date.now(), backend: backend.url, healthy: backend.healthy && !backend.draining, state: stateOf(backend, false), reason: 'added' });
+  }
+
+  /** A backend left the pool: follow what it runs to the end, then stop talking to it. */
+  private left(backend: Backend): void {
+    log.info({ backend: backend.url }, 'left the pool');
+    this.events.publish({ kind: 'backend', at: Date.now(), backend: backend.url, healthy: false, state: 'down', reason: 'removed' });
+    this.leave(backend);
+  }
+
+  /** Withdraw what a removed backend has not started; once it holds nothing, retire it (its client stays for its files). */
+  private leave(backend: Backend): void {
+    backend.start();
+    void this.scheduler.remove(backend).then(() => {
+      if (this.roster.inPool(backend)) return;
+      backend.retire();
+      this.pruneSoon();
+    });
+  }
+
+  /** Drop removed backends no job names any more, a moment after jobs went. */
+  private pruneSoon(): void {
+    if (this.pruneTimer || this.roster.removed().length === 0) return;
+    this.pruneTimer = setTimeout(() => {
+      this.pruneTimer = undefined;
+      const busy = new Set(this.jobsOnBackends().keys());
+      this.roster.prune(namedBackends(this.store.all()), (b) => busy.has(b.url));
+    }, 1000);
+    this.pruneTimer.unref();
   }
 
   // ── cancelling and forgetting ─────────────────────────────────────────────────────────────
@@ -695,6 +872,17 @@ export class Engine {
 
   // ── housekeeping ──────────────────────────────────────────────────────────────────────────
 
+  /** Follow a job a backend holds; one removed from the pool meanwhile finishes it or gives it back. */
+  private adopt(job: Job): void {
+    const backend = job.backend === undefined ? undefined : this.roster.find(job.backend);
+    if (!backend || this.roster.inPool(backend)) {
+      this.scheduler.adopt(job);
+      return;
+    }
+    this.scheduler.adopt(job, backend);
+    this.leave(backend);
+  }
+
   private recover(): void {
     const jobs = [...this.store.all()].sort((a, b) => a.createdAt - b.createdAt);
     let waiting = 0;
@@ -704,10 +892,22 @@ export class Engine {
         this.scheduler.enqueue(job);
         waiting++;
       } else if (isOnBackend(job)) {
-        this.scheduler.adopt(job);
+        this.adopt(job);
         adopted++;
       }
     }
     if (waiting || adopted) log.info(`recovered ${waiting} waiting and ${adopted} dispatched jobs from the store`);
   }
+}
+
+/** URLs of the backends jobs name (where they ran, or run). */
+function namedBackends(jobs: Iterable<Job>): Set<string> {
+  const named = new Set<string>();
+  for (const job of jobs) if (job.backend !== undefined) named.add(job.backend);
+  return named;
+}
+
+function stateOf(backend: Backend, removed: boolean): BackendState {
+  if (removed || backend.draining) return 'draining';
+  return backend.healthy ? 'up' : 'down';
 }

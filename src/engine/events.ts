@@ -95,13 +95,21 @@ export interface RemovedEvent {
   jobs: { jobId: string; clientId: string; tenant: string; door?: string }[];
 }
 
-/** A backend became usable for new work, or stopped being so. */
+/** up: takes work; down: does not answer (or its event socket is down); draining: finishes what it has, takes nothing new. */
+export type BackendState = 'up' | 'down' | 'draining';
+
+/**
+ * A backend became usable for new work, or stopped being so; or joined or left the pool, or
+ * started or stopped draining (`reason` `added`, `removed`, `draining`, `resumed`). `backend` is
+ * its URL without credentials; `healthy`: it takes new work now.
+ */
 export interface BackendEvent {
   kind: 'backend';
   at: number;
   backend: string;
   healthy: boolean;
   reason?: string;
+  state?: BackendState;
 }
 
 /**

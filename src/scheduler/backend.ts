@@ -1,9 +1,12 @@
-// One ComfyUI server as the scheduler sees it: its HTTP client, its event socket and whether it is
-// healthy (which of our jobs it holds is the scheduler's to know). Events from its socket are routed by prompt_id to
-// whoever follows that prompt.
+// One ComfyUI server as the scheduler sees it: its HTTP client, its event socket, whether it is
+// healthy and whether it is draining (which of our jobs it holds is the scheduler's to know).
+// Events from its socket are routed by prompt_id to whoever follows that prompt. Its `url` has no
+// credentials and names it everywhere; the credentials reach only its client and socket.
 import { EventEmitter } from 'node:events';
 import { ComfyClient } from '../comfy/client.js';
 import { ComfyEventSocket } from '../comfy/events.js';
+import { authorizationOf } from '../comfy/address.js';
+import type { BackendAddress, Credentials } from '../comfy/address.js';
 import type { BinaryFrame, ComfyMessage } from '../comfy/protocol.js';
 import { BinaryEvent } from '../comfy/protocol.js';
 import { logger } from '../log.js';
@@ -32,6 +35,8 @@ export interface BackendEvents {
   unreachable: [reason: string];
   /** Queue length changed (ours and anyone else's prompts). */
   status: [queueRemaining: number];
+  /** Started or stopped draining (finishing what it has, taking nothing new). */
+  drain: [draining: boolean];
 }
 
 export class Backend extends EventEmitter<BackendEvents> {
@@ -53,12 +58,21 @@ export class Backend extends EventEmitter<BackendEvents> {
   reconnects = 0;
   private everConnected = false;
   private readonly followers = new Map<string, PromptListener>();
+  /** The operator's labels (may be empty). */
+  labels: string[] = [];
+  private drainingNow = false;
+  private closed = false;
+  /** Its URL, without credentials: what names it in records, events, logs and answers. */
+  readonly url: string;
 
-  constructor(readonly url: string, private readonly options: BackendOptions) {
+  constructor(address: BackendAddress | string, private readonly options: BackendOptions) {
     super();
     this.setMaxListeners(0);
-    this.client = new ComfyClient(url, { timeoutMs: options.timeoutMs });
-    this.socket = new ComfyEventSocket(url);
+    const { url, credentials } = typeof address === 'string' ? { url: address, credentials: undefined } : address;
+    this.url = url;
+    const authorization = credentials && authorizationOf(credentials);
+    this.client = new ComfyClient(url, { timeoutMs: options.timeoutMs, authorization });
+    this.socket = new ComfyEventSocket(url, { authorization });
     this.socket.on('message', (msg) => this.route(msg));
     this.socket.on('binary', (frame) => this.routeBinary(frame));
     this.socket.on('open', () => {
@@ -85,17 +99,56 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.answering && this.socket.connected;
   }
 
+  /** Finishing what it has and taking nothing new (the scheduler asks before it sends work). */
+  get draining(): boolean {
+    return this.drainingNow;
+  }
+
+  drain(on: boolean): void {
+    if (on === this.drainingNow) return;
+    this.drainingNow = on;
+    log.info({ backend: this.url }, on ? 'draining: takes no new work' : 'takes new work again');
+    this.emit('drain', on);
+  }
+
+  /** Use other credentials from the next request and the next socket connection on. */
+  authorize(credentials: Credentials | undefined): void {
+    const authorization = credentials && authorizationOf(credentials);
+    this.client.authorize(authorization);
+    this.socket.authorize(authorization);
+  }
+
+  /** Its HTTP client is closed: it cannot be started again. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   start(): void {
-    if (!this.stopped) return;
+    if (!this.stopped || this.closed) return;
     this.stopped = false;
     this.socket.start();
     void this.probe();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stop probing it and close its event socket, keeping its HTTP client: files it made can still
+   * be read, and `start` takes it up again.
+   */
+  retire(): void {
     this.stopped = true;
     clearTimeout(this.probeTimer);
     this.socket.stop();
+    this.runningPromptId = undefined;
+    // Silently: whoever retires it says why; started again, it comes `up` afresh.
+    this.answering = false;
+    this.failures = 0;
+    this.wasHealthy = false;
+  }
+
+  async stop(): Promise<void> {
+    this.retire();
+    if (this.closed) return;
+    this.closed = true;
     await this.client.close();
   }
 

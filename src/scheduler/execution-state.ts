@@ -10,8 +10,11 @@ export type Outcome =
   | { kind: 'completed'; outputs: OutputFile[]; entry?: HistoryEntry }
   | { kind: 'failed'; error: string; entry?: HistoryEntry }
   | { kind: 'cancelled'; reason: string; entry?: HistoryEntry }
-  /** The backend died or forgot the prompt: the job may run again elsewhere. */
-  | { kind: 'lost'; reason: string };
+  /**
+   * The backend died or forgot the prompt: the job may run again elsewhere. `withdrawn`: taken
+   * back before it started (its backend left the pool), so the attempt does not count.
+   */
+  | { kind: 'lost'; reason: string; withdrawn?: true };
 
 /** What the backend's events said: the fallback when /history cannot tell. */
 export interface Seen {
@@ -29,16 +32,19 @@ export type Location =
   | { at: 'pending'; behindOtherWork: boolean }
   | { at: 'gone' };
 
-/** `cancel`: the reason of a requested cancel, kept until the outcome is known. */
+/**
+ * `cancel`: the reason of a requested cancel, kept until the outcome is known. `withdraw`: why the
+ * job is being taken back from a backend that left the pool, while it has not started there.
+ */
 export type ExecutionState =
   /** Not run yet. */
   | { phase: 'created'; cancel?: string }
   /** Uploading the job's input files to the backend. */
   | { phase: 'sending-inputs'; cancel?: string }
   /** POST /prompt sent and not answered yet; its first events can overtake the answer. */
-  | { phase: 'queueing'; cancel?: string; seen: Seen; started: boolean; lastEventAt: number }
+  | { phase: 'queueing'; cancel?: string; seen: Seen; started: boolean; lastEventAt: number; withdraw?: string }
   /** On the backend, not known to run: polled, and the start timeout applies. */
-  | { phase: 'pending'; cancel?: string; seen: Seen }
+  | { phase: 'pending'; cancel?: string; seen: Seen; withdraw?: string }
   /** Running on the backend: polled, and the stall timeout counts from the last event. */
   | { phase: 'running'; cancel?: string; seen: Seen; lastEventAt: number }
   /** The backend said the prompt ended: reading its result from /history. */
@@ -65,7 +71,9 @@ export type ExecutionEvent =
   /** What /history answered once the prompt ended; undefined when it never had the entry. */
   | { on: 'history'; entry: HistoryEntry | undefined }
   | { on: 'cancel'; reason: string }
-  | { on: 'abandon'; reason: string };
+  | { on: 'abandon'; reason: string }
+  /** Its backend left the pool: take the job back unless it has started there. */
+  | { on: 'withdraw'; reason: string };
 
 export type Effect =
   | { do: 'submitted' }
@@ -74,6 +82,8 @@ export type Effect =
   | { do: 'cancel-on-backend' }
   /** Best effort: an abandoned prompt must not run later on the backend left behind. */
   | { do: 'remove-from-backend' }
+  /** Delete it from the backend queue, then ask where it is (gone: taken back; running: it stays). */
+  | { do: 'withdraw-from-backend' }
   /** Ask /history and /queue what became of the prompt. */
   | { do: 'check' }
   /** Read the result from /history, retrying while the entry is not written yet. */
@@ -144,10 +154,15 @@ export function conclude(entry: HistoryEntry, seen: Seen, cancel: string | undef
   return { kind: 'completed', outputs, entry };
 }
 
-/** The backend no longer has the prompt: deleted by our cancel, or lost with a restart. */
-function gone(cancel: string | undefined, url: string): Outcome {
+/** The backend no longer has the prompt: deleted by our cancel or our withdrawal, or lost with a restart. */
+function gone(cancel: string | undefined, url: string, withdraw?: string): Outcome {
   if (cancel !== undefined) return { kind: 'cancelled', reason: cancel };
+  if (withdraw !== undefined) return withdrawn(withdraw);
   return { kind: 'lost', reason: `${url} no longer knows the prompt (restarted?)` };
+}
+
+function withdrawn(reason: string): Outcome {
+  return { kind: 'lost', reason, withdrawn: true };
 }
 
 export function step(state: ExecutionState, event: ExecutionEvent, ctx: StepContext): Step {
@@ -162,6 +177,15 @@ export function step(state: ExecutionState, event: ExecutionEvent, ctx: StepCont
 
     case 'abandon':
       return settle({ kind: 'lost', reason: event.reason }, { do: 'remove-from-backend' });
+
+    case 'withdraw':
+      // Not on the backend yet: nothing to take back. A cancel asked meanwhile still wins.
+      if (state.phase === 'created' || state.phase === 'sending-inputs') return settle(cancel !== undefined ? { kind: 'cancelled', reason: cancel } : withdrawn(event.reason));
+      // Its POST /prompt is under way: taken back once accepted (unless it starts first).
+      if (state.phase === 'queueing') return to({ ...state, withdraw: state.withdraw ?? event.reason });
+      if (state.phase === 'pending' && state.withdraw === undefined) return to({ ...state, withdraw: event.reason }, { do: 'withdraw-from-backend' });
+      // Running, or its end reported: it finishes there.
+      return to(state);
 
     case 'run':
       if (state.phase !== 'created') return to(state);
@@ -200,9 +224,14 @@ export function step(state: ExecutionState, event: ExecutionEvent, ctx: StepCont
       // Its end may already have been reported: then it stays confirming.
       if (state.phase === 'confirming') return to(state, { do: 'submitted' });
       if (state.phase !== 'queueing') return to(state);
-      const { seen } = state;
-      const next: ExecutionState = state.started ? { phase: 'running', cancel, seen, lastEventAt: state.lastEventAt } : { phase: 'pending', cancel, seen };
-      return cancel !== undefined ? to(next, { do: 'submitted' }, { do: 'cancel-on-backend' }) : to(next, { do: 'submitted' });
+      const { seen, withdraw } = state;
+      if (state.started) {
+        const next: ExecutionState = { phase: 'running', cancel, seen, lastEventAt: state.lastEventAt };
+        return cancel !== undefined ? to(next, { do: 'submitted' }, { do: 'cancel-on-backend' }) : to(next, { do: 'submitted' });
+      }
+      const next: ExecutionState = withdraw !== undefined ? { phase: 'pending', cancel, seen, withdraw } : { phase: 'pending', cancel, seen };
+      if (cancel !== undefined) return to(next, { do: 'submitted' }, { do: 'cancel-on-backend' });
+      return withdraw !== undefined ? to(next, { do: 'submitted' }, { do: 'withdraw-from-backend' }) : to(next, { do: 'submitted' });
     }
 
     case 'message': {
@@ -268,7 +297,7 @@ function located(state: Exclude<ExecutionState, { phase: 'settled' }>, where: Lo
   // Moved on while the backend was asked (it started, or its end was reported): the answer is
   // stale, and the new phase has its own watchdog and its own way to the result.
   if (state.phase === 'confirming' || (by === 'watchdog' && since !== state.phase)) return to(state);
-  if (where.at === 'gone') return settle(gone(cancel, ctx.url));
+  if (where.at === 'gone') return settle(gone(cancel, ctx.url, state.phase === 'pending' ? state.withdraw : undefined));
   const stalled = `no progress from ${ctx.url} for ${ctx.stallTimeoutMs / 1000}s`;
   if (where.at === 'running') {
     // Not known to run yet: its execution_start was missed. Known to run: it went silent.

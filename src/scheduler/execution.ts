@@ -84,6 +84,11 @@ export class Execution implements PromptListener {
     this.apply({ on: 'abandon', reason });
   }
 
+  /** Its backend left the pool: take the job back unless it has started there (then it finishes there). */
+  withdraw(reason: string): void {
+    this.apply({ on: 'withdraw', reason });
+  }
+
   // ── the state machine ──────────────────────────────────────────────────────────────────────
 
   /** Asked afresh after every await: events, cancels and timers move the state meanwhile. */
@@ -125,6 +130,8 @@ export class Execution implements PromptListener {
         return void this.cancelOnBackend();
       case 'remove-from-backend':
         return void this.removeFromBackend();
+      case 'withdraw-from-backend':
+        return void this.withdrawFromBackend();
       case 'check':
         return void this.check();
       case 'finish':
@@ -287,6 +294,17 @@ export class Execution implements PromptListener {
       }
     } catch (err) {
       log.warn({ job: this.job.id, backend: this.backend.url }, `cancel failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Take the prompt off the backend's queue; where it is then decides (gone: taken back). */
+  private async withdrawFromBackend(): Promise<void> {
+    try {
+      await this.backend.client.deleteQueued([this.job.id]);
+      this.apply({ on: 'located', where: await this.locate(), by: 'check', since: 'pending' });
+    } catch (err) {
+      // Not reachable: it stays until the backend answers again, or is given up on.
+      if (err instanceof BackendError) this.backend.reportFailure(err.message);
     }
   }
 

@@ -4,6 +4,9 @@
 // slot (one running plus a small prefetch). The least-loaded healthy backend wins: by queued
 // prompts until the bridge has timed some jobs, then by expected finish time (policy.ts). A job
 // whose backend is lost goes back to the front of the queue and runs elsewhere.
+//
+// The pool changes while it runs (`add`, `remove`); a draining backend keeps its jobs and gets no
+// new ones. A removed one gives back the jobs it has not started and finishes the one it runs.
 import type { Backend } from './backend.js';
 import { Execution } from './execution.js';
 import type { Outcome } from './execution.js';
@@ -91,34 +94,74 @@ export class Scheduler {
   /** Why recent jobs went where they went (for the operator), newest last. */
   private readonly explained = new Map<string, Explanation>();
   private pumping = false;
+  private started = false;
   private stopped = false;
   private replanTimer: NodeJS.Timeout | undefined;
+  /** Backends listened to (in the pool or leaving it). */
+  private readonly watched = new WeakSet<Backend>();
+  /** Removed backends that still hold jobs of ours, and who waits for them to hold none. */
+  private readonly leaving = new Map<Backend, (() => void)[]>();
 
   constructor(
+    /** The pool: every backend work may go to (unless draining); changed by `add` and `remove`, in place. */
     readonly backends: Backend[],
     private readonly store: JobStore,
     private readonly inputs: InputFiles,
     private readonly options: SchedulerOptions,
     private readonly report: SchedulerReport,
   ) {
-    for (const backend of backends) {
-      backend.on('up', () => {
-        // Back from being down: it may have restarted, holding no model.
-        this.affinity.forget(backend.url);
-        this.pump();
-      });
-      backend.on('unreachable', (reason) => this.backendLost(backend, reason));
-    }
+    for (const backend of backends) this.watch(backend);
+  }
+
+  private watch(backend: Backend): void {
+    if (this.watched.has(backend)) return;
+    this.watched.add(backend);
+    backend.on('up', () => {
+      // Back from being down: it may have restarted, holding no model.
+      this.affinity.forget(backend.url);
+      this.pump();
+    });
+    backend.on('drain', () => this.pump());
+    backend.on('unreachable', (reason) => this.backendLost(backend, reason));
   }
 
   start(): void {
+    this.started = true;
     for (const b of this.backends) b.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.replanTimer);
-    await Promise.all(this.backends.map((b) => b.stop()));
+    await Promise.all([...this.backends, ...this.leaving.keys()].map((b) => b.stop()));
+  }
+
+  /** A backend joins the pool (or comes back to it): it takes work once healthy and not draining. */
+  add(backend: Backend): void {
+    if (this.stopped) return;
+    this.watch(backend);
+    if (!this.backends.includes(backend)) this.backends.push(backend);
+    if (this.started) backend.start();
+    this.pump();
+  }
+
+  /**
+   * A backend leaves the pool: it gets no new work; jobs it holds but has not started come back
+   * to the queue (to run elsewhere), and the one it runs finishes there. If it stops answering,
+   * every job it holds moves, as for any lost backend. Resolves once it holds none of our jobs.
+   */
+  remove(backend: Backend): Promise<void> {
+    const i = this.backends.indexOf(backend);
+    if (i >= 0) this.backends.splice(i, 1);
+    this.watch(backend);
+    const flights = [...this.executions.values()].filter((f) => f.execution.backend === backend);
+    if (flights.length === 0) return Promise.resolve();
+    for (const { execution } of flights) execution.withdraw(`${backend.url} was removed from the pool`);
+    return new Promise((resolve) => {
+      const waiting = this.leaving.get(backend);
+      if (waiting) waiting.push(resolve);
+      else this.leaving.set(backend, [resolve]);
+    });
   }
 
   /** Jobs waiting in the bridge (not yet on a backend). */
@@ -129,6 +172,11 @@ export class Scheduler {
   /** Jobs on backends (dispatching, queued there, running). */
   get activeCount(): number {
     return this.executions.size;
+  }
+
+  /** The waiting jobs in run order (a copy). */
+  waitingJobs(): Job[] {
+    return [...this.waiting];
   }
 
   /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
@@ -215,7 +263,7 @@ export class Scheduler {
     this.pumping = true;
     try {
       while (this.waiting.length > 0) {
-        const healthy = this.backends.filter((b) => b.healthy);
+        const healthy = this.backends.filter((b) => b.healthy && !b.draining);
         if (healthy.length === 0) break;
         const next = this.estimates.rate(healthy[0].url) !== undefined ? this.nextTimed(healthy) : this.nextByCount(healthy);
         if (!next) {
@@ -395,10 +443,10 @@ export class Scheduler {
 
   /**
    * Take over a job an earlier run of the bridge had put on a backend: follow it there if the
-   * backend still has it, otherwise it runs again.
+   * backend still has it, otherwise it runs again. `backend`: the one it is on, when it has left
+   * the pool (it is then `remove`d after adopting).
    */
-  adopt(job: Job): void {
-    const backend = this.backends.find((b) => b.url === job.backend);
+  adopt(job: Job, backend = this.backends.find((b) => b.url === job.backend) ?? [...this.leaving.keys()].find((b) => b.url === job.backend)): void {
     if (!backend) {
       const lost = job.backend;
       const written = this.store.transition(job, 'queued', { backend: undefined });
@@ -471,6 +519,7 @@ export class Scheduler {
     const loaderSeconds = this.executions.get(job.id)?.loaders?.seconds;
     if (outcome.kind === 'completed' && loaderSeconds !== undefined) this.affinity.ran(backend.url, this.loadsOf(job).models, loaderSeconds);
     this.executions.delete(job.id);
+    this.leftYet(backend);
     const record = outcome.kind !== 'lost' ? recordOf(outcome.entry) : undefined;
     const optional = record ? { record } : {};
     let written: Promise<void> | undefined;
@@ -492,7 +541,13 @@ export class Scheduler {
         break;
       case 'lost':
         if (this.stopped) break;
-        if (job.attempts >= this.options.maxAttempts) {
+        if (outcome.withdrawn) {
+          // It never ran there: the attempt is given back.
+          log.info({ job: job.id, backend: backend.url }, `taken back (${outcome.reason}); queued again`);
+          await this.store.transition(job, 'queued', { backend: undefined, attempts: Math.max(0, job.attempts - 1) });
+          this.report(job, { kind: 'requeued', reason: outcome.reason }, backend.url);
+          this.enqueue(job, { front: true });
+        } else if (job.attempts >= this.options.maxAttempts) {
           log.warn({ job: job.id, backend: backend.url }, `job lost after ${job.attempts} attempts: ${outcome.reason}`);
           const error = `gave up after ${job.attempts} attempts; last: ${outcome.reason}`;
           written = this.store.transition(job, 'failed', { error });
@@ -507,6 +562,15 @@ export class Scheduler {
     }
     await written;
     this.pump();
+  }
+
+  /** A backend leaving the pool holds none of our jobs any more: tell those waiting. */
+  private leftYet(backend: Backend): void {
+    const waiting = this.leaving.get(backend);
+    if (!waiting) return;
+    for (const { execution } of this.executions.values()) if (execution.backend === backend) return;
+    this.leaving.delete(backend);
+    for (const resolve of waiting) resolve();
   }
 
   /**

@@ -16,6 +16,7 @@ import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
+import { backendRoutes } from './routes/backends.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import type { BridgeMetrics } from '../metrics/metrics.js';
@@ -23,12 +24,15 @@ import { requestLog } from '../http/request-log.js';
 import { V2Door } from '../v2/door.js';
 import { v2Api } from '../v2/routes.js';
 import { assetReferences } from '../v2/asset-extension.js';
+import { DashboardFeed, dashboardApi, dashboardPage } from '../dashboard/index.js';
 
 export interface RunningServer {
   server: http.Server;
   hub: ClientHub;
   /** The Comfy API v2 door, served under /api/v2 on this port. */
   v2: V2Door;
+  /** The dashboard's live feed (GET /dashboard/events). */
+  dashboard: DashboardFeed;
   url: string;
   /** Stop accepting, let running requests finish for up to graceMs, then cut them. */
   close(graceMs?: number): Promise<void>;
@@ -57,7 +61,7 @@ function jsonBodies(limit: BodyLimit) {
   };
 }
 
-export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, metrics?: BridgeMetrics): Koa {
+export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, dashboard: DashboardFeed, metrics?: BridgeMetrics): Koa {
   const { engine } = sessions;
   const app = new Koa();
   app.on('error', logStreamError);
@@ -74,9 +78,11 @@ export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, m
     const scrape = metricsRoutes(metrics, doors);
     app.use(scrape.routes()).use(scrape.allowedMethods());
   }
+  // The dashboard page holds no data: a browser loads it before the operator types the token.
+  app.use(dashboardPage(doors).routes());
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
-  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors)]) {
+  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), backendRoutes(engine, doors), dashboardApi(engine, doors, dashboard)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   return app;
@@ -86,7 +92,8 @@ export async function startServer(engine: Engine, host: string, port: number, me
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
   const v2 = new V2Door(engine, { extensions: [assetReferences(engine)] });
-  const app = createApp(sessions, doors, v2, metrics);
+  const dashboard = new DashboardFeed(engine);
+  const app = createApp(sessions, doors, v2, dashboard, metrics);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   let listening: Listening;
   try {
@@ -99,6 +106,7 @@ export async function startServer(engine: Engine, host: string, port: number, me
       },
     });
   } catch (err) {
+    dashboard.close();
     await hub.close();
     sessions.close();
     v2.close();
@@ -108,8 +116,11 @@ export async function startServer(engine: Engine, host: string, port: number, me
     server: listening.server,
     hub,
     v2,
+    dashboard,
     url: listening.url,
     async close(graceMs = 5000) {
+      // Dashboard streams end now; their pages reconnect wherever they can.
+      dashboard.close();
       await hub.close();
       sessions.close();
       // Event streams end now; their clients reconnect (with Last-Event-ID) wherever they can.

@@ -23,6 +23,7 @@ import { infoRoutes, serverFeatures } from './routes/info.js';
 import { promptRoutes, queueInfo } from './routes/prompt.js';
 import { queueRoutes } from './routes/queue.js';
 import { WsHub } from './ws-hub.js';
+import { authorized, challenge } from './auth.js';
 
 /** How long close() lets websocket clients answer the close handshake before cutting them off. */
 const CLOSE_GRACE_MS = 250;
@@ -245,6 +246,13 @@ export class Backend {
     if (res.destroyed) return;
     const url = parseTarget(req.url);
     if (!url) return this.write(req, res, text('400: Bad Request', 400));
+    const { credentials } = this.ctx.options;
+    if (credentials && !authorized(req.headers.authorization, credentials)) {
+      this.ctx.stats.unauthorized++;
+      const refused = text('401: Unauthorized', 401);
+      refused.headers!['WWW-Authenticate'] = challenge(credentials);
+      return this.write(req, res, refused);
+    }
     if (originRejected(req.headers.host, req.headers.origin)) return this.write(req, res, empty(403));
     if (req.method === 'OPTIONS') return this.write(req, res, empty(200));
 
@@ -313,9 +321,14 @@ export class Backend {
       socket.destroy();
       return;
     }
-    const refuse = (status: string) => {
-      socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    const refuse = (status: string, headers = '') => {
+      socket.end(`HTTP/1.1 ${status}\r\n${headers}Content-Length: 0\r\nConnection: close\r\n\r\n`);
     };
+    const { credentials } = this.ctx.options;
+    if (credentials && !authorized(req.headers.authorization, credentials)) {
+      this.ctx.stats.unauthorized++;
+      return refuse('401 Unauthorized', `WWW-Authenticate: ${challenge(credentials)}\r\n`);
+    }
     if (originRejected(req.headers.host, req.headers.origin)) return refuse('403 Forbidden');
     if (stripApi(url.pathname) !== '/ws') return refuse('404 Not Found');
     this.wss.handleUpgrade(req, socket, head, (ws) => {

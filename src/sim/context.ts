@@ -21,6 +21,8 @@ export interface SimStats {
   historyDeletes: number;
   queueDeletes: number;
   wsConnections: number;
+  /** Requests and websocket upgrades refused for want of the required credentials. */
+  unauthorized: number;
 }
 
 export interface ReceivedPrompt {

@@ -1,4 +1,5 @@
 // Simulator options and their defaults.
+import type { SimCredentials } from './auth.js';
 
 export interface SimOptions {
   host?: string;
@@ -27,6 +28,8 @@ export interface SimOptions {
   version?: string;
   /** Request body limit; larger bodies get 413. */
   maxUploadBytes?: number;
+  /** Credentials every request and websocket upgrade must carry, as a proxy in front of ComfyUI asks (401 otherwise). */
+  credentials?: SimCredentials;
 }
 
 export interface ResolvedOptions {
@@ -44,6 +47,7 @@ export interface ResolvedOptions {
   cache: boolean;
   version: string;
   maxUploadBytes: number;
+  credentials: SimCredentials | undefined;
 }
 
 function nonNegative(value: number | undefined, fallback: number): number {
@@ -66,5 +70,6 @@ export function resolveOptions(opts: SimOptions = {}): ResolvedOptions {
     cache: opts.cache ?? true,
     version: opts.version ?? '0.3.64',
     maxUploadBytes: nonNegative(opts.maxUploadBytes, 100 * 1024 * 1024),
+    credentials: opts.credentials && { ...opts.credentials },
   };
 }

@@ -35,6 +35,7 @@ export class ComfySimulator extends EventEmitter {
         historyDeletes: 0,
         queueDeletes: 0,
         wsConnections: 0,
+        unauthorized: 0,
       },
       received: [],
       emit: (event, ...args) => {

@@ -791,3 +791,112 @@ test('no timer outlives the outcome', async () => {
   expect(run.outcome?.kind).toBe('completed');
   expect(jest.getTimerCount()).toBe(0);
 });
+
+describe('withdraw (its backend left the pool)', () => {
+  const WHY = 'backend-1 was removed from the pool';
+
+  test('before submission: taken back, nothing sent, the attempt does not count', async () => {
+    const fake = fakeComfy();
+    const job = { id: ID, prompt, uploads: [], extraData: {} } as unknown as Job;
+    const execution = new Execution(job, fake.backend as unknown as Backend, hooks(), { inputs: {} as InputFiles, pollMs: POLL, startTimeoutMs: START, stallTimeoutMs: STALL });
+    execution.withdraw(WHY);
+    expect(await execution.run()).toEqual({ kind: 'lost', reason: WHY, withdrawn: true });
+    expect(fake.client.queuePrompt).not.toHaveBeenCalled();
+  });
+
+  test('while pending: deleted from the queue and taken back, nothing interrupted', async () => {
+    const fake = fakeComfy();
+    const run = launch(fake);
+    await settle();
+    run.execution.withdraw(WHY);
+    await settle();
+    expect(fake.client.deleteQueued).toHaveBeenCalledWith([ID]);
+    expect(fake.client.interrupt).not.toHaveBeenCalled();
+    expect(run.outcome).toEqual({ kind: 'lost', reason: WHY, withdrawn: true });
+  });
+
+  test('while running: it finishes there', async () => {
+    const fake = fakeComfy();
+    const run = launch(fake);
+    await settle();
+    fake.start();
+    fake.emit('execution_start');
+    run.execution.withdraw(WHY);
+    await settle();
+    expect(fake.client.deleteQueued).not.toHaveBeenCalled();
+    fake.runToSuccess();
+    await run.done;
+    expect(run.outcome?.kind).toBe('completed');
+  });
+
+  test('while POST /prompt is on its way: taken back once queued', async () => {
+    const fake = fakeComfy();
+    const answer = deferred<QueuePromptResult>();
+    fake.comfy.answer = () => {
+      fake.comfy.pending.push(ID);
+      return answer.promise;
+    };
+    const run = launch(fake);
+    await settle();
+    run.execution.withdraw(WHY);
+    expect(fake.client.deleteQueued).not.toHaveBeenCalled();
+    answer.resolve({ accepted: true, number: 0, nodeErrors: {} });
+    await settle();
+    expect(fake.client.deleteQueued).toHaveBeenCalledWith([ID]);
+    expect(run.outcome).toEqual({ kind: 'lost', reason: WHY, withdrawn: true });
+  });
+
+  test('started before the answer to POST /prompt came: it finishes there', async () => {
+    const fake = fakeComfy();
+    const answer = deferred<QueuePromptResult>();
+    fake.comfy.answer = () => answer.promise;
+    const run = launch(fake);
+    await settle();
+    run.execution.withdraw(WHY);
+    fake.start();
+    fake.emit('execution_start');
+    answer.resolve({ accepted: true, number: 0, nodeErrors: {} });
+    await settle();
+    expect(fake.client.deleteQueued).not.toHaveBeenCalled();
+    fake.runToSuccess();
+    await run.done;
+    expect(run.outcome?.kind).toBe('completed');
+  });
+
+  test('it started between the delete and the look: it finishes there', async () => {
+    const fake = fakeComfy();
+    fake.comfy.honoursCancel = false;
+    const run = launch(fake);
+    await settle();
+    fake.client.deleteQueued.mockImplementationOnce(async () => fake.start());
+    run.execution.withdraw(WHY);
+    await settle();
+    expect(run.outcome).toBeUndefined();
+    fake.runToSuccess();
+    await run.done;
+    expect(run.outcome?.kind).toBe('completed');
+  });
+
+  test('the backend does not answer: the job stays until it is given up on (abandoned: lost, counted)', async () => {
+    const fake = fakeComfy();
+    const run = launch(fake);
+    await settle();
+    fake.comfy.down = true;
+    run.execution.withdraw(WHY);
+    await settle();
+    expect(fake.backend.reportFailure).toHaveBeenCalled();
+    expect(run.outcome).toBeUndefined();
+    run.execution.abandon('backend-1 went down');
+    await run.done;
+    expect(run.outcome).toEqual({ kind: 'lost', reason: 'backend-1 went down' });
+  });
+
+  test('a cancel asked before the withdrawal still wins', async () => {
+    const fake = fakeComfy();
+    const job = { id: ID, prompt, uploads: [], extraData: {} } as unknown as Job;
+    const execution = new Execution(job, fake.backend as unknown as Backend, hooks(), { inputs: {} as InputFiles, pollMs: POLL, startTimeoutMs: START, stallTimeoutMs: STALL });
+    execution.cancel('client asked');
+    execution.withdraw(WHY);
+    expect(await execution.run()).toEqual({ kind: 'cancelled', reason: 'client asked' });
+  });
+});
