@@ -381,7 +381,7 @@ test(`${N} hostile requests (seed ${SEED}) leave the bridge answering, bounded a
   expect(latencies.length).toBeGreaterThan(0);
   expect(peakRss - startRss).toBeLessThan(300);
   // Every slow client was cut off by the server's own timeouts, not by the end of the test.
-  for (const ms of slowMs) expect(ms).toBeLessThan(REQUEST_TIMEOUT_S * 1000 + 10_000);
+  for (const ms of slowMs) expect(ms).toBeLessThan(REQUEST_TIMEOUT_S * 1000 + 60_000);
 
   // Nothing left behind but the files an upload answered for, and a store of bounded size.
   const leftovers = (await filesUnder(path.join(dir, 'uploads'))).filter((f) => !tally.uploaded.has(path.basename(f.file)));
