@@ -6,6 +6,8 @@ import { parseApiKeys } from './engine/tenants.js';
 import { parseAddress } from './comfy/address.js';
 import { parseBackendSpec } from './engine/backend-spec.js';
 import type { BackendSpec } from './engine/backend-spec.js';
+import type { WebhookSettings } from './webhooks/settings.js';
+import { parseWebhookSettings } from './webhooks/settings.js';
 
 export interface Config {
   host: string;
@@ -78,6 +80,8 @@ export interface Config {
   clusterLeaseMs: number;
   /** How long the v2 API remembers an Idempotency-Key and the answer it was given. */
   idempotencyTtlMs: number;
+  /** Webhooks: signing secrets, per-key URLs, the address guard, delivery bounds. */
+  webhooks: WebhookSettings;
 }
 
 export class ConfigError extends Error {}
@@ -183,6 +187,17 @@ export function loadConfig(env: Env = process.env): Config {
     redisPrefix: str('REDIS_PREFIX', 'comfy-bridge:'),
     clusterLeaseMs: Math.round(num('CLUSTER_LEASE', 5, { min: 0.5, max: 300, integer: false }) * 1000),
     idempotencyTtlMs: Math.round(num('IDEMPOTENCY_TTL', 86_400, { min: 1, max: 30 * 86_400, integer: false }) * 1000),
+    webhooks: {
+      secret: undefined,
+      secrets: {},
+      urls: {},
+      addresses: { allowAll: false, allowed: [] },
+      retryWindowMs: Math.round(num('WEBHOOK_RETRY_WINDOW', 86_400, { min: 1, max: 30 * 86_400, integer: false }) * 1000),
+      timeoutMs: Math.round(num('WEBHOOK_TIMEOUT', 10, { min: 0.05, max: 300, integer: false }) * 1000),
+      concurrency: num('WEBHOOK_CONCURRENCY', 16, { min: 1, max: 1000 }),
+      retentionMs: Math.round(num('WEBHOOK_RETENTION', 7 * 86_400, { min: 1, max: 365 * 86_400, integer: false }) * 1000),
+      maxKept: num('WEBHOOK_MAX_KEPT', 10_000, { min: 1, max: 1_000_000 }),
+    },
   };
   const redisUrl = env.REDIS_URL?.trim();
   if (redisUrl) {
@@ -208,6 +223,8 @@ export function loadConfig(env: Env = process.env): Config {
       config.apiKeys = both.keys;
     }
   }
+  // After the keys: per-key webhook settings name them.
+  Object.assign(config.webhooks, parseWebhookSettings(env, config.apiKeys.map((k) => k.name), problems));
   if (config.adminToken !== undefined && config.adminToken.length < 16) problems.push('ADMIN_TOKEN is shorter than 16 characters; use a long random token');
   if (config.metricsToken !== undefined && (config.metricsToken.length < 16 || /\s/.test(config.metricsToken))) problems.push('METRICS_TOKEN is shorter than 16 characters or contains a space; use a long random token');
   for (const origin of config.corsOrigins) {
