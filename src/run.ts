@@ -5,6 +5,7 @@ import { startServer } from './server/app.js';
 import type { RunningServer } from './server/app.js';
 import { startCompatServer } from './compat/server.js';
 import { BridgeMetrics } from './metrics/metrics.js';
+import { Outbox } from './webhooks/index.js';
 import { logger, setLogLevel } from './log.js';
 
 const log = logger('main');
@@ -16,6 +17,8 @@ export interface Running {
   compat?: { url: string; close(): Promise<void> };
   /** What GET /metrics exposes. */
   metrics: BridgeMetrics;
+  /** Webhook deliveries (sent by the process that dispatches). */
+  webhooks: Outbox;
   stop(): Promise<void>;
 }
 
@@ -23,14 +26,18 @@ export interface Running {
 export async function run(config: Config): Promise<Running> {
   setLogLevel(config.logLevel);
   const engine = await Engine.create(config);
-  // Listening before the engine starts, so the events of recovered jobs are counted too.
+  // Listening before the engine starts, so the events of recovered jobs are counted too, and
+  // none goes by the webhooks unheard.
   const metrics = new BridgeMetrics(engine);
+  const webhooks = new Outbox(engine, config.webhooks);
+  webhooks.start();
   engine.start();
   let server: RunningServer;
   try {
     server = await startServer(engine, config.host, config.port, metrics);
   } catch (err) {
     metrics.close();
+    await webhooks.stop();
     await engine.stop();
     throw err;
   }
@@ -41,6 +48,7 @@ export async function run(config: Config): Promise<Running> {
     } catch (err) {
       await server.close();
       metrics.close();
+      await webhooks.stop();
       await engine.stop();
       throw err;
     }
@@ -57,6 +65,7 @@ export async function run(config: Config): Promise<Running> {
     server,
     compat,
     metrics,
+    webhooks,
     stop() {
       // Stop accepting, let the last writes land, close sockets.
       stopping ??= (async () => {
@@ -64,6 +73,7 @@ export async function run(config: Config): Promise<Running> {
         await compat?.close();
         await server.close();
         metrics.close();
+        await webhooks.stop();
         await engine.stop();
       })();
       return stopping;

@@ -11,6 +11,7 @@ import type { Part } from '../multipart.js';
 import { callerOf, requireClient } from '../params.js';
 import type { ClientRef } from '../../engine/index.js';
 import { parseJson } from '../../http/body.js';
+import { webhookTables } from '../../webhooks/index.js';
 import { logger } from '../../log.js';
 
 const log = logger('jobs');
@@ -21,7 +22,8 @@ export function jobRoutes(sessions: CuratedSessions): Router {
 
   router.post('/generate-based-workflow', async (ctx) => {
     const client = requireClient(ctx);
-    const { queueLength } = await engine.as(callerOf(ctx)).submitWorkflow(client.clientId, jsonBody(ctx), CURATED_DOOR);
+    const tables = webhookTables(engine.config.webhooks, callerOf(ctx), ctx.headers['webhook-url']);
+    const { queueLength } = await engine.as(callerOf(ctx)).submitWorkflow(client.clientId, jsonBody(ctx), CURATED_DOOR, { tables });
     ctx.body = { detail: `queued / ${queueLength}` };
   });
 

@@ -1,0 +1,267 @@
+// The outbox: turns a job's events into delivery records and sends them, on the process that
+// dispatches (one process alone always does; in a cluster, the lease holder, and the next holder
+// picks up what is pending).
+//
+// A record is made in the same tick as the engine event, and so in the same store write as the
+// job's change that caused it: a crash cannot keep one without the other. It is sent only once
+// written. Sending never blocks dispatch (the event listener only writes a record) and is bounded:
+// WEBHOOK_CONCURRENCY attempts at once, a few per receiver, each within WEBHOOK_TIMEOUT. A job's
+// deliveries go one at a time, oldest first, so a receiver hears of them in order.
+import type { Engine, JobEvent } from '../engine/index.js';
+import type { Collection } from '../engine/index.js';
+import { logger } from '../log.js';
+import type { JobView } from './events.js';
+import { payloadOf, webhookTypeOf } from './events.js';
+import { nextStep, retrySchedule, describe } from './policy.js';
+import type { RetrySchedule } from './policy.js';
+import type { Delivery } from './records.js';
+import { DELIVERIES, deliveryId, withAttempt } from './records.js';
+import { Sender } from './sender.js';
+import type { WebhookSettings } from './settings.js';
+import { secretOf } from './settings.js';
+import type { WebhookTarget } from './target.js';
+import { WEBHOOK_TABLE } from './target.js';
+
+const log = logger('webhooks');
+
+/** Attempts to one receiver (scheme, host and port) at once, so one slow receiver cannot take every slot. */
+const PER_RECEIVER = 2;
+/** How often a process looks whether it dispatches now, and how often old records are dropped. */
+const TICK_MS = 1_000;
+const PRUNE_MS = 60_000;
+
+export interface OutboxOptions {
+  /** Per door: how its job view shows outputs and errors (default: `defaultView`). */
+  views?: Record<string, JobView>;
+  random?: () => number;
+}
+
+/** What the pump needs of a pending record, kept current from the collection. */
+interface Due {
+  nextAt: number;
+  jobId: string;
+  createdAt: number;
+  receiver: string;
+}
+
+export class Outbox {
+  private readonly deliveries: Collection<Delivery>;
+  private readonly sender: Sender;
+  private readonly schedule: RetrySchedule;
+  /** Pending records by id. */
+  private readonly pending = new Map<string, Due>();
+  /** Made here but not written yet: not sent until they are. */
+  private readonly unwritten = new Set<string>();
+  private readonly inFlight = new Map<string, { abort: AbortController; done: Promise<void>; receiver: string; jobId: string }>();
+  private readonly stops: (() => void)[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private woken = false;
+  private stopped = false;
+  private lastPrune = 0;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly settings: WebhookSettings,
+    private readonly options: OutboxOptions = {},
+  ) {
+    this.deliveries = engine.collection<Delivery>(DELIVERIES);
+    this.schedule = retrySchedule(settings.retryWindowMs);
+    this.sender = new Sender({ timeoutMs: settings.timeoutMs, addresses: settings.addresses });
+  }
+
+  start(): void {
+    for (const [id, d] of this.deliveries.entries()) this.index(id, d);
+    this.stops.push(this.engine.events.subscribe((event) => 'jobId' in event && this.onJobEvent(event)));
+    this.stops.push(
+      this.engine.onRecord((collection, id, value) => {
+        if (collection !== DELIVERIES) return;
+        this.index(id, value as Delivery | undefined);
+        this.wake();
+      }),
+    );
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.ticker.unref();
+    this.wake();
+  }
+
+  /** Stop sending: attempts under way are cut short and stay pending (sent again after a restart). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const stop of this.stops) stop();
+    clearTimeout(this.timer);
+    clearInterval(this.ticker);
+    for (const f of this.inFlight.values()) f.abort.abort();
+    await Promise.all([...this.inFlight.values()].map((f) => f.done));
+    await this.sender.close();
+  }
+
+  /** Records pending now (for readiness and tests). */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  // ── making records ───────────────────────────────────────────────────────────────────────
+
+  private onJobEvent(event: JobEvent): void {
+    const type = webhookTypeOf(event.kind);
+    if (!type || this.stopped || !this.engine.isDispatcher) return;
+    const target = this.engine.doorTable<WebhookTarget>(WEBHOOK_TABLE).get(event.jobId);
+    const job = this.engine.get(event.jobId);
+    if (!target || !job) return;
+    const id = deliveryId(job.id, type);
+    // A job started again after a lost backend is the same event: one delivery.
+    if (this.deliveries.has(id)) return;
+    const now = Date.now();
+    let body: string;
+    try {
+      body = payloadOf(event, job, job.door !== undefined ? this.options.views?.[job.door] : undefined);
+    } catch (err) {
+      log.error({ job: job.id }, `webhook ${type} not made: the job view failed: ${(err as Error).message}`);
+      return;
+    }
+    const record: Delivery = { id, type, jobId: job.id, tenant: job.tenant ?? '', url: target.url, body, status: 'pending', createdAt: now, since: now, nextAt: now, attempts: 0, failures: 0, log: [] };
+    this.unwritten.add(id);
+    const written = () => {
+      this.unwritten.delete(id);
+      this.wake();
+    };
+    // Set now, in this tick: it joins the store write of the job's change.
+    this.deliveries.set(id, record).then(written, (err) => {
+      // The store keeps the change and writes it with its next write.
+      log.warn({ job: job.id }, `webhook ${type} not written yet: ${(err as Error).message}`);
+      written();
+    });
+  }
+
+  // ── sending ──────────────────────────────────────────────────────────────────────────────
+
+  private index(id: string, d: Delivery | undefined): void {
+    if (!d || d.status !== 'pending') this.pending.delete(id);
+    else this.pending.set(id, { nextAt: d.nextAt, jobId: d.jobId, createdAt: d.createdAt, receiver: receiverOf(d.url) });
+  }
+
+  /** Pump soon (once for every change in this tick). */
+  private wake(): void {
+    if (this.woken || this.stopped) return;
+    this.woken = true;
+    setImmediate(() => {
+      this.woken = false;
+      this.pump();
+    });
+  }
+
+  private tick(): void {
+    this.pump();
+    const now = Date.now();
+    if (now - this.lastPrune >= PRUNE_MS && this.engine.isDispatcher) {
+      this.lastPrune = now;
+      this.prune(now);
+    }
+  }
+
+  /** Start every due attempt there is room for; sleep until the next one is due. */
+  private pump(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.stopped || !this.engine.isDispatcher) return;
+    const now = Date.now();
+    // A job's oldest pending delivery goes first; the others wait for it.
+    const first = new Map<string, [string, Due]>();
+    for (const entry of this.pending) {
+      const [, due] = entry;
+      const held = first.get(due.jobId);
+      if (!held || due.createdAt < held[1].createdAt || (due.createdAt === held[1].createdAt && entry[0] < held[0])) first.set(due.jobId, entry);
+    }
+    const busyJobs = new Set([...this.inFlight.values()].map((f) => f.jobId));
+    const perReceiver = new Map<string, number>();
+    for (const f of this.inFlight.values()) perReceiver.set(f.receiver, (perReceiver.get(f.receiver) ?? 0) + 1);
+    const candidates = [...first.values()].filter(([id, due]) => !this.inFlight.has(id) && !this.unwritten.has(id) && !busyJobs.has(due.jobId));
+    candidates.sort((a, b) => a[1].nextAt - b[1].nextAt);
+    let wakeAt = Infinity;
+    for (const [id, due] of candidates) {
+      if (due.nextAt > now) {
+        wakeAt = Math.min(wakeAt, due.nextAt);
+        break;
+      }
+      if (this.inFlight.size >= this.settings.concurrency) break;
+      if ((perReceiver.get(due.receiver) ?? 0) >= PER_RECEIVER) continue;
+      const record = this.deliveries.get(id);
+      if (!record || record.status !== 'pending') continue;
+      perReceiver.set(due.receiver, (perReceiver.get(due.receiver) ?? 0) + 1);
+      this.begin(record, due.receiver);
+    }
+    // Attempts ending wake the pump too; the tick catches anything else.
+    if (wakeAt !== Infinity) {
+      this.timer = setTimeout(() => this.pump(), Math.max(0, wakeAt - now));
+      this.timer.unref();
+    }
+  }
+
+  private begin(record: Delivery, receiver: string): void {
+    const abort = new AbortController();
+    const done = this.attempt(record, abort.signal).catch((err) => log.error({ job: record.jobId }, `webhook attempt failed: ${(err as Error).stack ?? err}`));
+    this.inFlight.set(record.id, {
+      abort,
+      receiver,
+      jobId: record.jobId,
+      done: done.finally(() => {
+        this.inFlight.delete(record.id);
+        this.wake();
+      }),
+    });
+  }
+
+  private async attempt(record: Delivery, signal: AbortSignal): Promise<void> {
+    const at = Date.now();
+    const secret = secretOf(this.settings, record.tenant);
+    const sent = secret
+      ? await this.sender.send(record, secret, signal)
+      : ({ kind: 'error', error: `no signing secret for ${record.tenant ? `key ${record.tenant}` : 'this bridge'} (WEBHOOK_SECRET / WEBHOOK_SECRETS)`, permanent: true } as const);
+    // A stop cut it short: it stays pending, to be sent again after the restart.
+    if (this.stopped) return;
+    const now = Date.now();
+    const current = this.deliveries.get(record.id);
+    if (!current || current.status !== 'pending') return;
+    const failures = current.failures + 1;
+    const next = nextStep(sent, failures, current.since, now, this.schedule, this.options.random);
+    const error = sent.kind === 'error' ? sent.error : sent.snippet !== undefined && sent.snippet !== '' ? sent.snippet : undefined;
+    const attempt = { at, ms: now - at, ...(sent.kind === 'answered' && { status: sent.status }), ...(error !== undefined && { error }) };
+    const fields: Partial<Delivery> =
+      next.status === 'pending'
+        ? { nextAt: next.nextAt, failures }
+        : next.status === 'delivered'
+          ? { status: 'delivered', finishedAt: now }
+          : { status: 'dead', finishedAt: now, reason: next.reason, failures };
+    const where = { job: record.jobId, delivery: record.id, receiver: receiverOf(record.url) };
+    if (next.status === 'delivered') log.debug(where, `webhook ${record.type} delivered (attempt ${current.attempts + 1})`);
+    else if (next.status === 'dead') log.warn(where, `webhook ${record.type} given up after ${current.attempts + 1} attempts: ${next.reason}`);
+    else log.debug(where, `webhook ${record.type} attempt ${current.attempts + 1} failed (${describe(sent)}); next in ${next.nextAt - now} ms`);
+    await this.deliveries.set(record.id, withAttempt(current, attempt, fields)).catch((err) => log.warn(where, `webhook record not written yet: ${(err as Error).message}`));
+  }
+
+  // ── housekeeping ─────────────────────────────────────────────────────────────────────────
+
+  /** Drop delivered and dead records past WEBHOOK_RETENTION, and the oldest beyond WEBHOOK_MAX_KEPT. */
+  private prune(now: number): void {
+    const finished: Delivery[] = [];
+    for (const [, d] of this.deliveries.entries()) if (d.status !== 'pending') finished.push(d);
+    finished.sort((a, b) => (a.finishedAt ?? a.createdAt) - (b.finishedAt ?? b.createdAt));
+    const excess = Math.max(0, finished.length - this.settings.maxKept);
+    const drop = finished.filter((d, i) => i < excess || (d.finishedAt ?? d.createdAt) < now - this.settings.retentionMs);
+    // All in this tick: one store write.
+    for (const d of drop) void this.deliveries.delete(d.id).catch(() => undefined);
+    if (drop.length) log.debug(`dropped ${drop.length} old webhook deliveries`);
+  }
+}
+
+/** scheme://host:port of a URL: what "one receiver" means for the per-receiver bound. */
+function receiverOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
