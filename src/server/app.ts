@@ -25,6 +25,7 @@ import { V2Door } from '../v2/door.js';
 import { v2Api } from '../v2/routes.js';
 import { assetReferences } from '../v2/asset-extension.js';
 import { DashboardFeed, dashboardApi, dashboardPage } from '../dashboard/index.js';
+import { webhookRoutes } from '../webhooks/index.js';
 
 export interface RunningServer {
   server: http.Server;
@@ -82,7 +83,7 @@ export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, d
   app.use(dashboardPage(doors).routes());
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
-  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), backendRoutes(engine, doors), dashboardApi(engine, doors, dashboard)]) {
+  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), backendRoutes(engine, doors), dashboardApi(engine, doors, dashboard), webhookRoutes(engine, doors)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   return app;

@@ -5,6 +5,7 @@ export { Outbox } from './outbox.js';
 export type { OutboxOptions } from './outbox.js';
 export { webhookTables, WebhookUrlError, WEBHOOK_HEADER, WEBHOOK_TABLE } from './target.js';
 export type { WebhookTarget } from './target.js';
+export { webhookRoutes, WEBHOOK_ADMIN_PREFIX } from './routes.js';
 export { defaultView, WEBHOOK_EVENT_TYPES } from './events.js';
 export type { JobView, WebhookEventType } from './events.js';
 export { DELIVERIES } from './records.js';

@@ -1,0 +1,92 @@
+// Operator routes for webhook deliveries (admin token), on the main port under /admin/webhooks:
+// list them by status, show one with its attempts, send one again. They act on the records only;
+// the dispatching process hears of a redelivery through the collection and sends it.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Engine } from '../engine/index.js';
+import { ClientError } from '../engine/index.js';
+import type { Doors } from '../server/auth.js';
+import type { Delivery, DeliveryStatus } from './records.js';
+import { DELIVERIES, DELIVERY_STATUSES, detailOf, redelivered, summaryOf } from './records.js';
+
+export const WEBHOOK_ADMIN_PREFIX = '/admin/webhooks';
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 500;
+
+/** Newest first; the id breaks ties. */
+function before(a: Delivery, b: Delivery): boolean {
+  return a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id);
+}
+
+/** A page boundary: the last record shown, as an opaque token. */
+function cursorOf(d: Delivery): string {
+  return Buffer.from(JSON.stringify([d.createdAt, d.id])).toString('base64url');
+}
+
+function readCursor(text: string): { createdAt: number; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
+    if (typeof createdAt === 'number' && typeof id === 'string') return { createdAt, id };
+  } catch {
+    // answered below
+  }
+  throw new ClientError(400, 'cursor is not one this list gave (use next_cursor as it came)');
+}
+
+function one(ctx: Context, name: string): string | undefined {
+  const v = ctx.query[name];
+  if (Array.isArray(v)) throw new ClientError(400, `"${name}" is given more than once`);
+  return v === '' ? undefined : v;
+}
+
+export function webhookRoutes(engine: Engine, doors: Doors): Router {
+  const deliveries = engine.collection<Delivery>(DELIVERIES);
+  const router = new Router({ prefix: WEBHOOK_ADMIN_PREFIX });
+  router.use(async (ctx, next) => {
+    doors.requireAdmin(ctx);
+    await next();
+  });
+
+  router.get('/', (ctx) => {
+    const status = one(ctx, 'status');
+    if (status !== undefined && !DELIVERY_STATUSES.includes(status as DeliveryStatus)) {
+      throw new ClientError(400, `status must be one of ${DELIVERY_STATUSES.join(', ')}`);
+    }
+    const limitText = one(ctx, 'limit');
+    const limit = limitText === undefined ? DEFAULT_PAGE : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new ClientError(400, `limit must be a whole number from 1 to ${MAX_PAGE}`);
+    const cursorText = one(ctx, 'cursor');
+    const cursor = cursorText === undefined ? undefined : readCursor(cursorText);
+    const after = cursor && ({ createdAt: cursor.createdAt, id: cursor.id } as Delivery);
+    const matching: Delivery[] = [];
+    for (const [, d] of deliveries.entries()) {
+      if (status !== undefined && d.status !== status) continue;
+      if (after && !before(after, d)) continue;
+      matching.push(d);
+    }
+    matching.sort((a, b) => (before(a, b) ? -1 : 1));
+    const page = matching.slice(0, limit);
+    ctx.body = {
+      deliveries: page.map(summaryOf),
+      next_cursor: matching.length > limit ? cursorOf(page[page.length - 1]) : null,
+    };
+  });
+
+  router.get('/:id', (ctx) => {
+    const d = deliveries.get(ctx.params.id);
+    if (!d) throw new ClientError(404, `no webhook delivery ${ctx.params.id.slice(0, 200)}`);
+    ctx.body = detailOf(d);
+  });
+
+  router.post('/:id/redeliver', async (ctx) => {
+    const d = deliveries.get(ctx.params.id);
+    if (!d) throw new ClientError(404, `no webhook delivery ${ctx.params.id.slice(0, 200)}`);
+    if (d.status === 'pending') throw new ClientError(409, `delivery ${d.id} is pending already; its next attempt is due ${new Date(d.nextAt).toISOString()}`);
+    const again = redelivered(d, Date.now());
+    await deliveries.set(d.id, again);
+    ctx.status = 202;
+    ctx.body = detailOf(again);
+  });
+
+  return router;
+}
