@@ -29,6 +29,8 @@ const PER_RECEIVER = 2;
 /** How often a process looks whether it dispatches now, and how often old records are dropped. */
 const TICK_MS = 1_000;
 const PRUNE_MS = 60_000;
+/** Pumping scans every pending record: at most this often when attempts end in a stream. */
+const MIN_PUMP_GAP_MS = 5;
 
 export interface OutboxOptions {
   /** Per door: how its job view shows outputs and errors (default: `defaultView`). */
@@ -40,7 +42,8 @@ export interface OutboxOptions {
 interface Due {
   nextAt: number;
   jobId: string;
-  createdAt: number;
+  /** The engine event's number in its job: a job's deliveries go in this order. */
+  seq: number;
   receiver: string;
 }
 
@@ -59,6 +62,7 @@ export class Outbox {
   private woken = false;
   private stopped = false;
   private lastPrune = 0;
+  private lastPump = 0;
 
   constructor(
     private readonly engine: Engine,
@@ -121,7 +125,7 @@ export class Outbox {
       log.error({ job: job.id }, `webhook ${type} not made: the job view failed: ${(err as Error).message}`);
       return;
     }
-    const record: Delivery = { id, type, jobId: job.id, tenant: job.tenant ?? '', url: target.url, body, status: 'pending', createdAt: now, since: now, nextAt: now, attempts: 0, failures: 0, log: [] };
+    const record: Delivery = { id, type, jobId: job.id, seq: event.seq, tenant: job.tenant ?? '', url: target.url, body, status: 'pending', createdAt: now, since: now, nextAt: now, attempts: 0, failures: 0, log: [] };
     this.unwritten.add(id);
     const written = () => {
       this.unwritten.delete(id);
@@ -139,17 +143,20 @@ export class Outbox {
 
   private index(id: string, d: Delivery | undefined): void {
     if (!d || d.status !== 'pending') this.pending.delete(id);
-    else this.pending.set(id, { nextAt: d.nextAt, jobId: d.jobId, createdAt: d.createdAt, receiver: receiverOf(d.url) });
+    else this.pending.set(id, { nextAt: d.nextAt, jobId: d.jobId, seq: d.seq, receiver: receiverOf(d.url) });
   }
 
-  /** Pump soon (once for every change in this tick). */
+  /** Pump soon: once for every change in this tick, and not more often than every few ms. */
   private wake(): void {
     if (this.woken || this.stopped) return;
     this.woken = true;
-    setImmediate(() => {
+    const run = () => {
       this.woken = false;
       this.pump();
-    });
+    };
+    const gap = this.lastPump + MIN_PUMP_GAP_MS - Date.now();
+    if (gap > 0) setTimeout(run, gap).unref();
+    else setImmediate(run);
   }
 
   private tick(): void {
@@ -165,32 +172,38 @@ export class Outbox {
   private pump(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.stopped || !this.engine.isDispatcher) return;
+    // Full: an attempt ending wakes the pump again.
+    if (this.stopped || !this.engine.isDispatcher || this.inFlight.size >= this.settings.concurrency) return;
     const now = Date.now();
-    // A job's oldest pending delivery goes first; the others wait for it.
+    this.lastPump = now;
+    // A job's deliveries go in the order of its events: only its earliest pending one may go.
     const first = new Map<string, [string, Due]>();
     for (const entry of this.pending) {
-      const [, due] = entry;
-      const held = first.get(due.jobId);
-      if (!held || due.createdAt < held[1].createdAt || (due.createdAt === held[1].createdAt && entry[0] < held[0])) first.set(due.jobId, entry);
+      const held = first.get(entry[1].jobId);
+      if (!held || entry[1].seq < held[1].seq) first.set(entry[1].jobId, entry);
     }
-    const busyJobs = new Set([...this.inFlight.values()].map((f) => f.jobId));
+    const busyJobs = new Set<string>();
     const perReceiver = new Map<string, number>();
-    for (const f of this.inFlight.values()) perReceiver.set(f.receiver, (perReceiver.get(f.receiver) ?? 0) + 1);
-    const candidates = [...first.values()].filter(([id, due]) => !this.inFlight.has(id) && !this.unwritten.has(id) && !busyJobs.has(due.jobId));
-    candidates.sort((a, b) => a[1].nextAt - b[1].nextAt);
+    for (const f of this.inFlight.values()) {
+      busyJobs.add(f.jobId);
+      perReceiver.set(f.receiver, (perReceiver.get(f.receiver) ?? 0) + 1);
+    }
+    const due: [string, Due][] = [];
     let wakeAt = Infinity;
-    for (const [id, due] of candidates) {
-      if (due.nextAt > now) {
-        wakeAt = Math.min(wakeAt, due.nextAt);
-        break;
-      }
+    for (const entry of first.values()) {
+      const [id, d] = entry;
+      if (this.inFlight.has(id) || this.unwritten.has(id) || busyJobs.has(d.jobId)) continue;
+      if (d.nextAt <= now) due.push(entry);
+      else wakeAt = Math.min(wakeAt, d.nextAt);
+    }
+    due.sort((x, y) => x[1].nextAt - y[1].nextAt);
+    for (const [id, d] of due) {
       if (this.inFlight.size >= this.settings.concurrency) break;
-      if ((perReceiver.get(due.receiver) ?? 0) >= PER_RECEIVER) continue;
+      if ((perReceiver.get(d.receiver) ?? 0) >= PER_RECEIVER) continue;
       const record = this.deliveries.get(id);
       if (!record || record.status !== 'pending') continue;
-      perReceiver.set(due.receiver, (perReceiver.get(due.receiver) ?? 0) + 1);
-      this.begin(record, due.receiver);
+      perReceiver.set(d.receiver, (perReceiver.get(d.receiver) ?? 0) + 1);
+      this.begin(record, d.receiver);
     }
     // Attempts ending wake the pump too; the tick catches anything else.
     if (wakeAt !== Infinity) {

@@ -29,6 +29,8 @@ export interface Delivery {
   id: string;
   type: WebhookEventType;
   jobId: string;
+  /** The engine event's number in its job (`seq`): a job's deliveries are sent in this order. */
+  seq: number;
   /** The job's owner, whose secret signs the delivery. */
   tenant: string;
   url: string;
