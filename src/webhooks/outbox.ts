@@ -5,13 +5,14 @@
 // A record is made in the same tick as the engine event, and so in the same store write as the
 // job's change that caused it: a crash cannot keep one without the other. It is sent only once
 // written. Sending never blocks dispatch (the event listener only writes a record) and is bounded:
-// WEBHOOK_CONCURRENCY attempts at once, a few per receiver, each within WEBHOOK_TIMEOUT. A job's
-// deliveries go one at a time, oldest first, so a receiver hears of them in order.
+// WEBHOOK_CONCURRENCY attempts at once, two per receiver, each within WEBHOOK_TIMEOUT. A job's
+// deliveries go one at a time in the order of its events, so a receiver hears of them in order.
+// Retries are decided by policy.ts (`nextStep`); this module only applies the answer.
 import type { Engine, JobEvent } from '../engine/index.js';
 import type { Collection } from '../engine/index.js';
 import { logger } from '../log.js';
 import type { JobView } from './events.js';
-import { payloadOf, webhookTypeOf } from './events.js';
+import { defaultView, payloadOf, webhookTypeOf } from './events.js';
 import { nextStep, retrySchedule, describe } from './policy.js';
 import type { RetrySchedule } from './policy.js';
 import type { Delivery } from './records.js';
@@ -76,7 +77,17 @@ export class Outbox {
 
   start(): void {
     for (const [id, d] of this.deliveries.entries()) this.index(id, d);
-    this.stops.push(this.engine.events.subscribe((event) => 'jobId' in event && this.onJobEvent(event)));
+    this.stops.push(
+      this.engine.events.subscribe((event) => {
+        if (!('jobId' in event)) return;
+        // Called inside whatever published the event (the scheduler): never throw into it.
+        try {
+          this.onJobEvent(event);
+        } catch (err) {
+          log.error({ job: event.jobId }, `webhook for ${event.kind} not made: ${(err as Error).stack ?? err}`);
+        }
+      }),
+    );
     this.stops.push(
       this.engine.onRecord((collection, id, value) => {
         if (collection !== DELIVERIES) return;
@@ -101,11 +112,6 @@ export class Outbox {
     await this.sender.close();
   }
 
-  /** Records pending now (for readiness and tests). */
-  get pendingCount(): number {
-    return this.pending.size;
-  }
-
   // ── making records ───────────────────────────────────────────────────────────────────────
 
   private onJobEvent(event: JobEvent): void {
@@ -118,13 +124,7 @@ export class Outbox {
     // A job started again after a lost backend is the same event: one delivery.
     if (this.deliveries.has(id)) return;
     const now = Date.now();
-    let body: string;
-    try {
-      body = payloadOf(event, job, job.door !== undefined ? this.options.views?.[job.door] : undefined);
-    } catch (err) {
-      log.error({ job: job.id }, `webhook ${type} not made: the job view failed: ${(err as Error).message}`);
-      return;
-    }
+    const body = payloadOf(event, job, this.viewOf(job.door));
     const record: Delivery = { id, type, jobId: job.id, seq: event.seq, tenant: job.tenant ?? '', url: target.url, body, status: 'pending', createdAt: now, since: now, nextAt: now, attempts: 0, failures: 0, log: [] };
     this.unwritten.add(id);
     const written = () => {
@@ -137,6 +137,20 @@ export class Outbox {
       log.warn({ job: job.id }, `webhook ${type} not written yet: ${(err as Error).message}`);
       written();
     });
+  }
+
+  /** The door's job view; should it fail, the default one, so the event is not lost. */
+  private viewOf(door: string | undefined): JobView {
+    const view = door !== undefined ? this.options.views?.[door] : undefined;
+    if (!view) return defaultView;
+    return (job, event) => {
+      try {
+        return view(job, event);
+      } catch (err) {
+        log.error({ job: job.id, door }, `the ${door} job view failed for a webhook; sending the default view: ${(err as Error).message}`);
+        return defaultView(job, event);
+      }
+    };
   }
 
   // ── sending ──────────────────────────────────────────────────────────────────────────────
