@@ -6,6 +6,7 @@ import type { Context } from 'koa';
 import type { Engine } from '../engine/index.js';
 import { ClientError } from '../engine/index.js';
 import type { Doors } from '../server/auth.js';
+import { callerOf } from '../server/params.js';
 import type { Delivery, DeliveryStatus } from './records.js';
 import { DELIVERIES, DELIVERY_STATUSES, detailOf, redelivered, summaryOf } from './records.js';
 
@@ -44,6 +45,9 @@ export function webhookRoutes(engine: Engine, doors: Doors): Router {
   const router = new Router({ prefix: WEBHOOK_ADMIN_PREFIX });
   router.use(async (ctx, next) => {
     doors.requireAdmin(ctx);
+    // Deliveries show every key's URLs and results: with API keys, only the admin token sees them
+    // (a key is no operator even while ADMIN_TOKEN is unset).
+    if (!callerOf(ctx).admin) throw new ClientError(403, 'webhook deliveries of every key are shown only to the operator: set ADMIN_TOKEN and send X-Admin-Token: <token>');
     await next();
   });
 

@@ -81,6 +81,17 @@ test('the operator routes need the admin token', async () => {
   expect((await admin('')).status).toBe(200);
 });
 
+test('with API keys and no ADMIN_TOKEN, no key is the operator of deliveries', async () => {
+  const keysOnly = await startBridge(sims.map((s) => s.url), { API_KEYS: `alice:${ALICE}` });
+  try {
+    const res = await fetch(`${keysOnly.url}/admin/webhooks`, { headers: { authorization: `Bearer ${ALICE}` } });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/set ADMIN_TOKEN/);
+  } finally {
+    await keysOnly.dispose();
+  }
+});
+
 test('list by status, page by cursor, show one with its attempts', async () => {
   bobAnswer = 500;
   const failing = await submit(BOB, { 'Webhook-Url': `${bobHooks.url}/bob` });
