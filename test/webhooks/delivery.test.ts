@@ -91,6 +91,18 @@ test('a failed job reports job.failed with the error', async () => {
   expect(payload.data.error).toMatchObject({ message: expect.any(String), node_id: '2' });
 });
 
+test('a canceled job reports job.canceled with the reason', async () => {
+  const r = await receiver(() => ({ status: 200 }));
+  const clientId = `webhook-cancel-${++n}`;
+  const res = await postJson(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, { workflow: 'sleep.json', '2/seconds': 30 }, { headers: { 'content-type': 'application/json', 'Webhook-Url': r.url } });
+  expect(res.status).toBe(200);
+  const jobId = bridge.engine.jobsOf(clientId)[0].id;
+  await deliveryUntil(bridge.engine, (x) => x.id === `msg_${jobId}_started` && x.status === 'delivered');
+  expect((await postJson(`${bridge.url}/interrupt?clientId=${clientId}`)).status).toBe(200);
+  const d = await deliveryUntil(bridge.engine, (x) => x.id === `msg_${jobId}_canceled` && x.status === 'delivered');
+  expect(JSON.parse(d.body)).toMatchObject({ type: 'job.canceled', data: { id: jobId, status: 'canceled', outputs: [], error: { code: 'canceled', message: expect.stringMatching(/interrupted/) } } });
+});
+
 test('a receiver that always fails ends dead after the retry window, and jobs go on meanwhile', async () => {
   const r = await receiver(() => ({ status: 503, body: 'down for maintenance' }));
   const jobId = await submit({ 'Webhook-Url': r.url });
