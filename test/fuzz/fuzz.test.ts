@@ -66,6 +66,8 @@ async function spawnBridge(): Promise<BridgeProcess> {
       WORKFLOW_ALIAS: path.join(ROOT, 'workflow_alias.json'),
       API_KEYS: `good:${GOOD},hostile:${HOSTILE}`,
       ADMIN_TOKEN: ADMIN,
+      WEBHOOK_SECRET: 'whsec_ZnV6ei13ZWJob29rLXNlY3JldC0wMDAwMDAwMDAwMDA=',
+      WEBHOOK_TIMEOUT: '1',
       HEALTH_INTERVAL: '0.2',
       DISCONNECT_GRACE: '0',
       REQUEST_TIMEOUT: String(REQUEST_TIMEOUT_S),

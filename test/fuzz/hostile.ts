@@ -54,7 +54,13 @@ const CURATED_ROUTES: [string, string][] = [
   ['POST', '/interrupt'],
   ['POST', '/free'],
   ['GET', '/generation-count'],
+  ['GET', '/admin/webhooks'],
+  ['GET', '/admin/webhooks/x'],
+  ['POST', '/admin/webhooks/x/redeliver'],
 ];
+
+/** Webhook-Url values: garbage, refused addresses, and names that never answer. */
+const WEBHOOK_URLS = ['http://127.0.0.1:1/x', 'http://[::1]/x', 'http://169.254.169.254/', 'https://u:p@example.com/', 'https://hooks.invalid/x', 'http://localhost:1/', 'ftp://x/'];
 
 const COMFY_ROUTES: [string, string][] = [
   ['POST', '/prompt'],
@@ -284,5 +290,6 @@ export function hostile(rng: Rng): Hostile {
   const query = rng.chance(0.5) ? randomQuery(rng) : '';
   if (query) target += (target.includes('?') ? '&' : '?') + query.slice(1);
   if (rng.chance(0.05)) headers.authorization = `Bearer ${randomString(rng).replace(/[^\x20-\x7e]/g, 'x')}`;
+  if (door === 'curated' && rng.chance(0.1)) headers['webhook-url'] = rng.chance(0.5) ? rng.pick(WEBHOOK_URLS) : randomString(rng).replace(/[^\x20-\x7e]/g, 'x');
   return { kind: 'http', door, method: verb, path: target, headers, body };
 }
