@@ -25,7 +25,7 @@ import { V2Door } from '../v2/door.js';
 import { v2Api } from '../v2/routes.js';
 import { assetReferences } from '../v2/asset-extension.js';
 import { DashboardFeed, dashboardApi, dashboardPage } from '../dashboard/index.js';
-import { webhookRoutes } from '../webhooks/index.js';
+import { webhookExtension, webhookRoutes } from '../webhooks/index.js';
 
 export interface RunningServer {
   server: http.Server;
@@ -92,7 +92,7 @@ export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, d
 export async function startServer(engine: Engine, host: string, port: number, metrics?: BridgeMetrics): Promise<RunningServer> {
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
-  const v2 = new V2Door(engine, { extensions: [assetReferences(engine)] });
+  const v2 = new V2Door(engine, { extensions: [assetReferences(engine), webhookExtension(engine.config.webhooks)] });
   const dashboard = new DashboardFeed(engine);
   const app = createApp(sessions, doors, v2, dashboard, metrics);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });

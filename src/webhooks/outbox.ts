@@ -11,8 +11,7 @@
 import type { Engine, JobEvent } from '../engine/index.js';
 import type { Collection } from '../engine/index.js';
 import { logger } from '../log.js';
-import type { JobView } from './events.js';
-import { defaultView, payloadOf, webhookTypeOf } from './events.js';
+import { payloadOf, webhookTypeOf } from './events.js';
 import { nextStep, retrySchedule, describe } from './policy.js';
 import type { RetrySchedule } from './policy.js';
 import type { Delivery } from './records.js';
@@ -20,8 +19,7 @@ import { DELIVERIES, deliveryId, withAttempt } from './records.js';
 import { Sender } from './sender.js';
 import type { WebhookSettings } from './settings.js';
 import { secretOf } from './settings.js';
-import type { WebhookTarget } from './target.js';
-import { WEBHOOK_TABLE } from './target.js';
+import { targetOf } from './target.js';
 
 const log = logger('webhooks');
 
@@ -34,8 +32,7 @@ const PRUNE_MS = 60_000;
 const MIN_PUMP_GAP_MS = 5;
 
 export interface OutboxOptions {
-  /** Per door: how its job view shows outputs and errors (default: `defaultView`). */
-  views?: Record<string, JobView>;
+  /** Jitter's random numbers (tests). */
   random?: () => number;
 }
 
@@ -117,14 +114,14 @@ export class Outbox {
   private onJobEvent(event: JobEvent): void {
     const type = webhookTypeOf(event.kind);
     if (!type || this.stopped || !this.engine.isDispatcher) return;
-    const target = this.engine.doorTable<WebhookTarget>(WEBHOOK_TABLE).get(event.jobId);
+    const target = targetOf(this.engine, event.jobId);
     const job = this.engine.get(event.jobId);
     if (!target || !job) return;
     const id = deliveryId(job.id, type);
     // A job started again after a lost backend is the same event: one delivery.
     if (this.deliveries.has(id)) return;
     const now = Date.now();
-    const body = payloadOf(event, job, this.viewOf(job.door));
+    const body = payloadOf(event, job, now);
     const record: Delivery = { id, type, jobId: job.id, seq: event.seq, tenant: job.tenant ?? '', url: target.url, body, status: 'pending', createdAt: now, since: now, nextAt: now, attempts: 0, failures: 0, log: [] };
     this.unwritten.add(id);
     const written = () => {
@@ -137,20 +134,6 @@ export class Outbox {
       log.warn({ job: job.id }, `webhook ${type} not written yet: ${(err as Error).message}`);
       written();
     });
-  }
-
-  /** The door's job view; should it fail, the default one, so the event is not lost. */
-  private viewOf(door: string | undefined): JobView {
-    const view = door !== undefined ? this.options.views?.[door] : undefined;
-    if (!view) return defaultView;
-    return (job, event) => {
-      try {
-        return view(job, event);
-      } catch (err) {
-        log.error({ job: job.id, door }, `the ${door} job view failed for a webhook; sending the default view: ${(err as Error).message}`);
-        return defaultView(job, event);
-      }
-    };
   }
 
   // ── sending ──────────────────────────────────────────────────────────────────────────────

@@ -1,8 +1,12 @@
 // Naming a job's webhook at submission: the `Webhook-Url` request header, or the API key's default
-// (WEBHOOKS). A door calls `webhookTables` and passes the answer in `JobSpec.tables`, so the URL is
-// written with the job and the dispatcher reads it when the job's events happen.
+// (WEBHOOKS). A door calls `webhookTables` and passes the answer in `JobSpec.tables` (the v2 door
+// through its extension, `v2-extension.ts`, which keeps it in the job's v2 record), so the URL is
+// written with the job and the dispatcher reads it (`targetOf`) when the job's events happen.
 import { ClientError } from '../engine/errors.js';
+import type { Engine } from '../engine/index.js';
 import type { Principal } from '../engine/tenants.js';
+import { V2_DOOR } from '../v2/door.js';
+import type { V2Record } from '../v2/extensions.js';
 import { checkWebhookUrl } from './url.js';
 import type { WebhookSettings } from './settings.js';
 import { ANY_KEY, secretOf } from './settings.js';
@@ -51,4 +55,9 @@ export function webhookTables(
     }
   }
   return { [WEBHOOK_TABLE]: { url } };
+}
+
+/** The webhook a job was given: in its `webhook` side table, or kept by the v2 door's extension. */
+export function targetOf(engine: Pick<Engine, 'doorTable'>, jobId: string): WebhookTarget | undefined {
+  return engine.doorTable<WebhookTarget>(WEBHOOK_TABLE).get(jobId) ?? (engine.doorTable<V2Record>(V2_DOOR).get(jobId)?.extensions?.[WEBHOOK_TABLE] as WebhookTarget | undefined);
 }

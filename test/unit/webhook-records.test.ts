@@ -58,26 +58,34 @@ describe('payloads', () => {
     expect(['started', 'succeeded', 'failed', 'cancelled'].map(webhookTypeOf)).toEqual(['job.started', 'job.succeeded', 'job.failed', 'job.canceled']);
   });
 
-  test('succeeded: outputs with their node, kind and asset id', () => {
+  test('succeeded: outputs as the v2 job view shows them, with paths on the bridge', () => {
     const file = { filename: 'ComfyUI_00001_.png', subfolder: '', type: 'output', backend: 'http://b:8188' };
-    const j = job({ state: 'completed', outputs: [file], nodeOutputs: [{ node: '9', output: { images: [{ filename: file.filename, subfolder: '', type: 'output' }] }, seq: 5 }] });
-    const body = JSON.parse(payloadOf(event({ kind: 'succeeded', outputs: [file] }), j));
+    const ref = { filename: file.filename, subfolder: '', type: 'output' };
+    const j = job({ state: 'completed', finishedAt: Date.parse('2025-06-01T12:00:00Z'), outputs: [file], record: { outputs: { '9': { images: [ref] } } }, nodeOutputs: [{ node: '9', output: { images: [ref] }, seq: 5 }] });
+    const id = outputAssetId(JOB, ref);
+    const body = JSON.parse(payloadOf(event({ kind: 'succeeded', outputs: [file] }), j, Date.parse('2025-06-01T12:00:01Z')));
     expect(body).toEqual({
       type: 'job.succeeded',
       timestamp: '2025-06-01T12:00:00.000Z',
-      data: { id: JOB, status: 'succeeded', error: null, outputs: [{ node_id: '9', name: file.filename, type: 'image', content_type: 'image/png', id: outputAssetId(JOB, file) }] },
+      data: {
+        id: JOB,
+        status: 'succeeded',
+        error: null,
+        outputs: [{ node_id: '9', name: file.filename, type: 'image', content_type: 'image/png', size_bytes: null, id, hash: null, url: `/api/v2/assets/${id}/content`, url_expires_at: '2025-06-02T12:00:00.000Z' }],
+      },
     });
   });
 
-  test('failed: the error with its node; canceled: the reason', () => {
-    const failed = JSON.parse(payloadOf(event({ kind: 'failed', error: { message: 'boom', node_id: '2', node_type: 'KSampler', exception_type: 'RuntimeError', traceback: ['a\n', 'b\n'] } }), job({ state: 'failed' })));
-    expect(failed.data).toEqual({ id: JOB, status: 'failed', outputs: [], error: { code: 'node_execution_error', message: 'boom', node_id: '2', class_type: 'KSampler', exception_type: 'RuntimeError', traceback: 'a\nb\n' } });
-    const canceled = JSON.parse(payloadOf(event({ kind: 'cancelled', reason: 'interrupted by request' }), job({ state: 'cancelled' })));
-    expect(canceled).toMatchObject({ type: 'job.canceled', data: { status: 'canceled', error: { code: 'canceled', message: 'interrupted by request' } } });
+  test("failed: the node's exception as the backend recorded it, or why the bridge gave up", () => {
+    const record = { outputs: {}, status: { status_str: 'error', completed: false, messages: [['execution_error', { node_id: '2', node_type: 'KSampler', exception_type: 'RuntimeError', exception_message: 'boom', traceback: ['a\n', 'b\n'] }]] as [string, Record<string, unknown>][] } };
+    const failed = JSON.parse(payloadOf(event({ kind: 'failed', error: { message: 'boom' } }), job({ state: 'failed', error: 'boom', record })));
+    expect(failed.data).toEqual({ id: JOB, status: 'failed', outputs: [], error: { code: 'node_execution_error', message: 'RuntimeError: boom', node_id: '2', class_type: 'KSampler', traceback: 'a\nb\n' } });
+    const gaveUp = JSON.parse(payloadOf(event({ kind: 'failed', error: { message: 'gave up after 3 attempts' } }), job({ state: 'failed', error: 'gave up after 3 attempts' })));
+    expect(gaveUp.data.error).toEqual({ code: 'execution_failed', message: 'gave up after 3 attempts', node_id: null, class_type: null, traceback: null });
   });
 
-  test("a door's own view shapes outputs and error", () => {
-    const body = JSON.parse(payloadOf(event({ kind: 'started' }), job({ state: 'running' }), () => ({ outputs: ['mine'], error: { code: 'x' } })));
-    expect(body.data).toEqual({ id: JOB, status: 'running', outputs: ['mine'], error: { code: 'x' } });
+  test('started and canceled carry their status and no error', () => {
+    expect(JSON.parse(payloadOf(event({ kind: 'started' }), job({ state: 'running' }))).data).toEqual({ id: JOB, status: 'running', outputs: [], error: null });
+    expect(JSON.parse(payloadOf(event({ kind: 'cancelled', reason: 'interrupted' }), job({ state: 'cancelled', error: 'interrupted' })))).toMatchObject({ type: 'job.canceled', data: { status: 'canceled', error: null } });
   });
 });
