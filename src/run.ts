@@ -29,7 +29,7 @@ export async function run(config: Config): Promise<Running> {
   // Listening before the engine starts, so the events of recovered jobs are counted too, and
   // none goes by the webhooks unheard.
   const metrics = new BridgeMetrics(engine);
-  const webhooks = new Outbox(engine, config.webhooks);
+  const webhooks = new Outbox(engine, config.webhooks, { metrics });
   webhooks.start();
   engine.start();
   let server: RunningServer;

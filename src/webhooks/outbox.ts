@@ -32,6 +32,8 @@ const PRUNE_MS = 60_000;
 const MIN_PUMP_GAP_MS = 5;
 
 export interface OutboxOptions {
+  /** Told how each attempt ended (GET /metrics). */
+  metrics?: { webhookDelivery(outcome: 'delivered' | 'retry' | 'dead'): void };
   /** Jitter's random numbers (tests). */
   random?: () => number;
 }
@@ -244,6 +246,7 @@ export class Outbox {
         : next.status === 'delivered'
           ? { status: 'delivered', finishedAt: now }
           : { status: 'dead', finishedAt: now, reason: next.reason, failures };
+    this.options.metrics?.webhookDelivery(next.status === 'pending' ? 'retry' : next.status);
     const where = { job: record.jobId, delivery: record.id, receiver: receiverOf(record.url) };
     if (next.status === 'delivered') log.debug(where, `webhook ${record.type} delivered (attempt ${current.attempts + 1})`);
     else if (next.status === 'dead') log.warn(where, `webhook ${record.type} given up after ${current.attempts + 1} attempts: ${next.reason}`);

@@ -43,6 +43,14 @@ async function submit(headers: Record<string, string>, workflow = 'invert'): Pro
   return job.id;
 }
 
+/** The webhook attempts GET /metrics has counted, by outcome. */
+async function attemptsCounted(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${bridge.url}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const m of text.matchAll(/^comfy_bridge_webhook_deliveries_total\{outcome="(\w+)"\} (\d+)$/gm)) counts[m[1]] = Number(m[2]);
+  return counts;
+}
+
 test('a receiver that fails three times, then answers 200, gets each event once, signed, in order', async () => {
   const fails = new Map<string, number>();
   const r = await receiver((req) => {
@@ -51,9 +59,13 @@ test('a receiver that fails three times, then answers 200, gets each event once,
     fails.set(id, seen);
     return { status: seen <= 3 ? 500 : 200 };
   });
+  const counted = await attemptsCounted();
   const jobId = await submit({ 'Webhook-Url': `${r.url}/hook?x=1` });
   const done = await deliveryUntil(bridge.engine, (d) => d.id === `msg_${jobId}_succeeded` && d.status === 'delivered');
   const started = await deliveryUntil(bridge.engine, (d) => d.id === `msg_${jobId}_started` && d.status === 'delivered');
+  const now = await attemptsCounted();
+  expect(now.retry - counted.retry).toBe(6);
+  expect(now.delivered - counted.delivered).toBe(2);
 
   expect(r.successes(done.id)).toBe(1);
   expect(r.successes(started.id)).toBe(1);
