@@ -176,10 +176,34 @@ export function parseAllowPrivate(value: string | undefined): { policy: AddressP
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
+/**
+ * Host name lookups under way at once. dns.lookup runs in libuv's thread pool, which the store's
+ * file writes share: receivers whose DNS is slow may hold a few threads, never all of them.
+ */
+const MAX_LOOKUPS = 2;
+let lookups = 0;
+const waitingLookups: (() => void)[] = [];
+
+function lookupSlot(run: (release: () => void) => void): void {
+  if (lookups >= MAX_LOOKUPS) {
+    waitingLookups.push(() => lookupSlot(run));
+    return;
+  }
+  lookups++;
+  let released = false;
+  run(() => {
+    if (released) return;
+    released = true;
+    lookups--;
+    waitingLookups.shift()?.();
+  });
+}
+
 /** dns.lookup that answers only addresses the policy allows, or an AddressRefused error. */
 export function guardedLookup(policy: AddressPolicy) {
   return (hostname: string, options: LookupOneOptions | LookupAllOptions, callback: LookupCallback): void => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    lookupSlot((release) => dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      release();
       if (err) return callback(err, []);
       const usable = addresses.filter((a) => refusal(a.address, policy) === undefined);
       if (usable.length === 0) {
@@ -188,7 +212,7 @@ export function guardedLookup(policy: AddressPolicy) {
       }
       if ((options as LookupAllOptions).all) callback(null, usable);
       else callback(null, usable[0].address, usable[0].family);
-    });
+    }));
   };
 }
 
@@ -201,7 +225,7 @@ function refused(reason: string): AddressRefused {
  * is, a name through `guardedLookup`, whose checked address is the one the socket connects to.
  */
 export function guardedConnector(policy: AddressPolicy, timeoutMs: number): buildConnector.connector {
-  const connect = buildConnector({ timeout: timeoutMs, ...(policy.allowAll ? {} : { lookup: guardedLookup(policy) }) } as buildConnector.BuildOptions);
+  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(policy) } as buildConnector.BuildOptions);
   return (options, callback) => {
     const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
     if (net.isIP(host)) {
