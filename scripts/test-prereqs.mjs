@@ -1,10 +1,14 @@
-// Run by `npm test` first: the servers the tests start for themselves (redis-server for the
-// cluster tests) must be installed. As root on Debian they are installed with apt when missing;
+// Run by `npm test` first: the programs the tests start for themselves (redis-server for the
+// cluster tests, Chromium for the dashboard's browser tests) must be installed. As root on Debian they are installed with apt when missing;
 // otherwise this names the packages to install and stops.
 import { spawnSync } from 'node:child_process';
 
 /** Binary → Debian package. */
-const NEEDED = [{ binary: 'redis-server', pkg: 'redis-server', args: ['--version'] }];
+const NEEDED = [
+  { binary: 'redis-server', pkg: 'redis-server', args: ['--version'] },
+  // Debian's build, driven by playwright-core (which downloads no browser of its own).
+  { binary: 'chromium', pkg: 'chromium', args: ['--version'] },
+];
 
 const has = ({ binary, args }) => spawnSync(binary, args, { stdio: 'ignore' }).status === 0;
 const missing = NEEDED.filter((n) => !has(n));

@@ -59,6 +59,8 @@ export interface Config {
   apiKeys: ApiKey[];
   /** Token for operator actions that touch every client; undefined means they are open. */
   adminToken: string | undefined;
+  /** Bearer token that may read GET /metrics (as the admin token may); undefined: the admin token's rule. */
+  metricsToken: string | undefined;
   /** Unfinished jobs one client may have; 0 means no limit. */
   maxJobsPerClient: number;
   /** Unfinished jobs the bridge holds in all; 0 means no limit. */
@@ -74,6 +76,8 @@ export interface Config {
   redisPrefix: string;
   /** How long the dispatcher lease lasts without renewal: the fail-over time. */
   clusterLeaseMs: number;
+  /** How long the v2 API remembers an Idempotency-Key and the answer it was given. */
+  idempotencyTtlMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -170,6 +174,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobStallTimeoutMs: Math.round(num('JOB_STALL_TIMEOUT', 600, { min: 0.01, max: 86_400, integer: false }) * 1000),
     apiKeys: [],
     adminToken: env.ADMIN_TOKEN?.trim() || undefined,
+    metricsToken: env.METRICS_TOKEN?.trim() || undefined,
     maxJobsPerClient: num('MAX_JOBS_PER_CLIENT', 100, { max: 1_000_000 }),
     maxQueue: num('MAX_QUEUE', 100_000, { max: 10_000_000 }),
     corsOrigins: list('CORS_ORIGINS'),
@@ -177,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     logFormat: logFormat as Config['logFormat'],
     redisPrefix: str('REDIS_PREFIX', 'comfy-bridge:'),
     clusterLeaseMs: Math.round(num('CLUSTER_LEASE', 5, { min: 0.5, max: 300, integer: false }) * 1000),
+    idempotencyTtlMs: Math.round(num('IDEMPOTENCY_TTL', 86_400, { min: 1, max: 30 * 86_400, integer: false }) * 1000),
   };
   const redisUrl = env.REDIS_URL?.trim();
   if (redisUrl) {
@@ -203,6 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
   if (config.adminToken !== undefined && config.adminToken.length < 16) problems.push('ADMIN_TOKEN is shorter than 16 characters; use a long random token');
+  if (config.metricsToken !== undefined && (config.metricsToken.length < 16 || /\s/.test(config.metricsToken))) problems.push('METRICS_TOKEN is shorter than 16 characters or contains a space; use a long random token');
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entry ${JSON.stringify(origin)} is not an origin like https://app.example.com (or *)`);
   }

@@ -4,6 +4,7 @@ import { Engine } from './engine/index.js';
 import { startServer } from './server/app.js';
 import type { RunningServer } from './server/app.js';
 import { startCompatServer } from './compat/server.js';
+import { BridgeMetrics } from './metrics/metrics.js';
 import { logger, setLogLevel } from './log.js';
 
 const log = logger('main');
@@ -13,6 +14,8 @@ export interface Running {
   server: RunningServer;
   /** The ComfyUI-compatible door, unless COMFY_COMPAT_PORT is 0. */
   compat?: { url: string; close(): Promise<void> };
+  /** What GET /metrics exposes. */
+  metrics: BridgeMetrics;
   stop(): Promise<void>;
 }
 
@@ -20,20 +23,24 @@ export interface Running {
 export async function run(config: Config): Promise<Running> {
   setLogLevel(config.logLevel);
   const engine = await Engine.create(config);
+  // Listening before the engine starts, so the events of recovered jobs are counted too.
+  const metrics = new BridgeMetrics(engine);
   engine.start();
   let server: RunningServer;
   try {
-    server = await startServer(engine, config.host, config.port);
+    server = await startServer(engine, config.host, config.port, metrics);
   } catch (err) {
+    metrics.close();
     await engine.stop();
     throw err;
   }
   let compat: Running['compat'];
   if (config.compatPort !== 0) {
     try {
-      compat = await startCompatServer(engine, config.host, config.compatPort);
+      compat = await startCompatServer(engine, config.host, config.compatPort, metrics);
     } catch (err) {
       await server.close();
+      metrics.close();
       await engine.stop();
       throw err;
     }
@@ -49,12 +56,14 @@ export async function run(config: Config): Promise<Running> {
     engine,
     server,
     compat,
+    metrics,
     stop() {
       // Stop accepting, let the last writes land, close sockets.
       stopping ??= (async () => {
         engine.serving = false;
         await compat?.close();
         await server.close();
+        metrics.close();
         await engine.stop();
       })();
       return stopping;

@@ -31,6 +31,7 @@ import { JSON_BODY_LIMIT } from '../http/body.js';
 import { requestLog } from '../http/request-log.js';
 import { MAX_CLIENT_ID_CHARS } from '../comfy/graph-limits.js';
 import type { IncomingMessage } from 'node:http';
+import type { BridgeMetrics } from '../metrics/metrics.js';
 import type { Duplex } from 'node:stream';
 
 const log = logger('compat');
@@ -58,7 +59,7 @@ export function crossOriginRefused(host: string | undefined, origin: string | un
   return originRejected(host, origin);
 }
 
-export async function startCompatServer(engine: Engine, host: string, port: number): Promise<CompatServer> {
+export async function startCompatServer(engine: Engine, host: string, port: number, metrics?: BridgeMetrics): Promise<CompatServer> {
   const { config } = engine;
   const doors = new Doors(config);
   const inputs = await ComfyInputs.open(config.uploadDir);
@@ -94,6 +95,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
   app.on('error', logStreamError);
   app.use(requestLog(log));
   app.use(compatErrors);
+  if (metrics) app.use(metrics.meter(COMFY_DOOR));
   app.use(async (ctx: Context, next: Next) => {
     if (crossOriginRefused(ctx.get('host') || undefined, ctx.get('origin') || undefined, config.corsOrigins)) {
       ctx.status = 403;

@@ -23,8 +23,8 @@ export class CallerView {
   }
 
   /** Check, patch and submit a catalog workflow for one of the caller's clients. */
-  submitWorkflow(clientId: string, body: unknown, door?: string): Promise<Accepted> {
-    return this.engine.submitWorkflow(clientId, body, door, this.who.tenant);
+  submitWorkflow(clientId: string, body: unknown, door?: string, spec: Pick<JobSpec, 'id' | 'tables'> = {}): Promise<Accepted> {
+    return this.engine.submitWorkflow(clientId, body, door, this.who.tenant, spec);
   }
 
   get(jobId: string): Job | undefined {

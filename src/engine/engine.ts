@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { Backend } from '../scheduler/backend.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import type { Explanation } from '../scheduler/scheduler.js';
 import { JobStore, StoreError } from '../jobs/store.js';
 import type { Collection, SideTable } from '../jobs/store.js';
 import { GenerationCount } from '../jobs/generation-count.js';
@@ -47,6 +48,10 @@ const log = logger('engine');
 
 /** How long a cancel asked of another process's dispatcher is waited for before answering. */
 const CANCEL_WAIT_MS = 30_000;
+/** A finished job (and its results) is kept this long, then swept. */
+export const FINISHED_RETENTION_MS = 24 * 3600_000;
+/** A job whose results a client collected is kept this long after, then swept. */
+export const COLLECTED_RETENTION_MS = 10 * 60_000;
 
 /** What a door asks the engine to run. */
 export interface JobSpec {
@@ -90,6 +95,19 @@ export interface Readiness {
   ready: boolean;
   checks: { doors: boolean; store: boolean; backends: number; redis?: boolean };
   cluster?: { role: 'dispatcher' | 'follower'; process: string };
+}
+
+/** What operators' metrics read of one backend. */
+export interface BackendReading {
+  url: string;
+  /** Usable for new work, as this process sees it. */
+  healthy: boolean;
+  /** Our unfinished jobs on it (being sent, queued there, running). */
+  inFlight: number;
+  /** Seconds per work unit learned from its own jobs (by the process that dispatches). */
+  secondsPerUnit?: number;
+  /** Times this process's event socket to it registered again after a drop. */
+  reconnects: number;
 }
 
 export interface FreeOptions {
@@ -296,7 +314,7 @@ export class Engine {
 
   /** Refuse new work while the store cannot take it. */
   private requireStore(): void {
-    if (!this.accepting) throw new ClientError(503, 'the job store (Redis) is unreachable; retry shortly', { 'Retry-After': '5' });
+    if (!this.accepting) throw new ClientError(503, 'the job store (Redis) is unreachable; retry shortly', { 'Retry-After': '5' }, { code: 'store_unavailable' });
   }
 
   // ── submitting ────────────────────────────────────────────────────────────────────────────
@@ -307,13 +325,16 @@ export class Engine {
     return wf;
   }
 
-  /** Check a catalog workflow's input values, patch it, and submit it for `clientId`. */
-  async submitWorkflow(clientId: string, body: unknown, door?: string, tenant = ''): Promise<Accepted> {
+  /**
+   * Check a catalog workflow's input values, patch it, and submit it for `clientId`; `spec` gives
+   * the job's id and side-table values, as `submit` takes them.
+   */
+  async submitWorkflow(clientId: string, body: unknown, door?: string, tenant = '', spec: Pick<JobSpec, 'id' | 'tables'> = {}): Promise<Accepted> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientError(400, 'the request body must be a JSON object like {"workflow": "<alias>", "<node>/<input>": value}');
     const alias = (body as Record<string, unknown>).workflow;
     if (typeof alias !== 'string' || alias === '') throw new ClientError(400, `"workflow" is required: one of ${this.catalog.list().join(', ')}`);
     const wf = this.catalog.get(alias);
-    if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`);
+    if (!wf) throw new ClientError(400, `unknown workflow "${alias}": use one of ${this.catalog.list().join(', ')}`, {}, { code: 'unknown_workflow' });
     // Held to the backends' own ranges and choices once one has described its nodes.
     const check = checkSubmission(wf, body, UploadStore.isName, await this.pool.objectInfo());
     const problems = check.ok ? [] : [...check.problems];
@@ -329,9 +350,9 @@ export class Engine {
     for (const name of named) {
       if (!(await this.uploads.exists(name, tenant))) problems.push(`${name} was not uploaded (or was used and removed); POST /upload it first`);
     }
-    if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '));
+    if (!check.ok || problems.length) throw new ClientError(400, problems.join('; '), {}, { code: 'invalid_inputs', problems });
     const prompt = patchWorkflow(wf.graph, check.values) as ComfyPrompt;
-    return this.submit({ clientId, tenant, door, workflow: wf.alias, prompt, uploads: check.uploads });
+    return this.submit({ ...spec, clientId, tenant, door, workflow: wf.alias, prompt, uploads: check.uploads });
   }
 
   /**
@@ -378,10 +399,10 @@ export class Engine {
     // A rough wait before a slot frees up: a typical job's duration, at least a second.
     const retryAfter = String(Math.max(1, Math.ceil(this.scheduler.estimates.meanJobSeconds() ?? 5)));
     if (maxJobsPerClient > 0 && this.store.ofClient(clientId, tenant).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
-      throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter });
+      throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter }, { code: 'client_limit' });
     }
     if (maxQueue > 0 && this.unfinished() >= maxQueue) {
-      throw new ClientError(503, `the queue is full (${maxQueue} unfinished jobs, MAX_QUEUE); retry later`, { 'Retry-After': retryAfter });
+      throw new ClientError(503, `the queue is full (${maxQueue} unfinished jobs, MAX_QUEUE); retry later`, { 'Retry-After': retryAfter }, { code: 'queue_full' });
     }
   }
 
@@ -457,6 +478,20 @@ export class Engine {
   }
 
   /**
+   * The waiting jobs in the order they will run. A process that does not dispatch orders them by
+   * priority, then arrival (as `position` counts).
+   */
+  waiting(): Job[] {
+    if (this.dispatching) return this.scheduler.waitingJobs();
+    const queued: Job[] = [];
+    for (const id of this.open) {
+      const job = this.store.get(id);
+      if (job?.state === 'queued') queued.push(job);
+    }
+    return queued.sort((a, b) => a.priority - b.priority || a.createdAt - b.createdAt);
+  }
+
+  /**
    * Backend URLs: the pool in the order backends were added, then removed backends whose files
    * jobs still name (their files can still be read from them).
    */
@@ -467,6 +502,25 @@ export class Engine {
   /** Backends usable for new work now (up, not draining), in the pool's order. */
   healthyBackends(): string[] {
     return this.roster.pool.filter((b) => b.healthy && !b.draining).map((b) => b.url);
+  }
+
+  /** Why a job went (or would go) to a backend: the scheduler's plan, for the operator. */
+  explain(jobId: string): Explanation | undefined {
+    const job = this.store.get(jobId);
+    return job && this.dispatching ? this.scheduler.explanation(job) : undefined;
+  }
+
+  /** Each backend's health, load, learned speed and reconnects, in configuration order. */
+  backendReadings(): BackendReading[] {
+    const inFlight = new Map<string, number>();
+    for (const id of this.open) {
+      const job = this.store.get(id);
+      if (job?.backend !== undefined && isOnBackend(job)) inFlight.set(job.backend, (inFlight.get(job.backend) ?? 0) + 1);
+    }
+    return this.roster.pool.map((b) => {
+      const secondsPerUnit = this.scheduler.estimates.measuredRate(b.url);
+      return { url: b.url, healthy: b.healthy, inFlight: inFlight.get(b.url) ?? 0, ...(secondsPerUnit !== undefined && { secondsPerUnit }), reconnects: b.reconnects };
+    });
   }
 
   /** The backend that serves (or last served) a client. */
@@ -507,7 +561,10 @@ export class Engine {
     const results = await Promise.allSettled(targets.map((b) => b.client.free(options)));
     return targets.map((b, i) => {
       const r = results[i];
-      if (r.status === 'fulfilled') return { url: b.url };
+      if (r.status === 'fulfilled') {
+        if (options.unload_models) this.scheduler.affinity.forget(b.url);
+        return { url: b.url };
+      }
       const error = (r.reason as Error).message;
       log.warn({ backend: b.url }, `POST /free failed: ${error}`);
       return { url: b.url, error };
@@ -734,7 +791,7 @@ export class Engine {
   /** Drop collected jobs after a while, and results nobody came for after a day. */
   async sweep(now = Date.now()): Promise<void> {
     const old = [...this.store.all()].filter(
-      (j) => (j.collectedAt !== undefined && now - j.collectedAt > 10 * 60_000) || (isFinal(j) && now - (j.finishedAt ?? now) > 24 * 3600_000),
+      (j) => (j.collectedAt !== undefined && now - j.collectedAt > COLLECTED_RETENTION_MS) || (isFinal(j) && now - (j.finishedAt ?? now) > FINISHED_RETENTION_MS),
     );
     if (old.length) await this.forget(old.map((j) => j.id));
   }

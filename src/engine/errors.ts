@@ -1,9 +1,22 @@
 // Errors the engine answers a door with; each door turns them into its own protocol's answer.
 
+/** What a refusal is, for a door whose protocol names it with a code of its own. */
+export interface Refused {
+  /** queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), store_unavailable, unknown_workflow, invalid_inputs. */
+  code?: string;
+  /** Each problem on its own, when the detail lists several. */
+  problems?: readonly string[];
+}
+
 /** A client mistake: becomes a 4xx with this detail. */
 export class ClientError extends Error {
-  constructor(readonly status: number, readonly detail: string, readonly headers: Record<string, string> = {}) {
+  readonly code?: string;
+  readonly problems?: readonly string[];
+
+  constructor(readonly status: number, readonly detail: string, readonly headers: Record<string, string> = {}, refused: Refused = {}) {
     super(detail);
+    if (refused.code !== undefined) this.code = refused.code;
+    if (refused.problems !== undefined) this.problems = refused.problems;
   }
 }
 

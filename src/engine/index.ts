@@ -1,6 +1,6 @@
 // The engine API: what every door uses.
-export { Engine, ClientError, DuplicateJobError } from './engine.js';
-export type { Accepted, AddBackendOptions, BackendInfo, Collection, FreeOptions, JobSpec, QueueCounts, Readiness, SideTable } from './engine.js';
+export { Engine, ClientError, DuplicateJobError, FINISHED_RETENTION_MS, COLLECTED_RETENTION_MS } from './engine.js';
+export type { Accepted, AddBackendOptions, BackendInfo, BackendReading, Collection, FreeOptions, JobSpec, QueueCounts, Readiness, SideTable } from './engine.js';
 export * from './events.js';
 export { NoBackend } from './pool-info.js';
 export type { InfoAnswer, ObjectInfoBody, PoolInfo } from './pool-info.js';

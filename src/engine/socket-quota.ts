@@ -16,6 +16,7 @@ export type QuotaAnswer = { ok: true; release: () => void } | { ok: false; reaso
 export class SocketQuota {
   private readonly byClient = new Map<string, number>();
   private readonly byKey = new Map<string, number>();
+  private readonly byDoor = new Map<string, number>();
 
   constructor(private readonly limits: QuotaLimits) {}
 
@@ -33,6 +34,7 @@ export class SocketQuota {
     }
     this.byClient.set(clientSlot, held + 1);
     if (keyed) this.byKey.set(client.tenant, ofKey + 1);
+    this.byDoor.set(door, (this.byDoor.get(door) ?? 0) + 1);
     let released = false;
     return {
       ok: true,
@@ -41,8 +43,14 @@ export class SocketQuota {
         released = true;
         decrement(this.byClient, clientSlot);
         if (keyed) decrement(this.byKey, client.tenant);
+        decrement(this.byDoor, door);
       },
     };
+  }
+
+  /** Open sockets on each door that has any. */
+  openByDoor(): ReadonlyMap<string, number> {
+    return this.byDoor;
   }
 }
 

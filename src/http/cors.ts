@@ -2,7 +2,13 @@
 import cors from '@koa/cors';
 import type { Context, Middleware } from 'koa';
 
-export function corsFor(origins: readonly string[]): Middleware {
+/** Request headers a door reads and answer headers it sends, beyond the ones every door has. */
+export interface CorsHeaders {
+  allow?: readonly string[];
+  expose?: readonly string[];
+}
+
+export function corsFor(origins: readonly string[], extra: CorsHeaders = {}): Middleware {
   const allowAll = origins.includes('*');
   const allowed = new Set(origins);
   return cors({
@@ -13,8 +19,8 @@ export function corsFor(origins: readonly string[]): Middleware {
       return allowed.has(origin) ? origin : '';
     },
     allowMethods: ['GET', 'POST', 'OPTIONS'],
-    allowHeaders: ['Authorization', 'Content-Type', 'X-Admin-Token', 'ori_file_id'],
-    exposeHeaders: ['Retry-After'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Admin-Token', 'ori_file_id', ...(extra.allow ?? [])],
+    exposeHeaders: ['Retry-After', ...(extra.expose ?? [])],
     maxAge: 600,
     // The door's error middleware answers refusals after this one has set its headers.
     keepHeadersOnError: false,

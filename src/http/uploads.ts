@@ -31,6 +31,14 @@ export interface UploadOptions {
   /** Refuse client file names with a path separator (where the door keeps the client's name). */
   bareNames?: boolean;
   idleMs?: number;
+  /** Digest each file's bytes as they arrive (a content hash), so the file is never read twice. */
+  digest?: () => Digest;
+}
+
+/** An incremental hash, as @noble/hashes makes them. */
+export interface Digest {
+  update(bytes: Uint8Array): unknown;
+  digest(): Uint8Array;
 }
 
 export interface ReceivedFile {
@@ -45,11 +53,21 @@ export interface ReceivedFile {
   size: number;
   /** The part's `ori_file_id` header, when asked for and sent. */
   oriFileId?: string;
+  /** The digest of its bytes, when asked for. */
+  digest?: Uint8Array;
 }
 
 export interface Received {
   fields: Record<string, string[]>;
   files: ReceivedFile[];
+}
+
+/** File bytes each request's upload brought in, once read whole (for operators' metrics). */
+const bytesOf = new WeakMap<IncomingMessage, number>();
+
+/** The file bytes `receiveUpload` read whole from this request; 0 when none. */
+export function receivedBytes(req: IncomingMessage): number {
+  return bytesOf.get(req) ?? 0;
 }
 
 /**
@@ -85,6 +103,25 @@ function sink(): Writable {
   return new Writable({ write: (_chunk, _enc, done) => done() });
 }
 
+/** The file's stream with each chunk passed to a digest on its way; finishes when the file has every byte. */
+function digesting(file: WriteStream, digest: Digest): Writable {
+  const out = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      digest.update(chunk);
+      file.write(chunk, done);
+    },
+    final(done) {
+      file.end(done);
+    },
+    destroy(err, done) {
+      if (!file.destroyed) file.destroy();
+      done(err);
+    },
+  });
+  file.on('error', (err) => out.destroy(err));
+  return out;
+}
+
 /**
  * Receive a multipart body into `options.dir`. Resolves with the fields and files; throws an
  * http-error (400, 408, 413) after every file it wrote is gone.
@@ -92,6 +129,7 @@ function sink(): Writable {
 export async function receiveUpload(req: IncomingMessage, options: UploadOptions): Promise<Received> {
   const written = new Map<string, WriteStream>();
   const meta = new Map<string, { field: string; oriFileId?: string }>();
+  const digests = new Map<string, Digest>();
   let failed = false;
   let failure: Error | undefined;
 
@@ -116,7 +154,10 @@ export async function receiveUpload(req: IncomingMessage, options: UploadOptions
       const filepath = path.join(options.dir, file.newFilename);
       const stream = createWriteStream(filepath, { flags: 'wx' });
       written.set(filepath, stream);
-      return stream;
+      if (!options.digest) return stream;
+      const digest = options.digest();
+      digests.set(file.newFilename, digest);
+      return digesting(stream, digest);
     }) as unknown as () => Writable,
   });
 
@@ -156,9 +197,11 @@ export async function receiveUpload(req: IncomingMessage, options: UploadOptions
           newFilename: f.newFilename,
           size: f.size,
           ...(m?.oriFileId ? { oriFileId: m.oriFileId } : {}),
+          ...(digests.has(f.newFilename) ? { digest: digests.get(f.newFilename)!.digest() } : {}),
         });
       }
     }
+    bytesOf.set(req, (bytesOf.get(req) ?? 0) + received.reduce((sum, f) => sum + f.size, 0));
     const flatFields: Record<string, string[]> = {};
     for (const [name, values] of Object.entries(fields)) flatFields[name] = (values ?? []).map(String);
     return { fields: flatFields, files: received };

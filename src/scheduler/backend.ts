@@ -54,6 +54,9 @@ export class Backend extends EventEmitter<BackendEvents> {
   queueRemaining = 0;
   /** The prompt executing now, for frames that carry no prompt_id. */
   runningPromptId: string | undefined;
+  /** Times the event socket registered again after it had been connected (for operators). */
+  reconnects = 0;
+  private everConnected = false;
   private readonly followers = new Map<string, PromptListener>();
   /** The operator's labels (may be empty). */
   labels: string[] = [];
@@ -74,6 +77,8 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.socket.on('binary', (frame) => this.routeBinary(frame));
     this.socket.on('open', () => {
       log.info({ backend: url }, 'event socket connected');
+      if (this.everConnected) this.reconnects++;
+      this.everConnected = true;
       this.refresh();
     });
     this.socket.on('close', () => {

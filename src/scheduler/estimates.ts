@@ -28,6 +28,11 @@ export class Estimates {
     return this.durations.get(backend);
   }
 
+  /** Seconds per unit measured on this backend itself; undefined before its first job. */
+  measuredRate(backend: string): number | undefined {
+    return this.rates.get(backend);
+  }
+
   /** Seconds per unit on this backend; a backend never measured borrows the mean of the others. */
   rate(backend: string): number | undefined {
     const own = this.rates.get(backend);

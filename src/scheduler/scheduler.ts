@@ -11,7 +11,8 @@ import type { Backend } from './backend.js';
 import { Execution } from './execution.js';
 import type { Outcome } from './execution.js';
 import { chooseBackend, planEarliestFinish } from './policy.js';
-import type { BackendLoad, TimedBackend } from './policy.js';
+import type { BackendLoad, PlanChoice, PlanJob, TimedBackend } from './policy.js';
+import { LoaderClock, ModelAffinity, modelsOf } from './affinity.js';
 import { Estimates } from './estimates.js';
 import { workUnits } from '../jobs/progress.js';
 import type { Job } from '../jobs/job.js';
@@ -33,6 +34,32 @@ const SHORT_JOB_EXTRA_SLOTS = 6;
 /** How soon a plan that holds jobs back while a backend is free is looked at again. */
 const REPLAN_MS = 250;
 
+/** Why a job went to a backend: the plan's choice and every backend it weighed. */
+export interface Explanation {
+  jobId: string;
+  at: number;
+  /** How the choice was made: the learned-speed plan, or fewest queued before speeds are known. */
+  policy: 'earliest-finish' | 'fewest-queued' | 'resumed';
+  choice?: PlanChoice | { backend: string };
+  backends: {
+    backend: string;
+    healthy: boolean;
+    canRun: boolean;
+    free: boolean;
+    idle: boolean;
+    /** Seconds until its current work is done, and this job's expected seconds there (run + model loads). */
+    busySeconds?: number;
+    runSeconds?: number;
+    switchSeconds?: number;
+    finishSeconds?: number;
+    heldModels?: string[];
+  }[];
+  models: string[];
+}
+
+/** Explanations kept (one per job, the newest). */
+const EXPLAINED = 2000;
+
 export interface SchedulerOptions {
   prefetch: number;
   maxAttempts: number;
@@ -47,6 +74,8 @@ export type SchedulerReport = (job: Job, event: JobEventBody, backend?: string) 
 /** A job on a backend: the one registry of what runs where. */
 interface Flight {
   execution: Execution;
+  /** How long the job's model loaders ran (a fresh run only). */
+  loaders?: LoaderClock;
   /** The message that closed the prompt, as seen live (the history entry may be unreadable). */
   closing?: ComfyMessage;
 }
@@ -58,7 +87,12 @@ export class Scheduler {
   private rotation = 0;
   /** Learned seconds per work unit of each backend. */
   readonly estimates = new Estimates();
+  /** Which models each backend holds, and what loading one costs there. */
+  readonly affinity = new ModelAffinity();
   private readonly units = new WeakMap<Job, number>();
+  private readonly loads_ = new WeakMap<Job, { models: string[]; loaders: string[] }>();
+  /** Why recent jobs went where they went (for the operator), newest last. */
+  private readonly explained = new Map<string, Explanation>();
   private pumping = false;
   private started = false;
   private stopped = false;
@@ -82,7 +116,11 @@ export class Scheduler {
   private watch(backend: Backend): void {
     if (this.watched.has(backend)) return;
     this.watched.add(backend);
-    backend.on('up', () => this.pump());
+    backend.on('up', () => {
+      // Back from being down: it may have restarted, holding no model.
+      this.affinity.forget(backend.url);
+      this.pump();
+    });
     backend.on('drain', () => this.pump());
     backend.on('unreachable', (reason) => this.backendLost(backend, reason));
   }
@@ -134,6 +172,11 @@ export class Scheduler {
   /** Jobs on backends (dispatching, queued there, running). */
   get activeCount(): number {
     return this.executions.size;
+  }
+
+  /** The waiting jobs in run order (a copy). */
+  waitingJobs(): Job[] {
+    return [...this.waiting];
   }
 
   /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
@@ -209,7 +252,7 @@ export class Scheduler {
     return this.backends.map((b) => ({
       id: b.url,
       ours: held.get(b) ?? 0,
-      slots: this.slotsOf(b),
+      slots: this.slotsOf(b, this.waiting[0], held),
       foreign: Math.max(0, b.queueRemaining - (accepted.get(b) ?? 0)),
     }));
   }
@@ -227,7 +270,7 @@ export class Scheduler {
           // Holding jobs for a faster backend while one is free: the plan changes as running
           // jobs overrun their estimates, so look again soon even if nothing else happens.
           const held = this.held();
-          if (healthy.some((b) => (held.get(b) ?? 0) < this.slotsOf(b))) this.replanSoon();
+          if (healthy.some((b) => (held.get(b) ?? 0) < this.slotsOf(b, this.waiting[0], held))) this.replanSoon();
           break;
         }
         this.waiting.splice(this.waiting.indexOf(next.job), 1);
@@ -243,11 +286,16 @@ export class Scheduler {
    * handing one over does, a deeper pipeline keeps it busy (the same reasoning as the prefetch,
    * scaled to very short jobs). BACKEND_PREFETCH=0 keeps it to one job at a time.
    */
-  private slotsOf(backend: Backend): number {
+  private slotsOf(backend: Backend, job?: Job, held?: Map<Backend, number>): number {
     const base = 1 + this.options.prefetch;
-    if (this.options.prefetch === 0) return base; // no prefetch asked for: one job at a time
-    const seconds = this.estimates.jobSeconds(backend.url);
-    return seconds !== undefined && seconds < SHORT_JOB_SECONDS ? base + SHORT_JOB_EXTRA_SLOTS : base;
+    if (this.options.prefetch === 0 || !job) return base; // no prefetch asked for: one job at a time
+    // The depth rests on the job being placed, not on the backend's past jobs.
+    const seconds = this.estimates.seconds(backend.url, this.unitsOf(job));
+    if (seconds === undefined || seconds >= SHORT_JOB_SECONDS) return base;
+    // A deeper pipeline only while no other healthy backend holds fewer: none takes more than its share.
+    const mine = held?.get(backend) ?? 0;
+    const others = this.backends.filter((b) => b !== backend && b.healthy);
+    return others.every((b) => (held?.get(b) ?? 0) >= mine) ? base + SHORT_JOB_EXTRA_SLOTS : base;
   }
 
   private replanSoon(): void {
@@ -267,7 +315,10 @@ export class Scheduler {
     const loads = new Map(this.loads().map((l) => [l.id, l]));
     const chosen = chooseBackend(ordered.map((b) => loads.get(b.url)!));
     const backend = healthy.find((b) => b.url === chosen);
-    return backend ? { job: this.waiting[0], backend } : undefined;
+    if (!backend) return undefined;
+    const job = this.waiting[0];
+    this.explain(job, 'fewest-queued', { backend: backend.url });
+    return { job, backend };
   }
 
   /** With learned speeds: earliest finish over the head of the queue (see planEarliestFinish). */
@@ -278,16 +329,90 @@ export class Scheduler {
       if (job.priority !== head || window.length >= LOOKAHEAD) break;
       window.push(job);
     }
-    const held = this.held();
-    const timed: TimedBackend[] = healthy.map((b) => ({
-      id: b.url,
-      free: (held.get(b) ?? 0) < this.slotsOf(b),
-      busySeconds: this.busySeconds(b),
-      rate: this.estimates.rate(b.url)!,
-    }));
-    const plan = planEarliestFinish(window.map((j) => ({ units: this.unitsOf(j) })), timed);
+    const timed = this.timed(healthy, window[0]);
+    const now = Date.now();
+    const plan = planEarliestFinish(window.map((j) => this.planJob(j, now)), timed);
     if (!plan) return undefined;
-    return { job: window[plan.job], backend: healthy.find((b) => b.url === plan.backend)! };
+    const job = window[plan.job];
+    this.explain(job, 'earliest-finish', plan);
+    return { job, backend: healthy.find((b) => b.url === plan.backend)! };
+  }
+
+  /** The backends as the plan sees them. */
+  private timed(healthy: Backend[], head: Job | undefined): TimedBackend[] {
+    const held = this.held();
+    return healthy.map((b) => {
+      const ours = held.get(b) ?? 0;
+      return {
+        id: b.url,
+        free: ours < this.slotsOf(b, head, held),
+        idle: ours === 0 && b.queueRemaining === 0,
+        busySeconds: this.busySeconds(b),
+        rate: this.estimates.rate(b.url)!,
+        held: this.affinity.held(b.url),
+        keeps: this.affinity.keptBy(b.url),
+        loadSeconds: (model: string) => this.affinity.costOf(b.url, model),
+      };
+    });
+  }
+
+  private planJob(job: Job, now: number): PlanJob {
+    return { units: this.unitsOf(job), models: this.loadsOf(job).models, waitedSeconds: Math.max(0, (now - job.createdAt) / 1000) };
+  }
+
+  /** The models a job loads and the nodes that load them. */
+  private loadsOf(job: Job): { models: string[]; loaders: string[] } {
+    let l = this.loads_.get(job);
+    if (!l) this.loads_.set(job, (l = modelsOf(job.prompt)));
+    return l;
+  }
+
+  /** Record why a job goes where it goes (debug log, and `explanation` for the operator). */
+  private explain(job: Job, policy: Explanation['policy'], choice: Explanation['choice']): void {
+    const explanation = this.explanationNow(job, policy, choice);
+    this.explained.delete(job.id);
+    this.explained.set(job.id, explanation);
+    if (this.explained.size > EXPLAINED) this.explained.delete(this.explained.keys().next().value!);
+    log.debug({ job: job.id, plan: explanation }, `job goes to ${choice?.backend} (${policy}${choice && 'rule' in choice ? `, ${choice.rule}` : ''})`);
+  }
+
+  private explanationNow(job: Job, policy: Explanation['policy'], choice?: Explanation['choice']): Explanation {
+    const healthy = this.backends.filter((b) => b.healthy);
+    const timed = new Map(this.estimates.rate(healthy[0]?.url ?? '') !== undefined ? this.timed(healthy, job).map((t) => [t.id, t]) : []);
+    const planJob = this.planJob(job, Date.now());
+    return {
+      jobId: job.id,
+      at: Date.now(),
+      policy,
+      ...(choice && { choice }),
+      models: planJob.models ? [...planJob.models] : [],
+      backends: this.backends.map((b) => {
+        const t = timed.get(b.url);
+        const held = this.held();
+        const runSeconds = this.estimates.seconds(b.url, planJob.units);
+        const switchSeconds = this.affinity.switchSeconds(b.url, planJob.models ?? []);
+        return {
+          backend: b.url,
+          healthy: b.healthy,
+          canRun: true,
+          free: (held.get(b) ?? 0) < this.slotsOf(b, job, held),
+          idle: (held.get(b) ?? 0) === 0 && b.queueRemaining === 0,
+          ...(t && { busySeconds: t.busySeconds }),
+          ...(runSeconds !== undefined && { runSeconds }),
+          switchSeconds,
+          ...(t && runSeconds !== undefined && { finishSeconds: t.busySeconds + runSeconds + switchSeconds }),
+          heldModels: this.affinity.held(b.url),
+        };
+      }),
+    };
+  }
+
+  /** Why a job went where it went, or, for a waiting job, how the backends look for it now. */
+  explanation(job: Job): Explanation | undefined {
+    const recorded = this.explained.get(job.id);
+    if (recorded) return recorded;
+    if (this.waiting.includes(job)) return this.explanationNow(job, this.estimates.rate(this.backends[0]?.url ?? '') !== undefined ? 'earliest-finish' : 'fewest-queued');
+    return undefined;
   }
 
   private unitsOf(job: Job): number {
@@ -352,6 +477,7 @@ export class Scheduler {
           if (event) this.report(job, event);
         },
         message: (msg) => {
+          flight.loaders?.observe(msg.type, msg.data, Date.now());
           if (isClosingMessage(msg.type, msg.data)) flight.closing = msg;
           for (const event of eventsOfMessage(msg, job.progress, job.progress?.value ?? 0)) {
             if (event.kind === 'progress') this.store.touch(job, { progress: event.progress });
@@ -368,6 +494,8 @@ export class Scheduler {
       },
     );
     flight.execution = execution;
+    if (!resume) flight.loaders = new LoaderClock(this.loadsOf(job).loaders);
+    else this.explain(job, 'resumed', { backend: backend.url });
     this.executions.set(job.id, flight);
     // The store must know where the job goes before the backend hears of it: after a crash, a
     // job recorded as queued could otherwise run twice.
@@ -388,6 +516,8 @@ export class Scheduler {
 
   private async settle(job: Job, backend: Backend, outcome: Outcome): Promise<void> {
     const closing = this.executions.get(job.id)?.closing;
+    const loaderSeconds = this.executions.get(job.id)?.loaders?.seconds;
+    if (outcome.kind === 'completed' && loaderSeconds !== undefined) this.affinity.ran(backend.url, this.loadsOf(job).models, loaderSeconds);
     this.executions.delete(job.id);
     this.leftYet(backend);
     const record = outcome.kind !== 'lost' ? recordOf(outcome.entry) : undefined;
@@ -395,7 +525,8 @@ export class Scheduler {
     let written: Promise<void> | undefined;
     switch (outcome.kind) {
       case 'completed':
-        if (job.startedAt !== undefined) this.estimates.record(backend.url, this.unitsOf(job), (Date.now() - job.startedAt) / 1000);
+        // Model loads are learned apart (affinity): the speed is the work's own.
+        if (job.startedAt !== undefined) this.estimates.record(backend.url, this.unitsOf(job), Math.max(0, (Date.now() - job.startedAt) / 1000 - (loaderSeconds ?? 0)));
         written = this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, progress: { value: 1 }, ...optional });
         this.report(job, { kind: 'succeeded', outputs: outcome.outputs.map((f) => ({ ...f })), ...optional });
         break;

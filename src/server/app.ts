@@ -3,7 +3,7 @@ import type http from 'node:http';
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
 import type { Engine } from '../engine/index.js';
-import { CuratedSessions } from './sessions.js';
+import { CURATED_DOOR, CuratedSessions } from './sessions.js';
 import { errorHandler, logStreamError } from './errors.js';
 import { Doors } from './auth.js';
 import { ClientHub } from './hub.js';
@@ -18,11 +18,21 @@ import { uploadRoutes } from './routes/uploads.js';
 import { operatorRoutes } from './routes/operator.js';
 import { backendRoutes } from './routes/backends.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import type { BridgeMetrics } from '../metrics/metrics.js';
 import { requestLog } from '../http/request-log.js';
+import { V2Door } from '../v2/door.js';
+import { v2Api } from '../v2/routes.js';
+import { assetReferences } from '../v2/asset-extension.js';
+import { DashboardFeed, dashboardApi, dashboardPage } from '../dashboard/index.js';
 
 export interface RunningServer {
   server: http.Server;
   hub: ClientHub;
+  /** The Comfy API v2 door, served under /api/v2 on this port. */
+  v2: V2Door;
+  /** The dashboard's live feed (GET /dashboard/events). */
+  dashboard: DashboardFeed;
   url: string;
   /** Stop accepting, let running requests finish for up to graceMs, then cut them. */
   close(graceMs?: number): Promise<void>;
@@ -51,27 +61,39 @@ function jsonBodies(limit: BodyLimit) {
   };
 }
 
-export function createApp(sessions: CuratedSessions, doors: Doors): Koa {
+export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, dashboard: DashboardFeed, metrics?: BridgeMetrics): Koa {
   const { engine } = sessions;
   const app = new Koa();
   app.on('error', logStreamError);
   app.use(requestLog());
+  // /api/v2 is a door of its own (errors, CORS, routes); everything else is the curated door.
+  app.use(v2Api(v2, doors));
   app.use(errorHandler);
+  if (metrics) app.use(metrics.meter(CURATED_DOOR));
   app.use(doors.cors());
   const health = healthRoutes(engine);
   app.use(health.routes()).use(health.allowedMethods());
+  // Its own token, before the client keys are asked for.
+  if (metrics) {
+    const scrape = metricsRoutes(metrics, doors);
+    app.use(scrape.routes()).use(scrape.allowedMethods());
+  }
+  // The dashboard page holds no data: a browser loads it before the operator types the token.
+  app.use(dashboardPage(doors).routes());
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
-  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), backendRoutes(engine, doors)]) {
+  for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), backendRoutes(engine, doors), dashboardApi(engine, doors, dashboard)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   return app;
 }
 
-export async function startServer(engine: Engine, host: string, port: number): Promise<RunningServer> {
+export async function startServer(engine: Engine, host: string, port: number, metrics?: BridgeMetrics): Promise<RunningServer> {
   const doors = new Doors(engine.config);
   const sessions = new CuratedSessions(engine);
-  const app = createApp(sessions, doors);
+  const v2 = new V2Door(engine, { extensions: [assetReferences(engine)] });
+  const dashboard = new DashboardFeed(engine);
+  const app = createApp(sessions, doors, v2, dashboard, metrics);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   let listening: Listening;
   try {
@@ -84,17 +106,25 @@ export async function startServer(engine: Engine, host: string, port: number): P
       },
     });
   } catch (err) {
+    dashboard.close();
     await hub.close();
     sessions.close();
+    v2.close();
     throw err;
   }
   return {
     server: listening.server,
     hub,
+    v2,
+    dashboard,
     url: listening.url,
     async close(graceMs = 5000) {
+      // Dashboard streams end now; their pages reconnect wherever they can.
+      dashboard.close();
       await hub.close();
       sessions.close();
+      // Event streams end now; their clients reconnect (with Last-Event-ID) wherever they can.
+      v2.close();
       await listening.close(graceMs);
     },
   };

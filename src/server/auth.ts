@@ -11,9 +11,12 @@ import type { Principal } from '../engine/tenants.js';
 
 export class Doors {
   private readonly keyring: Keyring;
+  /** METRICS_TOKEN as the one operator secret of a keyring of its own (compared the same way). */
+  private readonly metricsKeyring: Keyring | undefined;
 
-  constructor(private readonly config: Pick<Config, 'apiKeys' | 'adminToken' | 'corsOrigins'>) {
+  constructor(private readonly config: Pick<Config, 'apiKeys' | 'adminToken' | 'corsOrigins'> & Partial<Pick<Config, 'metricsToken'>>) {
     this.keyring = new Keyring(config.apiKeys, config.adminToken);
+    this.metricsKeyring = config.metricsToken ? new Keyring([], config.metricsToken) : undefined;
   }
 
   get open(): boolean {
@@ -47,6 +50,18 @@ export class Doors {
   requireAdmin(ctx: Context): void {
     const token = ctx.get('x-admin-token') || bearer(ctx.get('authorization'));
     if (!this.adminAllowed(token)) throw new ClientError(403, 'this operator action needs the admin token: send X-Admin-Token: <token>');
+  }
+
+  /**
+   * May this request read GET /metrics? METRICS_TOKEN (Bearer) or the admin token when either is
+   * set; with neither, whoever may use the client API, as for the operator actions.
+   */
+  metricsAllowed(ctx: Context): boolean {
+    const token = bearer(ctx.get('authorization'));
+    if (this.metricsKeyring && token !== undefined && this.metricsKeyring.isAdmin(token)) return true;
+    const admin = ctx.get('x-admin-token') || token;
+    if (!this.keyring.openOperator) return this.adminAllowed(admin);
+    return !this.metricsKeyring && this.principal(admin) !== undefined;
   }
 
   /** The caller of a websocket upgrade (Authorization header, or ?token= for browsers); undefined: refused. */

@@ -5,6 +5,11 @@
 // cause when a job fails, and `closed` "Execution is done" when all its work is finished (then
 // the socket closes). A client that goes away while its work waits or runs has it cancelled,
 // after a short grace period for reconnects.
+//
+// A socket opened with `?previews=1` also hears `preview` messages: the backends' preview images
+// of the client's own jobs, as JSON with the image in base64 (the door's clients read every
+// message as JSON text; a binary frame would be the one message they cannot), at most one every
+// PREVIEW_INTERVAL_MS per socket, the latest winning.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
@@ -18,6 +23,7 @@ import { isClientId } from './params.js';
 import type { Doors } from './auth.js';
 import { logger } from '../log.js';
 import { refuseUpgrade } from '../http/listen.js';
+import { LatestThrottle } from './latest-throttle.js';
 
 const log = logger('hub');
 
@@ -25,17 +31,30 @@ const log = logger('hub');
 const SLOW_CLIENT_BYTES = 256 * 1024;
 /** A client this far behind is disconnected. */
 const STUCK_CLIENT_BYTES = 4 * 1024 * 1024;
+/** At most four previews a second to one socket: enough to watch an image form. */
+export const PREVIEW_INTERVAL_MS = 250;
 
-interface ClientMessage {
-  status: 'connected' | 'listening' | 'progress' | 'closed' | 'error';
-  detail: string;
+/** One preview image of one of the client's jobs. */
+export interface PreviewDetail {
+  jobId: string;
+  /** The node that made it, when known. */
+  node?: string;
+  mime: string;
+  /** The image, base64. */
+  data: string;
 }
+
+type ClientMessage =
+  | { status: 'connected' | 'listening' | 'progress' | 'closed' | 'error'; detail: string }
+  | { status: 'preview'; detail: PreviewDetail };
 
 interface Connection {
   ws: WebSocket;
   alive: boolean;
   /** We are closing it because the work is done: not a reason to cancel anything. */
   closing: boolean;
+  /** Set when the socket asked for previews (?previews=1). */
+  previews?: LatestThrottle<PreviewDetail>;
 }
 
 export class ClientHub {
@@ -75,6 +94,11 @@ export class ClientHub {
       reject(socket, 400, given ? `clientId ${JSON.stringify(given.slice(0, 140))} is not valid` : 'clientId is required: /ws?clientId=<your id>');
       return;
     }
+    const previews = url.searchParams.get('previews');
+    if (previews !== null && !['0', '1', 'true', 'false'].includes(previews)) {
+      reject(socket, 400, `previews must be 1 or 0, got ${JSON.stringify(previews.slice(0, 20))}`);
+      return;
+    }
     // The clientId is a name inside the caller's tenant: another key's client of that name is another client.
     const client: ClientRef = { tenant: principal.tenant, clientId };
     const place = this.sessions.engine.sockets.acquire(CURATED_DOOR, client);
@@ -85,7 +109,7 @@ export class ClientHub {
     socket.once('close', place.release);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.once('close', place.release);
-      this.connect(client, ws);
+      this.connect(client, ws, previews === '1' || previews === 'true');
     });
   }
 
@@ -95,6 +119,7 @@ export class ClientHub {
     for (const t of this.graceTimers.values()) clearTimeout(t);
     for (const set of this.clients.values()) {
       for (const c of set) {
+        c.previews?.drop();
         c.closing = true;
         c.ws.close(1001, 'server shutting down');
       }
@@ -102,9 +127,10 @@ export class ClientHub {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  private connect(client: ClientRef, ws: WebSocket): void {
+  private connect(client: ClientRef, ws: WebSocket, previews: boolean): void {
     const key = clientKey(client);
     const conn: Connection = { ws, alive: true, closing: false };
+    if (previews) conn.previews = new LatestThrottle(PREVIEW_INTERVAL_MS, (detail) => this.sendPreview(conn, detail));
     let set = this.clients.get(key);
     if (!set) this.clients.set(key, (set = new Set()));
     set.add(conn);
@@ -136,6 +162,7 @@ export class ClientHub {
   }
 
   private disconnect(client: ClientRef, conn: Connection): void {
+    conn.previews?.drop();
     const key = clientKey(client);
     const set = this.clients.get(key);
     set?.delete(conn);
@@ -164,6 +191,15 @@ export class ClientHub {
     const key = clientKey(event);
     const set = this.clients.get(key);
     if (!set) return;
+    if (event.kind === 'preview') {
+      const detail: PreviewDetail = { jobId: event.jobId, ...(event.node !== undefined && { node: event.node }), mime: event.mime, data: event.data };
+      for (const conn of set) conn.previews?.offer(detail);
+      return;
+    }
+    if (event.kind === 'succeeded' || event.kind === 'failed' || event.kind === 'cancelled') {
+      // A preview of a job that has ended is no longer worth sending.
+      for (const conn of set) conn.previews?.drop((p) => p.jobId === event.jobId);
+    }
     if (event.kind === 'failed' || event.kind === 'cancelled') {
       const job = this.sessions.engine.get(event.jobId);
       const detail = job?.error ?? (event.kind === 'failed' ? event.error.message : event.reason);
@@ -189,7 +225,14 @@ export class ClientHub {
     }
   }
 
+  private sendPreview(conn: Connection, detail: PreviewDetail): void {
+    // Superseded by the next one: a client that does not read loses previews, not memory.
+    if (conn.ws.bufferedAmount > SLOW_CLIENT_BYTES) return;
+    this.send(conn, { status: 'preview', detail });
+  }
+
   private finish(conn: Connection): void {
+    conn.previews?.drop();
     if (conn.closing) return;
     this.send(conn, { status: 'closed', detail: DONE_DETAIL });
     conn.closing = true;

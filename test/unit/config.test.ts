@@ -263,6 +263,13 @@ describe('bad values throw a ConfigError that names the setting', () => {
     }
   });
 
+  test('METRICS_TOKEN must be a long token without spaces; unset, it is undefined', () => {
+    expect(configProblem({ METRICS_TOKEN: 'short' })).toContain('METRICS_TOKEN is shorter than 16 characters');
+    expect(configProblem({ METRICS_TOKEN: 'a long token with spaces' })).toContain('METRICS_TOKEN');
+    expect(loadConfig({ METRICS_TOKEN: ' scrape-token-0123456789 ' }).metricsToken).toBe('scrape-token-0123456789');
+    expect(loadConfig({}).metricsToken).toBeUndefined();
+  });
+
   test('a good setting next to a bad one is not reported', () => {
     const message = configProblem({ PORT: '8080', HEALTH_INTERVAL: 'soon' });
     expect(message).toContain('HEALTH_INTERVAL');

@@ -1,4 +1,4 @@
-// Operator actions: the generation count, freeing backend memory.
+// Operator actions: the generation count, freeing backend memory, a job's placement plan.
 import Router from '@koa/router';
 import type { Engine } from '../../engine/index.js';
 import { ClientError } from '../../engine/index.js';
@@ -24,6 +24,17 @@ export function operatorRoutes(engine: Engine, doors: Doors): Router {
     doors.requireAdmin(ctx);
     await engine.freeMemory(options, { all: true });
     ctx.body = { detail: 'server memory free now / ALL' };
+  });
+  // Why the scheduler sent a job where it did (or how it weighs the backends for a waiting job).
+  router.get('/admin/jobs/:id/plan', (ctx) => {
+    doors.requireAdmin(ctx);
+    const id = ctx.params.id;
+    if (!engine.get(id)) throw new ClientError(404, `no job ${id}`);
+    const plan = engine.explain(id);
+    if (!plan) {
+      throw new ClientError(404, engine.isDispatcher ? `no plan is kept for job ${id}: it was placed long ago or never` : 'this process does not dispatch: ask the dispatcher (GET /readyz tells which process it is)');
+    }
+    ctx.body = plan;
   });
   return router;
 }
