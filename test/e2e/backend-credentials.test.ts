@@ -133,6 +133,9 @@ test('no answer, event or log line shows them', async () => {
   await keep('GET /admin/backends', await fetch(`${bridge.url}/admin/backends`, asAdmin));
   for (const b of bridge.engine.backendsInfo()) await keep(`GET /admin/backends/${b.id}`, await fetch(`${bridge.url}/admin/backends/${b.id}`, asAdmin));
   await keep('GET /readyz', await fetch(`${bridge.url}/readyz`));
+  const metrics = await fetch(`${bridge.url}/metrics`, asAdmin);
+  expect(metrics.status).toBe(200);
+  await keep('GET /metrics', metrics);
   await keep('GET /system_stats', await fetch(`${compat}/system_stats`, asAdmin));
   await keep('GET /queue', await fetch(`${compat}/queue`, asAdmin));
   await keep('GET /object_info', await fetch(`${compat}/object_info`, asAdmin));
