@@ -184,6 +184,7 @@ describe('under load', () => {
     await socketClosed;
     expect((await admin(bridge, 'GET', '/admin/backends')).body.map((b: { url: string }) => b.url)).toEqual([sims[1].url]);
     expect((await admin(bridge, 'DELETE', `/admin/backends/${id}`)).status).toBe(404);
+    expect((await admin(bridge, 'GET', `/admin/backends/${id}`)).body).toMatchObject({ id, url: sims[0].url, removed: true, jobs: [] });
     const results = await fetch(`${bridge.url}/history?clientId=${onRemoved[0]}`);
     expect(results.status).toBe(200);
     expect((await readParts(results)).length).toBe(1);
