@@ -634,7 +634,7 @@ export class Engine {
     const healthy = backend.healthy;
     const order = { running: 0, submitted: 1, dispatching: 2 } as Record<string, number>;
     const jobs = (onBackends.get(backend.url) ?? []).sort((a, b) => (order[a.state] ?? 3) - (order[b.state] ?? 3) || a.createdAt - b.createdAt);
-    const secondsPerUnit = this.scheduler.estimates.rate(backend.url);
+    const secondsPerUnit = this.scheduler.estimates.measuredRate(backend.url);
     const meanJobSeconds = this.scheduler.estimates.jobSeconds(backend.url);
     return {
       id: backendId(backend.url),
