@@ -586,11 +586,13 @@ export class Engine {
     return infos;
   }
 
-  /** One backend by id: in the pool, or removed and still known here. */
+  /** One backend by id: in the pool, or removed (as its record says, once it has been let go). */
   backendInfo(id: string): BackendInfo | undefined {
     const record = this.roster.record(id);
-    const backend = record && this.roster.find(record.url);
-    return backend && this.infoOf(backend, this.jobsOnBackends());
+    if (!record) return undefined;
+    const backend = this.roster.find(record.url);
+    if (backend) return this.infoOf(backend, this.jobsOnBackends());
+    return { id, url: record.url, state: 'down', healthy: false, draining: true, labels: [...record.labels], jobs: [], queueRemaining: 0, removed: true };
   }
 
   /**
@@ -632,7 +634,7 @@ export class Engine {
     const healthy = backend.healthy;
     const order = { running: 0, submitted: 1, dispatching: 2 } as Record<string, number>;
     const jobs = (onBackends.get(backend.url) ?? []).sort((a, b) => (order[a.state] ?? 3) - (order[b.state] ?? 3) || a.createdAt - b.createdAt);
-    const secondsPerUnit = this.scheduler.estimates.rate(backend.url);
+    const secondsPerUnit = this.scheduler.estimates.measuredRate(backend.url);
     const meanJobSeconds = this.scheduler.estimates.jobSeconds(backend.url);
     return {
       id: backendId(backend.url),

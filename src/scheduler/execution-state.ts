@@ -38,7 +38,7 @@ export type Location =
  */
 export type ExecutionState =
   /** Not run yet. */
-  | { phase: 'created'; cancel?: string }
+  | { phase: 'created'; cancel?: string; withdraw?: string }
   /** Uploading the job's input files to the backend. */
   | { phase: 'sending-inputs'; cancel?: string }
   /** POST /prompt sent and not answered yet; its first events can overtake the answer. */
@@ -179,8 +179,10 @@ export function step(state: ExecutionState, event: ExecutionEvent, ctx: StepCont
       return settle({ kind: 'lost', reason: event.reason }, { do: 'remove-from-backend' });
 
     case 'withdraw':
+      // Not run yet: decided when it runs (a resumed one may be on the backend already).
+      if (state.phase === 'created') return to({ ...state, withdraw: state.withdraw ?? event.reason });
       // Not on the backend yet: nothing to take back. A cancel asked meanwhile still wins.
-      if (state.phase === 'created' || state.phase === 'sending-inputs') return settle(cancel !== undefined ? { kind: 'cancelled', reason: cancel } : withdrawn(event.reason));
+      if (state.phase === 'sending-inputs') return settle(cancel !== undefined ? { kind: 'cancelled', reason: cancel } : withdrawn(event.reason));
       // Its POST /prompt is under way: taken back once accepted (unless it starts first).
       if (state.phase === 'queueing') return to({ ...state, withdraw: state.withdraw ?? event.reason });
       if (state.phase === 'pending' && state.withdraw === undefined) return to({ ...state, withdraw: event.reason }, { do: 'withdraw-from-backend' });
@@ -191,10 +193,14 @@ export function step(state: ExecutionState, event: ExecutionEvent, ctx: StepCont
       if (state.phase !== 'created') return to(state);
       // A prompt queued by an earlier run of the bridge: its events go to a socket that is gone.
       if (event.resume) {
-        const next: ExecutionState = { phase: 'pending', cancel, seen: nothingSeen };
-        return cancel !== undefined ? to(next, { do: 'cancel-on-backend' }, { do: 'check' }) : to(next, { do: 'check' });
+        const { withdraw } = state;
+        if (cancel !== undefined) return to({ phase: 'pending', cancel, seen: nothingSeen }, { do: 'cancel-on-backend' }, { do: 'check' });
+        // It may run there already: taken back only if it has not started.
+        if (withdraw !== undefined) return to({ phase: 'pending', seen: nothingSeen, withdraw }, { do: 'withdraw-from-backend' });
+        return to({ phase: 'pending', seen: nothingSeen }, { do: 'check' });
       }
       if (cancel !== undefined) return settle({ kind: 'cancelled', reason: cancel });
+      if (state.withdraw !== undefined) return settle(withdrawn(state.withdraw));
       return to({ phase: 'sending-inputs' });
 
     case 'input-missing':

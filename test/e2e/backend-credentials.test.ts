@@ -133,6 +133,9 @@ test('no answer, event or log line shows them', async () => {
   await keep('GET /admin/backends', await fetch(`${bridge.url}/admin/backends`, asAdmin));
   for (const b of bridge.engine.backendsInfo()) await keep(`GET /admin/backends/${b.id}`, await fetch(`${bridge.url}/admin/backends/${b.id}`, asAdmin));
   await keep('GET /readyz', await fetch(`${bridge.url}/readyz`));
+  const metrics = await fetch(`${bridge.url}/metrics`, asAdmin);
+  expect(metrics.status).toBe(200);
+  await keep('GET /metrics', metrics);
   await keep('GET /system_stats', await fetch(`${compat}/system_stats`, asAdmin));
   await keep('GET /queue', await fetch(`${compat}/queue`, asAdmin));
   await keep('GET /object_info', await fetch(`${compat}/object_info`, asAdmin));
@@ -159,4 +162,35 @@ test('no answer, event or log line shows them', async () => {
   expect(lines.length).toBeGreaterThan(30);
   expect(lines.some((l) => l.includes('"level":"debug"'))).toBe(true);
   expectNoSecret('the log', lines.join('\n'));
+});
+
+test('credentials changed in COMFYUI_SERVERS replace the stored ones at the next start (the pool itself stays)', async () => {
+  const sim = await ComfySimulator.start({ stepMs: 1, nodeMs: 0, credentials: { username: USER, password: PASSWORD_2 } });
+  const as = (password: string) => sim.url.replace('http://', `http://${USER}:${encodeURIComponent(password)}@`);
+  let own = await startBridge([as(WRONG)], { ADMIN_TOKEN: ADMIN });
+  try {
+    // Refused: nothing happens in the engine, so the simulator's requests are what is waited on.
+    await new Promise<void>((resolve) => {
+      // Counted once the request is answered, just after it is announced.
+      const onRequest = () =>
+        setImmediate(() => {
+          if (sim.stats.unauthorized < 3) return;
+          sim.off('request', onRequest);
+          resolve();
+        });
+      sim.on('request', onRequest);
+    });
+    expect(own.engine.healthyBackends()).toEqual([]);
+    await own.stop();
+    own = await startBridge([as(PASSWORD_2)], { ADMIN_TOKEN: ADMIN }, own.dir);
+    await engineUntil(own.engine, () => own.engine.healthyBackends().length === 1);
+    const refused = sim.stats.unauthorized;
+    expect((await postJson(`${own.url}/generate-based-workflow?clientId=rotated-client`, { workflow: 'sleep.json', '2/seconds': 0 })).status).toBe(200);
+    await waitFinal(own, 'rotated-client');
+    expect(own.engine.jobsOf('rotated-client')[0].state).toBe('completed');
+    expect(sim.stats.unauthorized).toBe(refused);
+  } finally {
+    await own.dispose();
+    await sim.close();
+  }
 });

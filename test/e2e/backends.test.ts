@@ -184,6 +184,7 @@ describe('under load', () => {
     await socketClosed;
     expect((await admin(bridge, 'GET', '/admin/backends')).body.map((b: { url: string }) => b.url)).toEqual([sims[1].url]);
     expect((await admin(bridge, 'DELETE', `/admin/backends/${id}`)).status).toBe(404);
+    expect((await admin(bridge, 'GET', `/admin/backends/${id}`)).body).toMatchObject({ id, url: sims[0].url, removed: true, jobs: [] });
     const results = await fetch(`${bridge.url}/history?clientId=${onRemoved[0]}`);
     expect(results.status).toBe(200);
     expect((await readParts(results)).length).toBe(1);
@@ -247,6 +248,33 @@ describe('the pool survives a restart', () => {
       [sims[0].url, false],
     ]);
   });
+});
+
+test('restarted while a removed backend still runs a job: the job is followed there and finishes once', async () => {
+  const sims = await startSims(2);
+  const ledger = new Ledger(sims);
+  let bridge = await startBridge(sims.map((s) => s.url), { ADMIN_TOKEN: ADMIN });
+  try {
+    await backendsUp(bridge);
+    const id = (await admin(bridge, 'GET', '/admin/backends')).body[0].id;
+    const clients = await submitSleeps(bridge, 'restarted', 4, 1.5);
+    await engineUntil(bridge.engine, () => sims[0].runningPromptId !== null && sims[0].queueRemaining >= 2);
+    const running = sims[0].runningPromptId!;
+    expect((await admin(bridge, 'DELETE', `/admin/backends/${id}`)).status).toBe(200);
+    await bridge.stop();
+    expect(bridge.engine.get(running)).toMatchObject({ state: 'running', backend: sims[0].url });
+
+    bridge = await startBridge([sims[1].url], { ADMIN_TOKEN: ADMIN }, bridge.dir);
+    await Promise.all(clients.map((c) => waitFinal(bridge, c)));
+    expect(clients.map((c) => jobOf(bridge, c).state)).toEqual(clients.map(() => 'completed'));
+    expect(bridge.engine.get(running)).toMatchObject({ state: 'completed', backend: sims[0].url, attempts: 1 });
+    expect(ledger.runs(clients.map((c) => jobOf(bridge, c).id)).map((r) => r.length)).toEqual(clients.map(() => 1));
+    expect(bridge.engine.backendsInfo().map((b) => b.url)).toEqual([sims[1].url]);
+  } finally {
+    ledger.close();
+    await bridge.dispose();
+    await Promise.all(sims.map((s) => s.close()));
+  }
 });
 
 describe("the operator's mistakes", () => {

@@ -900,3 +900,37 @@ describe('withdraw (its backend left the pool)', () => {
     expect(await execution.run()).toEqual({ kind: 'cancelled', reason: 'client asked' });
   });
 });
+
+describe('withdraw after a restart of the bridge (its backend was removed meanwhile)', () => {
+  const WHY = 'backend-1 was removed from the pool';
+  const resumed = (fake: Fake) => {
+    const job = { id: ID, prompt, uploads: [], extraData: {} } as unknown as Job;
+    const execution = new Execution(job, fake.backend as unknown as Backend, hooks(), { inputs: {} as InputFiles, resume: true, pollMs: POLL, startTimeoutMs: START, stallTimeoutMs: STALL });
+    execution.withdraw(WHY);
+    return execution;
+  };
+
+  test('still queued there: taken back', async () => {
+    const fake = fakeComfy();
+    fake.comfy.pending = [ID];
+    expect(await resumed(fake).run()).toEqual({ kind: 'lost', reason: WHY, withdrawn: true });
+    expect(fake.client.deleteQueued).toHaveBeenCalledWith([ID]);
+  });
+
+  test('running there: followed until it finishes', async () => {
+    const fake = fakeComfy();
+    fake.start();
+    const done = resumed(fake).run();
+    await settle();
+    expect(fake.client.interrupt).not.toHaveBeenCalled();
+    fake.end(success);
+    await jest.advanceTimersByTimeAsync(POLL);
+    expect(await done).toMatchObject({ kind: 'completed', entry: success });
+  });
+
+  test('finished there meanwhile: its result', async () => {
+    const fake = fakeComfy();
+    fake.end(success);
+    expect(await resumed(fake).run()).toMatchObject({ kind: 'completed', entry: success });
+  });
+});
