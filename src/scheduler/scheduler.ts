@@ -90,6 +90,7 @@ export class Scheduler {
   /** Which models each backend holds, and what loading one costs there. */
   readonly affinity = new ModelAffinity();
   private readonly units = new WeakMap<Job, number>();
+  private readonly shapes = new WeakMap<Job, string>();
   private readonly loads_ = new WeakMap<Job, { models: string[]; loaders: string[] }>();
   /** Why recent jobs went where they went (for the operator), newest last. */
   private readonly explained = new Map<string, Explanation>();
@@ -289,8 +290,9 @@ export class Scheduler {
   private slotsOf(backend: Backend, job?: Job, held?: Map<Backend, number>): number {
     const base = 1 + this.options.prefetch;
     if (this.options.prefetch === 0 || !job) return base; // no prefetch asked for: one job at a time
-    // The depth rests on the job being placed, not on the backend's past jobs.
-    const seconds = this.estimates.seconds(backend.url, this.unitsOf(job));
+    // The depth rests on the job being placed, as measured for its kind on this backend: a unit
+    // rate learned from other jobs would take a sleep or video node for a short job.
+    const seconds = this.estimates.shapeSeconds(backend.url, this.shapeOf(job));
     if (seconds === undefined || seconds >= SHORT_JOB_SECONDS) return base;
     // A deeper pipeline only while no other healthy backend holds fewer: none takes more than its share.
     const mine = held?.get(backend) ?? 0;
@@ -415,6 +417,16 @@ export class Scheduler {
     return undefined;
   }
 
+  /** A job's kind: its node classes and work units (the same workflow with other seeds or texts). */
+  private shapeOf(job: Job): string {
+    let shape = this.shapes.get(job);
+    if (shape === undefined) {
+      const classes = [...new Set(Object.values(job.prompt).map((n) => String(n.class_type)))].sort();
+      this.shapes.set(job, (shape = `${this.unitsOf(job)}:${classes.join(',')}`));
+    }
+    return shape;
+  }
+
   private unitsOf(job: Job): number {
     let u = this.units.get(job);
     if (u === undefined) this.units.set(job, (u = workUnits(job.prompt)));
@@ -526,7 +538,7 @@ export class Scheduler {
     switch (outcome.kind) {
       case 'completed':
         // Model loads are learned apart (affinity): the speed is the work's own.
-        if (job.startedAt !== undefined) this.estimates.record(backend.url, this.unitsOf(job), Math.max(0, (Date.now() - job.startedAt) / 1000 - (loaderSeconds ?? 0)));
+        if (job.startedAt !== undefined) this.estimates.record(backend.url, this.unitsOf(job), Math.max(0, (Date.now() - job.startedAt) / 1000 - (loaderSeconds ?? 0)), this.shapeOf(job));
         written = this.store.transition(job, 'completed', { outputs: outcome.outputs, error: undefined, progress: { value: 1 }, ...optional });
         this.report(job, { kind: 'succeeded', outputs: outcome.outputs.map((f) => ({ ...f })), ...optional });
         break;
