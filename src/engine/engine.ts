@@ -636,6 +636,7 @@ export class Engine {
     const jobs = (onBackends.get(backend.url) ?? []).sort((a, b) => (order[a.state] ?? 3) - (order[b.state] ?? 3) || a.createdAt - b.createdAt);
     const secondsPerUnit = this.scheduler.estimates.measuredRate(backend.url);
     const meanJobSeconds = this.scheduler.estimates.jobSeconds(backend.url);
+    const models = this.scheduler.affinity.held(backend.url);
     return {
       id: backendId(backend.url),
       url: backend.url,
@@ -648,6 +649,7 @@ export class Engine {
       ...(secondsPerUnit !== undefined && { secondsPerUnit }),
       ...(meanJobSeconds !== undefined && { meanJobSeconds }),
       ...(backend.version !== undefined && { version: backend.version }),
+      ...(models.length > 0 && { models }),
       ...(removed && { removed: true as const }),
     };
   }

@@ -55,6 +55,7 @@ export interface BackendInfo {
   /** Learned seconds per job. */
   meanJobSeconds?: number;
   version?: string;
+  /** Models it probably holds, most recent first: from the prompts it ran, on the process that dispatches. */
   models?: string[];
   /** Removed from the pool, still finishing jobs it had started. */
   removed?: true;

@@ -206,6 +206,26 @@ describe('under load', () => {
   });
 });
 
+test('a backend shows the models it holds, as learned from the prompts it ran; freed with unload, none', async () => {
+  const [sim] = await startSims(1);
+  const bridge = await startBridge([sim.url], { ADMIN_TOKEN: ADMIN });
+  try {
+    await backendsUp(bridge);
+    const before = await admin(bridge, 'GET', '/admin/backends');
+    expect(before.body[0].models).toBeUndefined(); // nothing ran yet: nothing known
+    await postJson(`${bridge.url}/generate-based-workflow?clientId=models-shown`, { workflow: 'txt2img' });
+    await waitFinal(bridge, 'models-shown');
+    const after = await admin(bridge, 'GET', '/admin/backends');
+    expect(after.body[0].models).toEqual(['sd15.safetensors']);
+    const freed = await admin(bridge, 'POST', `/admin/backends/${after.body[0].id}/free`);
+    expect(freed.status).toBe(200);
+    expect((await admin(bridge, 'GET', '/admin/backends')).body[0].models).toBeUndefined();
+  } finally {
+    await bridge.dispose();
+    await sim.close();
+  }
+});
+
 describe('the pool survives a restart', () => {
   let sims: ComfySimulator[];
   let bridge: TestBridge;
