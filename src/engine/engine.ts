@@ -100,8 +100,10 @@ export interface Readiness {
 /** What operators' metrics read of one backend. */
 export interface BackendReading {
   url: string;
-  /** Usable for new work, as this process sees it. */
+  /** Reachable (answers probes, event socket connected), as this process sees it. */
   healthy: boolean;
+  /** Drained by an operator: takes no new work. */
+  draining: boolean;
   /** Our unfinished jobs on it (being sent, queued there, running). */
   inFlight: number;
   /** Seconds per work unit learned from its own jobs (by the process that dispatches). */
@@ -519,7 +521,7 @@ export class Engine {
     }
     return this.roster.pool.map((b) => {
       const secondsPerUnit = this.scheduler.estimates.measuredRate(b.url);
-      return { url: b.url, healthy: b.healthy, inFlight: inFlight.get(b.url) ?? 0, ...(secondsPerUnit !== undefined && { secondsPerUnit }), reconnects: b.reconnects };
+      return { url: b.url, healthy: b.healthy, draining: b.draining, inFlight: inFlight.get(b.url) ?? 0, ...(secondsPerUnit !== undefined && { secondsPerUnit }), reconnects: b.reconnects };
     });
   }
 

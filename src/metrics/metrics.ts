@@ -85,12 +85,22 @@ export class BridgeMetrics {
     });
     new Gauge({
       name: name('backend_up'),
-      help: '1 while a backend takes new work (answers probes, event socket connected), as this process sees it.',
+      help: '1 while a backend is reachable (answers probes, event socket connected), as this process sees it; a drained one too.',
       labelNames: ['backend'],
       registers,
       collect() {
         this.reset();
         for (const b of engine.backendReadings()) this.set({ backend: backendLabel(b.url) }, b.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: name('backend_draining'),
+      help: '1 while an operator has drained a backend: it finishes what it holds and takes nothing new.',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of engine.backendReadings()) this.set({ backend: backendLabel(b.url) }, b.draining ? 1 : 0);
       },
     });
     new Gauge({

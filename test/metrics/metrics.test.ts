@@ -142,6 +142,20 @@ test('queue depth and our jobs on a backend while work waits and runs', async ()
   expectNoSecretIn(idle);
 });
 
+test('a drained backend is still up, and draining says it takes nothing new', async () => {
+  const list = await fetch(`${bridge.url}/admin/backends`, { headers: admin });
+  const [first] = (await list.json()) as { id: string; url: string }[];
+  const drained = await fetch(`${bridge.url}/admin/backends/${first.id}/drain`, { method: 'POST', headers: admin });
+  expect(drained.status).toBe(200);
+  const during = await metrics();
+  expect(value(during, `${P}backend_up`, { backend: first.url })).toBe(1);
+  expect(value(during, `${P}backend_draining`, { backend: first.url })).toBe(1);
+  expect(value(during, `${P}backend_draining`)).toBe(1); // the other one takes work
+  const resumed = await fetch(`${bridge.url}/admin/backends/${first.id}/resume`, { method: 'POST', headers: admin });
+  expect(resumed.status).toBe(200);
+  expect(value(await metrics(), `${P}backend_draining`)).toBe(0);
+});
+
 test('upload bytes and result bytes are counted per door', async () => {
   const before = await metrics();
   // Curated: POST /upload, then a job's results through GET /history.
