@@ -8,15 +8,15 @@ export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[
 
 /** One issue in words: its own message when that names the field, else the field's path first. */
 function problemOf(issue: z.core.$ZodIssue): string {
-  const where = issue.path.map(String).join('.');
-  if (where === '' || issue.message.includes(where)) return issue.message;
-  return `"${where}": ${issue.message}`;
+  if (issue.path.length === 0 || issue.message.includes(String(issue.path[0]))) return issue.message;
+  return `"${issue.path.map(String).join('.')}": ${issue.message}`;
 }
 
 export function check<S extends z.ZodType>(schema: S, value: unknown): Checked<z.output<S>> {
   const result = schema.safeParse(value);
   if (result.success) return { ok: true, value: result.data };
-  return { ok: false, problems: result.error.issues.map(problemOf) };
+  // A message said of several items of one list is said once.
+  return { ok: false, problems: [...new Set(result.error.issues.map(problemOf))] };
 }
 
 /**

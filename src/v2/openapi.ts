@@ -67,11 +67,14 @@ const tagsError = `"tags" must be a list of at most ${MAX_TAGS} strings of 1 to 
 const tags = z.array(z.string({ error: tagsError }).min(1, { error: tagsError }).max(MAX_TAG_CHARS, { error: tagsError }), { error: tagsError }).max(MAX_TAGS, { error: tagsError });
 
 export const FromHashBody = z
-  .object({
-    hash: z.string({ error: '"hash" is required: the blake3:<hex> of bytes you uploaded before' }).meta({ example: 'blake3:9f8a1c0d…' }),
-    file_path: filePath.nullish(),
-    tags: tags.nullish(),
-  })
+  .object(
+    {
+      hash: z.string({ error: '"hash" is required: the blake3:<hex> of bytes you uploaded before' }).meta({ example: 'blake3:9f8a1c0d…' }),
+      file_path: filePath.nullish(),
+      tags: tags.nullish(),
+    },
+    { error: 'send a JSON object: {"hash": "blake3:<hex>", "file_path"?, "tags"?}' },
+  )
   .meta({ id: 'AssetFromHash' });
 
 const AssetUpload = z.object({

@@ -23,7 +23,7 @@ function registered(routers: Router[]): string[] {
       const methods = layer.methods.map((m) => m.toLowerCase());
       for (const method of methods) {
         if (method === 'head' && methods.includes('get')) continue;
-        routes.add(`${method.toUpperCase()} ${openApiPath(layer.path)}`);
+        routes.add(`${method.toUpperCase()} ${openApiPath(String(layer.path))}`);
       }
     }
   }
