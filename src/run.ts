@@ -4,6 +4,7 @@ import { Engine } from './engine/index.js';
 import { startServer } from './server/app.js';
 import type { RunningServer } from './server/app.js';
 import { startCompatServer } from './compat/server.js';
+import type { CompatServer } from './compat/server.js';
 import { BridgeMetrics } from './metrics/metrics.js';
 import { Outbox } from './webhooks/index.js';
 import { logger, setLogLevel } from './log.js';
@@ -14,7 +15,7 @@ export interface Running {
   engine: Engine;
   server: RunningServer;
   /** The ComfyUI-compatible door, unless COMFY_COMPAT_PORT is 0. */
-  compat?: { url: string; close(): Promise<void> };
+  compat?: CompatServer;
   /** What GET /metrics exposes. */
   metrics: BridgeMetrics;
   /** Webhook deliveries (sent by the process that dispatches). */

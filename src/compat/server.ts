@@ -2,6 +2,9 @@
 // front of the whole pool. An existing ComfyUI client changes host:port and nothing else.
 // Every route is served at /X and at /api/X, as ComfyUI does.
 import Koa from 'koa';
+import type Router from '@koa/router';
+import { referenceRoutes } from '../openapi/routes.js';
+import { compatDocument } from '../openapi/document.js';
 import { logStreamError } from '../http/errors.js';
 import { listen, refuseUpgrade } from '../http/listen.js';
 import type { Listening } from '../http/listen.js';
@@ -38,6 +41,8 @@ const log = logger('compat');
 
 export interface CompatServer {
   url: string;
+  /** Every router of this door: what its GET /openapi.json describes. */
+  routers: Router[];
   close(): Promise<void>;
 }
 
@@ -113,12 +118,17 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
     }
     await next();
   });
+  // This door's API reference holds no data: open to all, at /openapi.json and /docs only (not
+  // under /api, where ComfyUI has no such paths).
+  const reference = referenceRoutes(compatDocument);
+  app.use(reference.routes());
   app.use(doors.requireClient());
   app.use(async (ctx: Context, next: Next) => {
     ctx.path = withoutApiPrefix(ctx.path);
     await next();
   });
-  for (const router of [promptRoutes(shared), queueRoutes(shared), historyRoutes(shared), jobsRoutes(shared), fileRoutes(shared), infoRoutes(shared)]) {
+  const routers = [promptRoutes(shared), queueRoutes(shared), historyRoutes(shared), jobsRoutes(shared), fileRoutes(shared), infoRoutes(shared)];
+  for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
   }
 
@@ -163,6 +173,7 @@ export async function startCompatServer(engine: Engine, host: string, port: numb
   let closing: Promise<void> | undefined;
   return {
     url,
+    routers: [reference, ...routers],
     close() {
       closing ??= (async () => {
         relay.close();

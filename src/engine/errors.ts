@@ -1,9 +1,17 @@
 // Errors the engine answers a door with; each door turns them into its own protocol's answer.
 
+/**
+ * Every code the engine names a refusal with, for doors whose protocols have codes of their own:
+ * queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), store_unavailable (the job store
+ * takes no writes), unknown_workflow, invalid_inputs (with `problems`).
+ */
+export const REFUSAL_CODES = ['queue_full', 'client_limit', 'store_unavailable', 'unknown_workflow', 'invalid_inputs'] as const;
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+
 /** What a refusal is, for a door whose protocol names it with a code of its own. */
 export interface Refused {
-  /** queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), store_unavailable, unknown_workflow, invalid_inputs. */
-  code?: string;
+  /** One of REFUSAL_CODES from the engine; modules above it may name their own (invalid_webhook_url). */
+  code?: RefusalCode | (string & {});
   /** Each problem on its own, when the detail lists several. */
   problems?: readonly string[];
 }

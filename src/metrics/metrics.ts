@@ -57,7 +57,7 @@ export class BridgeMetrics {
     this.waitSeconds = new Histogram({ name: name('job_wait_seconds'), help: 'Seconds a job waited from entering the queue (or going back to it) to starting on a backend, by workflow.', labelNames: ['workflow'], buckets: DURATION_BUCKETS, registers });
     this.runSeconds = new Histogram({ name: name('job_run_seconds'), help: 'Seconds from a job starting on a backend to its end, by workflow and outcome.', labelNames: ['workflow', 'outcome'], buckets: DURATION_BUCKETS, registers });
     this.uploadBytes = new Counter({ name: name('upload_bytes_total'), help: 'Bytes of uploaded files received whole by this process, by door.', labelNames: ['door'], registers });
-    this.resultBytes = new Counter({ name: name('result_bytes_total'), help: 'Bytes of files this process served (curated GET /history, ComfyUI door GET /view), by door.', labelNames: ['door'], registers });
+    this.resultBytes = new Counter({ name: name('result_bytes_total'), help: 'Bytes of files this process served (curated GET /history, ComfyUI door GET /view, v2 door asset content), by door.', labelNames: ['door'], registers });
     this.webhooks = new Counter({ name: name('webhook_deliveries_total'), help: `Webhook delivery attempts by how they ended (${WEBHOOK_OUTCOMES.join(', ')}).`, labelNames: ['outcome'], registers });
     for (const outcome of WEBHOOK_OUTCOMES) this.webhooks.inc({ outcome }, 0);
 

@@ -1,6 +1,7 @@
 // The HTTP + websocket server of the curated door.
 import type http from 'node:http';
 import Koa from 'koa';
+import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Engine } from '../engine/index.js';
 import { CURATED_DOOR, CuratedSessions } from './sessions.js';
@@ -26,6 +27,8 @@ import { v2Api } from '../v2/routes.js';
 import { assetReferences } from '../v2/asset-extension.js';
 import { DashboardFeed, dashboardApi, dashboardPage } from '../dashboard/index.js';
 import { webhookExtension, webhookRoutes } from '../webhooks/index.js';
+import { referenceRoutes } from '../openapi/routes.js';
+import { mainDocument } from '../openapi/document.js';
 
 export interface RunningServer {
   server: http.Server;
@@ -34,6 +37,8 @@ export interface RunningServer {
   v2: V2Door;
   /** The dashboard's live feed (GET /dashboard/events). */
   dashboard: DashboardFeed;
+  /** Every router of this port (the v2 door's too): what GET /openapi.json describes. */
+  routers: Router[];
   url: string;
   /** Stop accepting, let running requests finish for up to graceMs, then cut them. */
   close(graceMs?: number): Promise<void>;
@@ -62,31 +67,36 @@ function jsonBodies(limit: BodyLimit) {
   };
 }
 
-export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, dashboard: DashboardFeed, metrics?: BridgeMetrics): Koa {
+export function createApp(sessions: CuratedSessions, doors: Doors, v2: V2Door, dashboard: DashboardFeed, metrics?: BridgeMetrics): { app: Koa; routers: Router[] } {
   const { engine } = sessions;
   const app = new Koa();
+  const routers: Router[] = [];
+  const mount = (router: Router, allowedMethods = true) => {
+    routers.push(router);
+    app.use(router.routes());
+    if (allowedMethods) app.use(router.allowedMethods());
+  };
   app.on('error', logStreamError);
   app.use(requestLog());
   // /api/v2 is a door of its own (errors, CORS, routes); everything else is the curated door.
-  app.use(v2Api(v2, doors));
+  const api = v2Api(v2, doors, { metrics });
+  routers.push(...api.routers);
+  app.use(api);
   app.use(errorHandler);
   if (metrics) app.use(metrics.meter(CURATED_DOOR));
   app.use(doors.cors());
-  const health = healthRoutes(engine);
-  app.use(health.routes()).use(health.allowedMethods());
+  mount(healthRoutes(engine));
   // Its own token, before the client keys are asked for.
-  if (metrics) {
-    const scrape = metricsRoutes(metrics, doors);
-    app.use(scrape.routes()).use(scrape.allowedMethods());
-  }
-  // The dashboard page holds no data: a browser loads it before the operator types the token.
-  app.use(dashboardPage(doors).routes());
+  if (metrics) mount(metricsRoutes(metrics, doors));
+  // The dashboard page and the API reference hold no data: open to all, before the key check.
+  mount(dashboardPage(doors), false);
+  mount(referenceRoutes(mainDocument), false);
   app.use(doors.requireClient());
   app.use(jsonBodies(JSON_BODY_LIMIT));
   for (const router of [workflowRoutes(engine), jobRoutes(sessions), uploadRoutes(engine), operatorRoutes(engine, doors), backendRoutes(engine, doors), dashboardApi(engine, doors, dashboard), webhookRoutes(engine, doors)]) {
-    app.use(router.routes()).use(router.allowedMethods());
+    mount(router);
   }
-  return app;
+  return { app, routers };
 }
 
 export async function startServer(engine: Engine, host: string, port: number, metrics?: BridgeMetrics): Promise<RunningServer> {
@@ -94,7 +104,7 @@ export async function startServer(engine: Engine, host: string, port: number, me
   const sessions = new CuratedSessions(engine);
   const v2 = new V2Door(engine, { extensions: [assetReferences(engine), webhookExtension(engine.config.webhooks)] });
   const dashboard = new DashboardFeed(engine);
-  const app = createApp(sessions, doors, v2, dashboard, metrics);
+  const { app, routers } = createApp(sessions, doors, v2, dashboard, metrics);
   const hub = new ClientHub(sessions, doors, { heartbeatMs: engine.config.heartbeatMs, disconnectGraceMs: engine.config.disconnectGraceMs });
   let listening: Listening;
   try {
@@ -118,6 +128,7 @@ export async function startServer(engine: Engine, host: string, port: number, me
     hub,
     v2,
     dashboard,
+    routers,
     url: listening.url,
     async close(graceMs = 5000) {
       // Dashboard streams end now; their pages reconnect wherever they can.

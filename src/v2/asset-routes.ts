@@ -15,8 +15,9 @@ import { callerOf } from '../server/params.js';
 import { receiveUpload } from '../http/uploads.js';
 import type { ReceivedFile } from '../http/uploads.js';
 import { JSON_BODY_LIMIT, readJson } from '../http/body.js';
-import { isPlainObject } from '../workflows/graph.js';
 import { V2Error, v2Errors } from './errors.js';
+import { check } from '../http/validate.js';
+import { FromHashBody } from './openapi.js';
 import { contentHash, hexOf, newContentDigest } from './content-hash.js';
 import { assetsOf, checkFilePath, checkTags } from './assets.js';
 import type { Assets, FoundAsset } from './assets.js';
@@ -147,9 +148,10 @@ export function assetRoutes(engine: Engine, doors: Doors): Router {
 
   router.post('/assets/from-hash', async (ctx) => {
     if (!ctx.is('application/json')) throw new V2Error(415, 'invalid_request', 'send a JSON body: {"hash": "blake3:<hex>", "file_path"?, "tags"?}');
-    const body = await readJson(ctx, JSON_BODY_LIMIT);
-    if (!isPlainObject(body) || typeof body.hash !== 'string') throw new V2Error(422, 'invalid_request', '"hash" is required: the blake3:<hex> of bytes you uploaded before');
-    const placement = { filePath: checkFilePath(body.file_path, false), tags: checkTags(body.tags) };
+    const checked = check(FromHashBody, await readJson(ctx, JSON_BODY_LIMIT));
+    if (!checked.ok) throw new V2Error(422, 'invalid_request', checked.problems.join('; '), { problems: checked.problems });
+    const body = checked.value;
+    const placement = { filePath: body.file_path ?? null, tags: checkTags(body.tags) };
     const minted = await assets.fromHash(body.hash, placement, callerOf(ctx).tenant);
     if (!minted) throw new V2Error(404, 'blob_not_found', `no bytes with hash ${JSON.stringify(body.hash.slice(0, 80))} that you may mint from; upload them with POST /api/v2/assets`);
     ctx.status = minted.createdNew ? 201 : 200;

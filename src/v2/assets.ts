@@ -37,9 +37,9 @@ export const V2_DOOR = 'v2';
 /** Where asset files go on a backend, inside the tenant's input subfolder; also the prefix of their references. */
 export const BACKEND_FOLDER = 'bridge-assets';
 
-const MAX_TAGS = 32;
-const MAX_TAG_CHARS = 128;
-const MAX_PATH_CHARS = 1024;
+export const MAX_TAGS = 32;
+export const MAX_TAG_CHARS = 128;
+export const MAX_PATH_CHARS = 1024;
 
 export interface AssetRecord {
   id: string;

@@ -7,7 +7,7 @@
 // space. So MAX_JOBS_PER_CLIENT bounds a key's unfinished v2 jobs.
 import type { ServerResponse } from 'node:http';
 import type { Engine, JobEvent, Principal, SideTable } from '../engine/index.js';
-import { ClientError, DuplicateJobError } from '../engine/index.js';
+import { DuplicateJobError } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
 import type { ComfyPrompt } from '../comfy/protocol.js';
@@ -139,16 +139,8 @@ export class V2Door implements FeedSource {
     if ('workflow' in inputs) throw new V2Error(422, 'invalid_inputs', 'unknown input "workflow"', { problems: ['unknown input "workflow"'] });
     return this.once(req, `/api/v2/workflows/${alias}/jobs`, async (jobId) => {
       const kept = await this.prepare({ who: req.who, body, header: req.header, workflow: alias, uploads: [] });
-      return this.submitted(jobId, kept, async () => {
-        try {
-          return await this.engine.as(req.who).submitWorkflow(V2_CLIENT, { ...inputs, workflow: alias }, V2_DOOR, { id: jobId, ...this.tables(kept) });
-        } catch (err) {
-          if (err instanceof ClientError && err.code === 'invalid_inputs') {
-            throw new V2Error(422, 'invalid_inputs', err.detail, { problems: err.problems ?? [err.detail] });
-          }
-          throw err;
-        }
-      });
+      // A refusal of the inputs (invalid_inputs) is told by v2Errors, with every problem.
+      return this.submitted(jobId, kept, () => this.engine.as(req.who).submitWorkflow(V2_CLIENT, { ...inputs, workflow: alias }, V2_DOOR, { id: jobId, ...this.tables(kept) }));
     });
   }
 

@@ -4,6 +4,8 @@
 // they are.
 import type { Context } from 'koa';
 import { errorMiddleware, refusalOf } from '../http/errors.js';
+import { ClientError } from '../engine/errors.js';
+import type { RefusalCode } from '../engine/errors.js';
 
 export interface ErrorEnvelope {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -44,15 +46,23 @@ const CODE_OF_STATUS: Record<number, string> = {
   504: 'upstream_timeout',
 };
 
-/** The engine's codes, where this API names the same refusal otherwise. */
-const ENGINE_CODES: Record<string, string> = {
-  store_unavailable: 'unavailable',
+/**
+ * Each refusal code of the engine as this API says it: status and code (and a message where the
+ * engine's speaks of another door's terms). A Record over every code, so a new one cannot be
+ * forgotten here.
+ */
+export const ENGINE_REFUSALS: Record<RefusalCode, { status: number; code: string; message?: string }> = {
+  // MAX_QUEUE: the spec's bounded queue depth.
+  queue_full: { status: 429, code: 'queue_full' },
+  // Every v2 job of a key is one engine client: the limit is the key's.
+  client_limit: { status: 429, code: 'queue_full', message: 'this API key has as many unfinished jobs as MAX_JOBS_PER_CLIENT allows; retry when one finishes' },
+  store_unavailable: { status: 503, code: 'unavailable' },
+  unknown_workflow: { status: 404, code: 'not_found' },
+  invalid_inputs: { status: 422, code: 'invalid_inputs' },
 };
 
 function codeOf(status: number, err: unknown): string {
   if (err instanceof V2Error) return err.code;
-  const engineCode = (err as { code?: unknown } | undefined)?.code;
-  if (typeof engineCode === 'string' && ENGINE_CODES[engineCode]) return ENGINE_CODES[engineCode];
   return CODE_OF_STATUS[status] ?? (status >= 500 ? 'internal_error' : 'invalid_request');
 }
 
@@ -61,10 +71,18 @@ export function envelope(status: number, message: string, err: unknown): ErrorEn
   return { error: { code: codeOf(status, err), message, ...(details !== undefined && { details }) } };
 }
 
-/**
- * Refusals in the envelope, unknown paths 404 and unknown methods 405; the engine's MAX_QUEUE
- * refusal (503) and MAX_JOBS_PER_CLIENT refusal (429) are this API's 429 queue_full.
- */
+/** The engine's refusal in this API's terms, or undefined when it names no code of the engine. */
+export function fromEngine(err: unknown): V2Error | undefined {
+  if (!(err instanceof ClientError)) return undefined;
+  const refusal = refusalOf(err);
+  const { code } = err;
+  if (!refusal || code === undefined || !Object.hasOwn(ENGINE_REFUSALS, code)) return undefined;
+  const mapped = ENGINE_REFUSALS[code as RefusalCode];
+  const details = err.problems ? { problems: err.problems } : mapped.code === 'invalid_inputs' ? { problems: [refusal.message] } : undefined;
+  return new V2Error(mapped.status, mapped.code, mapped.message ?? refusal.message, details, refusal.headers);
+}
+
+/** Refusals in the envelope (the engine's with this API's codes), unknown paths 404, unknown methods 405. */
 export function v2Errors() {
   const inner = errorMiddleware(envelope);
   return async (ctx: Context, next: () => Promise<unknown>): Promise<void> => {
@@ -72,17 +90,7 @@ export function v2Errors() {
       try {
         await next();
       } catch (err) {
-        const refusal = refusalOf(err);
-        const code = (err as { code?: unknown }).code;
-        if (refusal && refusal.status === 503 && code === 'queue_full') {
-          throw new V2Error(429, 'queue_full', refusal.message, undefined, refusal.headers);
-        }
-        if (refusal && code === 'client_limit') {
-          // Every v2 job of a key is one engine client: the limit is the key's.
-          const message = 'this API key has as many unfinished jobs as MAX_JOBS_PER_CLIENT allows; retry when one finishes';
-          throw new V2Error(429, 'queue_full', message, undefined, refusal.headers);
-        }
-        throw err;
+        throw fromEngine(err) ?? err;
       }
     });
   };

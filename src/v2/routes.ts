@@ -10,24 +10,35 @@ import { JSON_BODY_LIMIT, readJsonResult } from '../http/body.js';
 import type { BodyLimit } from '../http/body.js';
 import { V2Error, v2Errors } from './errors.js';
 import type { DoorRequest, Submitted, V2Door } from './door.js';
+import { V2_DOOR } from './door.js';
+import type { BridgeMetrics } from '../metrics/metrics.js';
 import { assetRoutes } from './asset-routes.js';
 
 export const V2_PREFIX = '/api/v2';
 
-/** The v2 API as one middleware; `more` are further routers of it (their paths under /api/v2). */
-export function v2Api(door: V2Door, doors: Doors, more: Router[] = []): Middleware {
+export interface V2ApiOptions {
+  /** Further routers of the API (their paths under /api/v2). */
+  more?: Router[];
+  /** Counts the bytes of uploads and downloads under door 'v2'. */
+  metrics?: BridgeMetrics;
+}
+
+/** The v2 API as one middleware, with its routers (for the OpenAPI document's tests). */
+export function v2Api(door: V2Door, doors: Doors, { more = [], metrics }: V2ApiOptions = {}): Middleware & { routers: Router[] } {
   const { config } = door.engine;
+  const open = [healthRoutes(door), assetRoutes(door.engine, doors)];
   const routers = [jobRoutes(door, { bytes: config.maxPromptBytes, setting: 'MAX_PROMPT_BYTES' }), ...more];
   const api = chain([
     v2Errors(),
+    ...(metrics ? [metrics.meter(V2_DOOR)] : []),
     corsFor(config.corsOrigins, { allow: ['Idempotency-Key', 'Last-Event-ID'], expose: ['Idempotency-Replayed', 'Location'] }),
-    ...mounted(healthRoutes(door)),
     // The assets check keys themselves: a signed content URL needs none.
-    ...mounted(assetRoutes(door.engine, doors)),
+    ...open.flatMap(mounted),
     doors.requireClient(),
     ...routers.flatMap(mounted),
   ]);
-  return (ctx, next) => (ctx.path === V2_PREFIX || ctx.path.startsWith(`${V2_PREFIX}/`) ? api(ctx, async () => undefined) : next());
+  const middleware: Middleware = (ctx, next) => (ctx.path === V2_PREFIX || ctx.path.startsWith(`${V2_PREFIX}/`) ? api(ctx, async () => undefined) : next());
+  return Object.assign(middleware, { routers: [...open, ...routers] });
 }
 
 function mounted(router: Router): Middleware[] {

@@ -2,17 +2,17 @@
 // list them by status, show one with its attempts, send one again. They act on the records only;
 // the dispatching process hears of a redelivery through the collection and sends it.
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import type { Engine } from '../engine/index.js';
 import { ClientError } from '../engine/index.js';
 import type { Doors } from '../server/auth.js';
 import { callerOf } from '../server/params.js';
-import type { Delivery, DeliveryStatus } from './records.js';
-import { DELIVERIES, DELIVERY_STATUSES, detailOf, redelivered, summaryOf } from './records.js';
+import type { Delivery } from './records.js';
+import { DELIVERIES, detailOf, redelivered, summaryOf } from './records.js';
+import { checkQuery } from '../http/validate.js';
+import { DeliveryListQuery } from './openapi.js';
 
 export const WEBHOOK_ADMIN_PREFIX = '/admin/webhooks';
 const DEFAULT_PAGE = 50;
-const MAX_PAGE = 500;
 
 /** Newest first; the id breaks ties. */
 function before(a: Delivery, b: Delivery): boolean {
@@ -34,12 +34,6 @@ function readCursor(text: string): { createdAt: number; id: string } {
   throw new ClientError(400, 'cursor is not one this list gave (use next_cursor as it came)');
 }
 
-function one(ctx: Context, name: string): string | undefined {
-  const v = ctx.query[name];
-  if (Array.isArray(v)) throw new ClientError(400, `"${name}" is given more than once`);
-  return v === '' ? undefined : v;
-}
-
 export function webhookRoutes(engine: Engine, doors: Doors): Router {
   const deliveries = engine.collection<Delivery>(DELIVERIES);
   const router = new Router({ prefix: WEBHOOK_ADMIN_PREFIX });
@@ -52,14 +46,9 @@ export function webhookRoutes(engine: Engine, doors: Doors): Router {
   });
 
   router.get('/', (ctx) => {
-    const status = one(ctx, 'status');
-    if (status !== undefined && !DELIVERY_STATUSES.includes(status as DeliveryStatus)) {
-      throw new ClientError(400, `status must be one of ${DELIVERY_STATUSES.join(', ')}`);
-    }
-    const limitText = one(ctx, 'limit');
-    const limit = limitText === undefined ? DEFAULT_PAGE : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new ClientError(400, `limit must be a whole number from 1 to ${MAX_PAGE}`);
-    const cursorText = one(ctx, 'cursor');
+    const query = checkQuery(ctx, DeliveryListQuery);
+    if (!query.ok) throw new ClientError(400, query.problems.join('; '));
+    const { status, limit = DEFAULT_PAGE, cursor: cursorText } = query.value;
     const cursor = cursorText === undefined ? undefined : readCursor(cursorText);
     const after = cursor && ({ createdAt: cursor.createdAt, id: cursor.id } as Delivery);
     const matching: Delivery[] = [];

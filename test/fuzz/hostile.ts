@@ -57,6 +57,8 @@ const CURATED_ROUTES: [string, string][] = [
   ['GET', '/admin/webhooks'],
   ['GET', '/admin/webhooks/x'],
   ['POST', '/admin/webhooks/x/redeliver'],
+  ['GET', '/openapi.json'],
+  ['GET', '/docs/swagger-ui.css'],
 ];
 
 /** Webhook-Url values: garbage, refused addresses, and names that never answer. */
@@ -88,6 +90,8 @@ const COMFY_ROUTES: [string, string][] = [
   ['GET', '/api/jobs/x'],
   ['POST', '/api/jobs/x/cancel'],
   ['POST', '/api/jobs/cancel'],
+  ['GET', '/openapi.json'],
+  ['GET', '/docs/x'],
 ];
 
 const NASTY_STRINGS = [

@@ -3,7 +3,8 @@ import Router from '@koa/router';
 import type { Engine } from '../../engine/index.js';
 import { ClientError } from '../../engine/index.js';
 import { constraintsFor, describe } from '../../workflows/index.js';
-import { queryParam } from '../params.js';
+import { checkQuery } from '../../http/validate.js';
+import { WorkflowInfoQuery } from '../openapi.js';
 
 export function workflowRoutes(engine: Engine): Router {
   const router = new Router();
@@ -11,8 +12,9 @@ export function workflowRoutes(engine: Engine): Router {
     ctx.body = engine.catalog.list();
   });
   router.get('/workflow-info', async (ctx) => {
-    const alias = queryParam(ctx, 'workflow');
-    if (!alias) throw new ClientError(400, `workflow is required: add ?workflow=<alias>, one of ${engine.catalog.list().join(', ')}`);
+    const query = checkQuery(ctx, WorkflowInfoQuery);
+    if (!query.ok) throw new ClientError(400, `${query.problems.join('; ')}, one of ${engine.catalog.list().join(', ')}`);
+    const alias = query.value.workflow;
     const workflow = engine.workflow(alias);
     // Without an answer from any backend, the types alone: what a submission is then held to.
     ctx.body = describe(workflow, constraintsFor(workflow, await engine.pool.objectInfo()));
