@@ -2,7 +2,7 @@
 
 /** What a refusal is, for a door whose protocol names it with a code of its own. */
 export interface Refused {
-  /** queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), store_unavailable, unknown_workflow, invalid_inputs. */
+  /** queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), key_limit (KEY_LIMITS max_jobs), invalid_priority, store_unavailable, unknown_workflow, invalid_inputs. */
   code?: string;
   /** Each problem on its own, when the detail lists several. */
   problems?: readonly string[];

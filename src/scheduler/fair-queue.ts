@@ -1,0 +1,192 @@
+// The run order of waiting jobs: priority tiers, and within a tier a fair share of the pool.
+//
+// Rule (pure: a function of persisted job fields only, so every process of a cluster computes the
+// same order, and a follower's queue positions are the dispatcher's):
+//
+//   1. Tier: high, then normal, then low.
+//   2. Within a tier, a job that was on a backend and came back (its `dispatchedAt` is set while it
+//      is queued again) goes first, the earliest dispatched first: it had its turn already.
+//   3. The others take turns. Tenants (API keys) take turns; within a tenant its clients take
+//      turns; a client's own jobs run in its order (`priority`, lower first — the ComfyUI door's
+//      `number`/`front` — then arrival). Turns are rounds: a client's k-th waiting job is in its
+//      round k, and in each round the client served longest ago goes first (served = the latest
+//      `dispatchedAt` of any job of that client the store holds; never served goes before any
+//      served, then by its oldest waiting job, then by name). The tenant level is the same over
+//      each tenant's sequence so made.
+//
+// So a client with 500 waiting jobs holds one place per round: another client's single job waits
+// behind at most one of them (per tenant ahead of it), not behind 500. Dispatching the head leaves
+// the rest of the order as it was (the served client moves from first to last of every round),
+// so the predicted order is the order jobs start in while nothing arrives. An arriving job goes
+// behind every waiting job of its own client; it moves later jobs of its tenant one round back
+// and leaves every other tenant's jobs in their relative order.
+//
+// With fair share off (FAIR_SHARE=0) the order within a tier is first come, first served:
+// returned jobs first, then `priority`, then arrival, whoever sent them.
+import type { Job } from '../jobs/job.js';
+
+export const TIERS = ['high', 'normal', 'low'] as const;
+export type Tier = (typeof TIERS)[number];
+/** The tier of a job stored without one (before tiers existed): ComfyUI's `number` order kept as `priority`. */
+export const DEFAULT_TIER: Tier = 'normal';
+
+export function isTier(value: unknown): value is Tier {
+  return typeof value === 'string' && (TIERS as readonly string[]).includes(value);
+}
+
+/** 0 for the first tier to run. */
+export function tierRank(tier: Tier | undefined): number {
+  return TIERS.indexOf(tier ?? DEFAULT_TIER);
+}
+
+/** The lower of two tiers (the one that runs later). */
+export function lowerTier(a: Tier, b: Tier): Tier {
+  return tierRank(a) >= tierRank(b) ? a : b;
+}
+
+/** What the order reads of a job: every field persisted with it. */
+export type FairJob = Pick<Job, 'id' | 'clientId' | 'tenant' | 'tier' | 'priority' | 'createdAt' | 'dispatchedAt'>;
+
+/** When each client and each tenant last had a job dispatched, from the jobs the store holds. */
+export class ServedTimes {
+  private readonly clients = new Map<string, number>();
+  private readonly tenants = new Map<string, number>();
+
+  static of(jobs: Iterable<Pick<FairJob, 'clientId' | 'tenant' | 'dispatchedAt'>>): ServedTimes {
+    const served = new ServedTimes();
+    for (const job of jobs) if (job.dispatchedAt !== undefined) served.note(job.tenant ?? '', job.clientId, job.dispatchedAt);
+    return served;
+  }
+
+  private note(tenant: string, clientId: string, at: number): void {
+    const c = clientOf(tenant, clientId);
+    if (at > (this.clients.get(c) ?? -Infinity)) this.clients.set(c, at);
+    if (at > (this.tenants.get(tenant) ?? -Infinity)) this.tenants.set(tenant, at);
+  }
+
+  client(tenant: string, clientId: string): number {
+    return this.clients.get(clientOf(tenant, clientId)) ?? -Infinity;
+  }
+
+  tenant(tenant: string): number {
+    return this.tenants.get(tenant) ?? -Infinity;
+  }
+}
+
+/** One string per client (a newline is in neither a tenant name nor a clientId). */
+function clientOf(tenant: string, clientId: string): string {
+  return `${tenant}\n${clientId}`;
+}
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A client's own order: `priority`, then arrival, then id. */
+function ownOrder(a: FairJob, b: FairJob): number {
+  return a.priority - b.priority || a.createdAt - b.createdAt || byText(a.id, b.id);
+}
+
+/**
+ * Round-robin over groups: each group's list is in its own order; the k-th item of every group
+ * forms round k, in which groups go by `turn` (lower first), then by their first item's arrival,
+ * then by name.
+ */
+function rounds<T>(groups: Map<string, T[]>, turn: (name: string) => number, arrival: (item: T) => number): T[] {
+  const order = [...groups.entries()]
+    .map(([name, items]) => ({ name, items, turn: turn(name), first: arrival(items[0]) }))
+    .sort((a, b) => a.turn - b.turn || a.first - b.first || byText(a.name, b.name));
+  const out: T[] = [];
+  const longest = Math.max(0, ...order.map((g) => g.items.length));
+  for (let k = 0; k < longest; k++) for (const g of order) if (k < g.items.length) out.push(g.items[k]);
+  return out;
+}
+
+/** The jobs of one tier (not returned ones) in fair-share order. */
+function fairWithinTier<J extends FairJob>(jobs: J[], served: ServedTimes): J[] {
+  // Tenant → client → jobs in the client's own order.
+  const tenants = new Map<string, Map<string, J[]>>();
+  for (const job of [...jobs].sort(ownOrder)) {
+    const tenant = job.tenant ?? '';
+    let clients = tenants.get(tenant);
+    if (!clients) tenants.set(tenant, (clients = new Map()));
+    const list = clients.get(job.clientId);
+    if (list) list.push(job);
+    else clients.set(job.clientId, [job]);
+  }
+  const sequences = new Map<string, J[]>();
+  for (const [tenant, clients] of tenants) {
+    sequences.set(
+      tenant,
+      rounds(clients, (clientId) => served.client(tenant, clientId), (j) => j.createdAt),
+    );
+  }
+  return rounds(sequences, (tenant) => served.tenant(tenant), (j) => j.createdAt);
+}
+
+/**
+ * The waiting jobs in run order (see the rule at the top). `served` comes from every job the store
+ * holds (`ServedTimes.of(store.all())`); `fair: false` is first come, first served within a tier.
+ */
+export function fairOrder<J extends FairJob>(waiting: Iterable<J>, served: ServedTimes, { fair = true }: { fair?: boolean } = {}): J[] {
+  const tiers: J[][] = TIERS.map(() => []);
+  for (const job of waiting) tiers[tierRank(job.tier)].push(job);
+  const out: J[] = [];
+  for (const jobs of tiers) {
+    const returned = jobs.filter((j) => j.dispatchedAt !== undefined).sort((a, b) => a.dispatchedAt! - b.dispatchedAt! || byText(a.id, b.id));
+    const fresh = jobs.filter((j) => j.dispatchedAt === undefined);
+    out.push(...returned, ...(fair ? fairWithinTier(fresh, served) : fresh.sort(ownOrder)));
+  }
+  return out;
+}
+
+/**
+ * A set of waiting jobs and their order, computed when asked after a change. `history` gives every
+ * job the store holds (for the served times); call `changed()` when a job of it was dispatched or
+ * removed, so the order is computed again.
+ */
+export class FairQueue<J extends FairJob> {
+  private readonly members = new Set<J>();
+  private order_: J[] | undefined;
+  private places: Map<string, number> | undefined;
+
+  constructor(
+    private readonly history: () => Iterable<FairJob>,
+    private readonly options: { fair: boolean },
+  ) {}
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  has(job: J): boolean {
+    return this.members.has(job);
+  }
+
+  add(job: J): void {
+    this.members.add(job);
+    this.changed();
+  }
+
+  delete(job: J): boolean {
+    const had = this.members.delete(job);
+    if (had) this.changed();
+    return had;
+  }
+
+  /** Something the order reads changed (a dispatch, a job removed from the store). */
+  changed(): void {
+    this.order_ = undefined;
+    this.places = undefined;
+  }
+
+  /** The waiting jobs in run order (do not modify). */
+  order(): readonly J[] {
+    if (!this.order_) this.order_ = fairOrder(this.members, ServedTimes.of(this.history()), this.options);
+    return this.order_;
+  }
+
+  /** 1-based place of a job in the order; undefined when it is not in the queue. */
+  position(jobId: string): number | undefined {
+    if (!this.places) this.places = new Map(this.order().map((j, i) => [j.id, i + 1]));
+    return this.places.get(jobId);
+  }
+}
