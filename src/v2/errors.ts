@@ -47,6 +47,8 @@ const CODE_OF_STATUS: Record<number, string> = {
 /** The engine's codes, where this API names the same refusal otherwise. */
 const ENGINE_CODES: Record<string, string> = {
   store_unavailable: 'unavailable',
+  invalid_priority: 'invalid_priority',
+  key_limit: 'key_limit',
 };
 
 function codeOf(status: number, err: unknown): string {
@@ -74,6 +76,10 @@ export function v2Errors() {
       } catch (err) {
         const refusal = refusalOf(err);
         const code = (err as { code?: unknown }).code;
+        if (refusal && refusal.status === 400 && code === 'invalid_priority') {
+          // A body field's value this API cannot take: 422, as for its other fields.
+          throw new V2Error(422, 'invalid_priority', refusal.message, { field: 'priority' });
+        }
         if (refusal && refusal.status === 503 && code === 'queue_full') {
           throw new V2Error(429, 'queue_full', refusal.message, undefined, refusal.headers);
         }
