@@ -58,7 +58,8 @@ export class ServedTimes {
     return served;
   }
 
-  private note(tenant: string, clientId: string, at: number): void {
+  /** A job of this client was dispatched at `at`. */
+  note(tenant: string, clientId: string, at: number): void {
     const c = clientOf(tenant, clientId);
     if (at > (this.clients.get(c) ?? -Infinity)) this.clients.set(c, at);
     if (at > (this.tenants.get(tenant) ?? -Infinity)) this.tenants.set(tenant, at);
@@ -80,6 +81,11 @@ function clientOf(tenant: string, clientId: string): string {
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Push every item (a spread of 100,000 would exceed the arguments a call may take). */
+function append<T>(to: T[], items: readonly T[]): void {
+  for (const item of items) to.push(item);
+}
+
 /** A client's own order: `priority`, then arrival, then id. */
 function ownOrder(a: FairJob, b: FairJob): number {
   return a.priority - b.priority || a.createdAt - b.createdAt || byText(a.id, b.id);
@@ -95,8 +101,12 @@ function rounds<T>(groups: Map<string, T[]>, turn: (name: string) => number, arr
     .map(([name, items]) => ({ name, items, turn: turn(name), first: arrival(items[0]) }))
     .sort((a, b) => a.turn - b.turn || a.first - b.first || byText(a.name, b.name));
   const out: T[] = [];
-  const longest = Math.max(0, ...order.map((g) => g.items.length));
-  for (let k = 0; k < longest; k++) for (const g of order) if (k < g.items.length) out.push(g.items[k]);
+  // Groups drop out as they run dry: one pass over the items, however uneven the groups.
+  let active = order;
+  for (let k = 0; active.length > 0; k++) {
+    for (const g of active) out.push(g.items[k]);
+    active = active.filter((g) => g.items.length > k + 1);
+  }
   return out;
 }
 
@@ -133,18 +143,32 @@ export function fairOrder<J extends FairJob>(waiting: Iterable<J>, served: Serve
   for (const jobs of tiers) {
     const returned = jobs.filter((j) => j.dispatchedAt !== undefined).sort((a, b) => a.dispatchedAt! - b.dispatchedAt! || byText(a.id, b.id));
     const fresh = jobs.filter((j) => j.dispatchedAt === undefined);
-    out.push(...returned, ...(fair ? fairWithinTier(fresh, served) : fresh.sort(ownOrder)));
+    append(out, returned);
+    append(out, fair ? fairWithinTier(fresh, served) : fresh.sort(ownOrder));
   }
   return out;
 }
 
+/** Does a group's first job go before another's: by turn, then arrival, then name (fair), or in own order (first come, first served)? */
+function before<J extends FairJob>(a: { job: J; turn: number; name: string }, b: { job: J; turn: number; name: string }, fair: boolean): boolean {
+  if (!fair) return ownOrder(a.job, b.job) < 0;
+  return (a.turn - b.turn || a.job.createdAt - b.job.createdAt || byText(a.name, b.name)) < 0;
+}
+
 /**
- * A set of waiting jobs and their order, computed when asked after a change. `history` gives every
- * job the store holds (for the served times); call `changed()` when a job of it was dispatched or
- * removed, so the order is computed again.
+ * A set of waiting jobs and their order (the same as `fairOrder`), computed when asked after a
+ * change. Kept grouped by tier, tenant and client, each client's list in its own order, so a job
+ * arriving or leaving costs little and the order is one pass over the groups, even with thousands
+ * waiting. `history` gives every job the store holds (for the turns): call `changed()` when one
+ * was removed from the store, `dispatched(job)` when one was handed to a backend.
  */
 export class FairQueue<J extends FairJob> {
-  private readonly members = new Set<J>();
+  /** Each member and where it is kept: a client's list, or the returned jobs. */
+  private readonly members = new Map<J, J[] | 'returned'>();
+  /** Tier rank → tenant → clientId → the client's waiting jobs in its own order (never dispatched). */
+  private readonly fresh: Map<string, Map<string, J[]>>[] = TIERS.map(() => new Map());
+  private readonly returned = new Set<J>();
+  private served: ServedTimes | undefined;
   private order_: J[] | undefined;
   private places: Map<string, number> | undefined;
 
@@ -162,26 +186,111 @@ export class FairQueue<J extends FairJob> {
   }
 
   add(job: J): void {
-    this.members.add(job);
-    this.changed();
+    if (this.members.has(job)) return;
+    if (job.dispatchedAt !== undefined) {
+      this.returned.add(job);
+      this.members.set(job, 'returned');
+    } else {
+      const tenants = this.fresh[tierRank(job.tier)];
+      const tenant = job.tenant ?? '';
+      let clients = tenants.get(tenant);
+      if (!clients) tenants.set(tenant, (clients = new Map()));
+      let list = clients.get(job.clientId);
+      if (!list) clients.set(job.clientId, (list = []));
+      // Usually the latest of its client: placed from the end.
+      let i = list.length;
+      while (i > 0 && ownOrder(list[i - 1], job) > 0) i--;
+      list.splice(i, 0, job);
+      this.members.set(job, list);
+    }
+    this.dirty();
   }
 
   delete(job: J): boolean {
-    const had = this.members.delete(job);
-    if (had) this.changed();
-    return had;
+    const where = this.members.get(job);
+    if (where === undefined) return false;
+    this.members.delete(job);
+    if (where === 'returned') this.returned.delete(job);
+    else {
+      where.splice(where.indexOf(job), 1);
+      if (where.length === 0) {
+        // Found by the fields it was filed under (they never change while it waits).
+        const tenants = this.fresh[tierRank(job.tier)];
+        const clients = tenants.get(job.tenant ?? '');
+        clients?.delete(job.clientId);
+        if (clients?.size === 0) tenants.delete(job.tenant ?? '');
+      }
+    }
+    this.dirty();
+    return true;
   }
 
-  /** Something the order reads changed (a dispatch, a job removed from the store). */
+  /** A job (a member before, or not) was handed to a backend: its client's turn moved. */
+  dispatched(job: FairJob): void {
+    if (this.served && job.dispatchedAt !== undefined) this.served.note(job.tenant ?? '', job.clientId, job.dispatchedAt);
+    this.dirty();
+  }
+
+  /** The turns may have changed in ways only the whole history tells (a job removed from the store). */
   changed(): void {
+    this.served = undefined;
+    this.dirty();
+  }
+
+  private dirty(): void {
     this.order_ = undefined;
     this.places = undefined;
   }
 
+  /** The first job of the order, found without ordering the rest. */
+  head(): J | undefined {
+    if (this.order_) return this.order_[0];
+    const served = (this.served ??= ServedTimes.of(this.history()));
+    for (let rank = 0; rank < TIERS.length; rank++) {
+      let back: J | undefined;
+      for (const job of this.returned) {
+        if (tierRank(job.tier) !== rank) continue;
+        if (!back || job.dispatchedAt! < back.dispatchedAt! || (job.dispatchedAt === back.dispatchedAt && byText(job.id, back.id) < 0)) back = job;
+      }
+      if (back) return back;
+      let best: { job: J; turn: number; name: string } | undefined;
+      for (const [tenant, clients] of this.fresh[rank]) {
+        let first: { job: J; turn: number; name: string } | undefined;
+        for (const [clientId, list] of clients) {
+          const candidate = { job: list[0], turn: this.options.fair ? served.client(tenant, clientId) : 0, name: clientId };
+          if (!first || before(candidate, first, this.options.fair)) first = candidate;
+        }
+        if (!first) continue;
+        const candidate = { job: first.job, turn: this.options.fair ? served.tenant(tenant) : 0, name: tenant };
+        if (!best || before(candidate, best, this.options.fair)) best = candidate;
+      }
+      if (best) return best.job;
+    }
+    return undefined;
+  }
+
   /** The waiting jobs in run order (do not modify). */
   order(): readonly J[] {
-    if (!this.order_) this.order_ = fairOrder(this.members, ServedTimes.of(this.history()), this.options);
-    return this.order_;
+    if (this.order_) return this.order_;
+    const served = (this.served ??= ServedTimes.of(this.history()));
+    const byTier: J[][] = TIERS.map(() => []);
+    for (const job of this.returned) byTier[tierRank(job.tier)].push(job);
+    const out: J[] = [];
+    TIERS.forEach((_, rank) => {
+      append(out, byTier[rank].sort((a, b) => a.dispatchedAt! - b.dispatchedAt! || byText(a.id, b.id)));
+      const tenants = this.fresh[rank];
+      if (!this.options.fair) {
+        const all: J[] = [];
+        for (const clients of tenants.values()) for (const list of clients.values()) append(all, list);
+        append(out, all.sort(ownOrder));
+        return;
+      }
+      const sequences = new Map<string, J[]>();
+      for (const [tenant, clients] of tenants) sequences.set(tenant, rounds(clients, (clientId) => served.client(tenant, clientId), (j) => j.createdAt));
+      append(out, rounds(sequences, (tenant) => served.tenant(tenant), (j) => j.createdAt));
+    });
+    this.order_ = out;
+    return out;
   }
 
   /** 1-based place of a job in the order; undefined when it is not in the queue. */

@@ -253,7 +253,7 @@ export class Scheduler {
     return this.backends.map((b) => ({
       id: b.url,
       ours: held.get(b) ?? 0,
-      slots: this.slotsOf(b, this.queue.order()[0], held),
+      slots: this.slotsOf(b, this.queue.head(), held),
       foreign: Math.max(0, b.queueRemaining - (accepted.get(b) ?? 0)),
     }));
   }
@@ -266,12 +266,15 @@ export class Scheduler {
       while (this.queue.size > 0) {
         const healthy = this.backends.filter((b) => b.healthy && !b.draining);
         if (healthy.length === 0) break;
+        // No slot free for the head: nothing to plan (the whole order is not even needed).
+        const head = this.queue.head()!;
+        const holding = this.held();
+        if (!healthy.some((b) => (holding.get(b) ?? 0) < this.slotsOf(b, head, holding))) break;
         const next = this.estimates.rate(healthy[0].url) !== undefined ? this.nextTimed(healthy) : this.nextByCount(healthy);
         if (!next) {
           // Holding jobs for a faster backend while one is free: the plan changes as running
           // jobs overrun their estimates, so look again soon even if nothing else happens.
-          const held = this.held();
-          if (healthy.some((b) => (held.get(b) ?? 0) < this.slotsOf(b, this.queue.order()[0], held))) this.replanSoon();
+          this.replanSoon();
           break;
         }
         this.queue.delete(next.job);
@@ -318,7 +321,7 @@ export class Scheduler {
     const chosen = chooseBackend(ordered.map((b) => loads.get(b.url)!));
     const backend = healthy.find((b) => b.url === chosen);
     if (!backend) return undefined;
-    const job = this.queue.order()[0];
+    const job = this.queue.head()!;
     this.explain(job, 'fewest-queued', { backend: backend.url });
     return { job, backend };
   }
@@ -514,7 +517,7 @@ export class Scheduler {
     // job recorded as queued could otherwise run twice.
     const recorded = resume ? Promise.resolve() : this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1, dispatchedAt: this.dispatchTime() });
     // Its client's turn moved: the order is computed again.
-    this.queue.changed();
+    if (!resume) this.queue.dispatched(job);
     if (!resume) this.report(job, { kind: 'dispatched', backend: backend.url, attempt: job.attempts });
     log.debug({ job: job.id, backend: backend.url }, resume ? 'dispatched (resumed)' : `dispatched (attempt ${job.attempts})`);
     void recorded

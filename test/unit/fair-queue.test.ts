@@ -148,6 +148,53 @@ describe('FairQueue', () => {
   });
 });
 
+test('FairQueue keeps the order fairOrder gives, through arrivals, dispatches, cancels and returns', () => {
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  for (const fair of [true, false]) {
+    const history: J[] = [];
+    const queue = new FairQueue<J>(() => history, { fair });
+    const members = new Set<J>();
+    let at = 100_000;
+    for (let step = 0; step < 600; step++) {
+      const op = rand(10);
+      if (op < 5 || members.size === 0) {
+        const tiers: Tier[] = ['high', 'normal', 'normal', 'normal', 'low'];
+        const j = job(`c${rand(6)}`, { tenant: ['', 'x', 'y'][rand(3)], tier: tiers[rand(5)], priority: rand(4) === 0 ? -rand(3) : 0 });
+        history.push(j);
+        members.add(j);
+        queue.add(j);
+      } else if (op < 8) {
+        // The head is dispatched; now and then it comes back (its backend was lost).
+        const head = queue.order()[0];
+        queue.delete(head);
+        members.delete(head);
+        head.dispatchedAt = ++at;
+        queue.dispatched(head);
+        if (rand(4) === 0) {
+          members.add(head);
+          queue.add(head);
+        }
+      } else if (op < 9) {
+        const victim = [...members][rand(members.size)];
+        queue.delete(victim);
+        members.delete(victim);
+      } else {
+        // A finished job leaves the store: the turns are read again.
+        const gone = history.findIndex((j) => !members.has(j));
+        if (gone >= 0) history.splice(gone, 1);
+        queue.changed();
+      }
+      const expected = fairOrder(members, ServedTimes.of(history), { fair }).map((j) => j.id);
+      if (step % 2) expect(queue.head()?.id).toBe(expected[0]);
+      expect(queue.order().map((j) => j.id)).toEqual(expected);
+    }
+  }
+});
+
 describe('key limits', () => {
   const settings = (keys: string) => {
     const problems: string[] = [];
