@@ -9,10 +9,12 @@
 //   3. The others take turns. Tenants (API keys) take turns; within a tenant its clients take
 //      turns; a client's own jobs run in its order (`priority`, lower first — the ComfyUI door's
 //      `number`/`front` — then arrival). Turns are rounds: a client's k-th waiting job is in its
-//      round k, and in each round the client served longest ago goes first (served = the latest
-//      `dispatchedAt` of any job of that client the store holds; never served goes before any
-//      served, then by its oldest waiting job, then by name). The tenant level is the same over
-//      each tenant's sequence so made.
+//      round k, and in each round the client waiting for its turn longest goes first: since when
+//      it waits is the later of when it was last served (the latest `dispatchedAt` of any job of
+//      that client the store holds) and when its oldest waiting job arrived; ties by its first
+//      job's arrival, then by name. The tenant level is the same over each tenant's sequence so
+//      made. (A served client goes back in line as a newcomer would: no client starves, however
+//      many new ones come.)
 //
 // So a client with 500 waiting jobs holds one place per round: another client's single job waits
 // behind at most one of them (per tenant ahead of it), not behind 500. Dispatching the head leaves
@@ -91,14 +93,22 @@ function ownOrder(a: FairJob, b: FairJob): number {
   return a.priority - b.priority || a.createdAt - b.createdAt || byText(a.id, b.id);
 }
 
+/** The oldest arrival among jobs. */
+function oldest(jobs: readonly FairJob[]): number {
+  let t = Infinity;
+  for (const j of jobs) if (j.createdAt < t) t = j.createdAt;
+  return t;
+}
+
 /**
  * Round-robin over groups: each group's list is in its own order; the k-th item of every group
- * forms round k, in which groups go by `turn` (lower first), then by their first item's arrival,
- * then by name.
+ * forms round k, in which groups go by their turn (since when they wait: the later of their last
+ * service and their oldest item's arrival; lower first), then by their first item's arrival, then
+ * by name.
  */
-function rounds<T>(groups: Map<string, T[]>, turn: (name: string) => number, arrival: (item: T) => number): T[] {
+function rounds<T extends FairJob>(groups: Map<string, T[]>, served: (name: string) => number): T[] {
   const order = [...groups.entries()]
-    .map(([name, items]) => ({ name, items, turn: turn(name), first: arrival(items[0]) }))
+    .map(([name, items]) => ({ name, items, turn: Math.max(served(name), oldest(items)), first: items[0].createdAt }))
     .sort((a, b) => a.turn - b.turn || a.first - b.first || byText(a.name, b.name));
   const out: T[] = [];
   // Groups drop out as they run dry: one pass over the items, however uneven the groups.
@@ -126,10 +136,10 @@ function fairWithinTier<J extends FairJob>(jobs: J[], served: ServedTimes): J[] 
   for (const [tenant, clients] of tenants) {
     sequences.set(
       tenant,
-      rounds(clients, (clientId) => served.client(tenant, clientId), (j) => j.createdAt),
+      rounds(clients, (clientId) => served.client(tenant, clientId)),
     );
   }
-  return rounds(sequences, (tenant) => served.tenant(tenant), (j) => j.createdAt);
+  return rounds(sequences, (tenant) => served.tenant(tenant));
 }
 
 /**
@@ -256,12 +266,15 @@ export class FairQueue<J extends FairJob> {
       let best: { job: J; turn: number; name: string } | undefined;
       for (const [tenant, clients] of this.fresh[rank]) {
         let first: { job: J; turn: number; name: string } | undefined;
+        let since = Infinity;
         for (const [clientId, list] of clients) {
-          const candidate = { job: list[0], turn: this.options.fair ? served.client(tenant, clientId) : 0, name: clientId };
+          const waiting = oldest(list);
+          since = Math.min(since, waiting);
+          const candidate = { job: list[0], turn: this.options.fair ? Math.max(served.client(tenant, clientId), waiting) : 0, name: clientId };
           if (!first || before(candidate, first, this.options.fair)) first = candidate;
         }
         if (!first) continue;
-        const candidate = { job: first.job, turn: this.options.fair ? served.tenant(tenant) : 0, name: tenant };
+        const candidate = { job: first.job, turn: this.options.fair ? Math.max(served.tenant(tenant), since) : 0, name: tenant };
         if (!best || before(candidate, best, this.options.fair)) best = candidate;
       }
       if (best) return best.job;
@@ -286,8 +299,8 @@ export class FairQueue<J extends FairJob> {
         return;
       }
       const sequences = new Map<string, J[]>();
-      for (const [tenant, clients] of tenants) sequences.set(tenant, rounds(clients, (clientId) => served.client(tenant, clientId), (j) => j.createdAt));
-      append(out, rounds(sequences, (tenant) => served.tenant(tenant), (j) => j.createdAt));
+      for (const [tenant, clients] of tenants) sequences.set(tenant, rounds(clients, (clientId) => served.client(tenant, clientId)));
+      append(out, rounds(sequences, (tenant) => served.tenant(tenant)));
     });
     this.order_ = out;
     return out;

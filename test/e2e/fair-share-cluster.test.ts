@@ -81,7 +81,8 @@ test("a follower's queue order and positions are the dispatcher's", async () => 
   ]) {
     expect(await info(follower, key, clientId)).toBe(await info(dispatcher, key, clientId));
   }
-  // Clients never served go before those served: flood before alice's earlier client, bob's single before his earlier one.
+  // Those waiting longest for a turn first: alice's flood before her client served earlier (which came
+  // back later), bob's single before his.
   const clientOf = (id: string) => dispatcher.engine.get(id)!.clientId;
   expect(order.map(clientOf).slice(0, 4)).toEqual(['flood-client', 'single-client', 'earlier-client', 'before-client']);
 

@@ -32,11 +32,35 @@ describe('fair share within a tier', () => {
     expect(clients(order.slice(11)).every((c) => c === 'flood')).toBe(true);
   });
 
-  test('a client served recently goes after those not served since', () => {
+  test('a client served after another began to wait goes after it', () => {
     const flood = Array.from({ length: 5 }, () => job('flood'));
-    const served = [{ ...job('flood'), dispatchedAt: 5_000 }];
     const single = job('single');
-    expect(clients(fairOrder([...flood, single], ServedTimes.of(served)))).toEqual(['single', 'flood', 'flood', 'flood', 'flood', 'flood']);
+    // The flood had a job dispatched after the single one arrived: the single one is next.
+    const servedAfter = [{ ...job('flood'), dispatchedAt: clock + 5 }];
+    expect(clients(fairOrder([...flood, single], ServedTimes.of(servedAfter)))).toEqual(['single', 'flood', 'flood', 'flood', 'flood', 'flood']);
+    // Served before it arrived: the flood's next job waited longer for its turn.
+    const servedBefore = [{ ...job('flood'), dispatchedAt: single.createdAt - 1 }];
+    expect(clients(fairOrder([...flood, single], ServedTimes.of(servedBefore)))).toEqual(['flood', 'single', 'flood', 'flood', 'flood', 'flood']);
+  });
+
+  test('a client served before and coming back later waits behind those already waiting: nobody starves', () => {
+    // "old" was served long ago, then sends a job after "new" sent its.
+    const served = [{ ...job('old'), dispatchedAt: 500 }];
+    const fresh = job('new');
+    const back = job('old');
+    expect(clients(fairOrder([back, fresh], ServedTimes.of(served)))).toEqual(['new', 'old']);
+    // A stream of new clients never keeps a waiting one out: it goes before anyone who came after it.
+    const waiting = [job('steady'), job('steady')];
+    const history: J[] = [...waiting];
+    const started: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const newcomer = job(`n${i}`);
+      waiting.push(newcomer);
+      history.push(newcomer);
+      started.push(dispatchHead(waiting, history, (clock += 10)).clientId);
+    }
+    // steady, n0 (waiting since before steady's turn ended), steady again, then the newcomers in turn.
+    expect(started).toEqual(['steady', 'n0', 'steady', 'n1', 'n2', 'n3']);
   });
 
   test('clients alternate as jobs are dispatched, and the predicted order is the order they start in', () => {
