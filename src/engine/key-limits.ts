@@ -99,7 +99,7 @@ export function priorityProblems(settings: PrioritySettings, keyNames: readonly 
     if (tierRank(defaultPriority) < tierRank(maxPriority)) {
       const own = Object.hasOwn(settings.keys, name) ? name : Object.hasOwn(settings.keys, ANY_KEY) ? ANY_KEY : undefined;
       problems.push(
-        `${own !== undefined ? `KEY_LIMITS (${own})` : 'PRIORITY_DEFAULT'} makes ${name === '' ? 'the jobs of no key' : `key ${name}'s jobs`} default to ${defaultPriority}, above the highest priority allowed (${maxPriority}); lower the default or raise max_priority / PRIORITY_MAX`,
+        `${own !== undefined ? `KEY_LIMITS (${own})` : 'PRIORITY_DEFAULT'} makes ${name === '' ? 'jobs sent without a key' : `key ${name}'s jobs`} default to ${defaultPriority}, above the highest priority allowed (${maxPriority}); lower the default or raise max_priority / PRIORITY_MAX`,
       );
     }
   }
