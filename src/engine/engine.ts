@@ -164,11 +164,11 @@ export class Engine {
     store.on('removed', (job) => this.open.delete(job.id));
     this.queued = new FairQueue<Job>(() => store.all(), { fair: config.fairShare });
     for (const job of store.all()) if (job.state === 'queued') this.queued.add(job);
-    // Any change of state may be a dispatch (a turn taken) or a job queued or gone.
+    // A change of state queues a job, takes it out, or records a dispatch (a turn taken).
     store.on('state', (job) => {
       if (job.state === 'queued') this.queued.add(job);
       else this.queued.delete(job);
-      this.queued.changed();
+      if (job.dispatchedAt !== undefined) this.queued.dispatched(job);
     });
     store.on('removed', (job) => {
       this.queued.delete(job);
@@ -930,15 +930,16 @@ export class Engine {
     const jobs = [...this.store.all()].sort((a, b) => a.createdAt - b.createdAt);
     let waiting = 0;
     let adopted = 0;
+    // Jobs on backends first, so their slots are counted before the waiting ones are placed.
     for (const job of jobs) {
-      if (job.state === 'queued') {
-        this.scheduler.enqueue(job);
-        waiting++;
-      } else if (isOnBackend(job)) {
+      if (isOnBackend(job)) {
         this.adopt(job);
         adopted++;
       }
     }
+    const queued = jobs.filter((j) => j.state === 'queued');
+    this.scheduler.enqueue(queued);
+    waiting = queued.length;
     if (waiting || adopted) log.info(`recovered ${waiting} waiting and ${adopted} dispatched jobs from the store`);
   }
 }

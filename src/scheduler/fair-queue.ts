@@ -178,6 +178,8 @@ export class FairQueue<J extends FairJob> {
   /** Tier rank → tenant → clientId → the client's waiting jobs in its own order (never dispatched). */
   private readonly fresh: Map<string, Map<string, J[]>>[] = TIERS.map(() => new Map());
   private readonly returned = new Set<J>();
+  /** The oldest arrival in a client's list, once asked (dropped when the list loses a job). */
+  private readonly since = new WeakMap<J[], number>();
   private served: ServedTimes | undefined;
   private order_: J[] | undefined;
   private places: Map<string, number> | undefined;
@@ -211,6 +213,8 @@ export class FairQueue<J extends FairJob> {
       let i = list.length;
       while (i > 0 && ownOrder(list[i - 1], job) > 0) i--;
       list.splice(i, 0, job);
+      const since = this.since.get(list);
+      if (since !== undefined && job.createdAt < since) this.since.set(list, job.createdAt);
       this.members.set(job, list);
     }
     this.dirty();
@@ -223,6 +227,7 @@ export class FairQueue<J extends FairJob> {
     if (where === 'returned') this.returned.delete(job);
     else {
       where.splice(where.indexOf(job), 1);
+      this.since.delete(where);
       if (where.length === 0) {
         // Found by the fields it was filed under (they never change while it waits).
         const tenants = this.fresh[tierRank(job.tier)];
@@ -268,7 +273,8 @@ export class FairQueue<J extends FairJob> {
         let first: { job: J; turn: number; name: string } | undefined;
         let since = Infinity;
         for (const [clientId, list] of clients) {
-          const waiting = oldest(list);
+          let waiting = this.since.get(list);
+          if (waiting === undefined) this.since.set(list, (waiting = oldest(list)));
           since = Math.min(since, waiting);
           const candidate = { job: list[0], turn: this.options.fair ? Math.max(served.client(tenant, clientId), waiting) : 0, name: clientId };
           if (!first || before(candidate, first, this.options.fair)) first = candidate;

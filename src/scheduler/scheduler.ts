@@ -205,9 +205,11 @@ export class Scheduler {
    * Put a queued job in line and dispatch what can be dispatched. Its place follows from its own
    * fields (fair-queue.ts): one that was on a backend before goes to the front of its tier.
    */
-  enqueue(job: Job): void {
-    if (job.state !== 'queued') throw new Error(`job ${job.id} is ${job.state}, not queued`);
-    this.queue.add(job);
+  enqueue(jobs: Job | readonly Job[]): void {
+    for (const job of Array.isArray(jobs) ? jobs : [jobs]) {
+      if (job.state !== 'queued') throw new Error(`job ${job.id} is ${job.state}, not queued`);
+      this.queue.add(job);
+    }
     this.pump();
   }
 
