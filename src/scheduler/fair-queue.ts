@@ -257,9 +257,23 @@ export class FairQueue<J extends FairJob> {
     this.places = undefined;
   }
 
+  /**
+   * A job filed as never dispatched that has a dispatch time now was sent back while it seemed to
+   * wait (a process that does not dispatch may hear both in one commit): file it again.
+   */
+  private refile(): void {
+    const moved: J[] = [];
+    for (const [job, where] of this.members) if (where !== 'returned' && job.dispatchedAt !== undefined) moved.push(job);
+    for (const job of moved) {
+      this.delete(job);
+      this.add(job);
+    }
+  }
+
   /** The first job of the order, found without ordering the rest. */
   head(): J | undefined {
     if (this.order_) return this.order_[0];
+    this.refile();
     const served = (this.served ??= ServedTimes.of(this.history()));
     for (let rank = 0; rank < TIERS.length; rank++) {
       let back: J | undefined;
@@ -291,6 +305,7 @@ export class FairQueue<J extends FairJob> {
   /** The waiting jobs in run order (do not modify). */
   order(): readonly J[] {
     if (this.order_) return this.order_;
+    this.refile();
     const served = (this.served ??= ServedTimes.of(this.history()));
     const byTier: J[][] = TIERS.map(() => []);
     for (const job of this.returned) byTier[tierRank(job.tier)].push(job);

@@ -169,6 +169,10 @@ describe('FairQueue', () => {
     expect(queue.order().map((j) => j.id)).toEqual([b1.id, a2.id]);
     expect(queue.position(a1.id)).toBeUndefined();
     expect(queue.size).toBe(2);
+    // Sent back while it seemed to wait (heard in one commit): it is first of its tier.
+    a2.dispatchedAt = 21_000;
+    queue.changed();
+    expect(queue.order().map((j) => j.id)).toEqual([a2.id, b1.id]);
   });
 });
 
