@@ -20,7 +20,7 @@
 // behind at most one of them (per tenant ahead of it), not behind 500. Dispatching the head leaves
 // the rest of the order as it was (the served client moves from first to last of every round),
 // so the predicted order is the order jobs start in while nothing arrives. An arriving job goes
-// behind every waiting job of its own client; it moves later jobs of its tenant one round back
+// behind every waiting job of its own client (unless its `priority` puts it first); it moves later jobs of its tenant one round back
 // and leaves every other tenant's jobs in their relative order.
 //
 // With fair share off (FAIR_SHARE=0) the order within a tier is first come, first served:
@@ -29,7 +29,7 @@ import type { Job } from '../jobs/job.js';
 
 export const TIERS = ['high', 'normal', 'low'] as const;
 export type Tier = (typeof TIERS)[number];
-/** The tier of a job stored without one (before tiers existed): ComfyUI's `number` order kept as `priority`. */
+/** The general default tier, and the tier of a job stored before tiers existed (its `priority` still orders it within its client). */
 export const DEFAULT_TIER: Tier = 'normal';
 
 export function isTier(value: unknown): value is Tier {
