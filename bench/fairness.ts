@@ -125,7 +125,8 @@ export const fairness: Benchmark = {
       note:
         `${BACKENDS} simulators; each job sleeps ${JOB_S} s on its backend. Job-duration = how long a job holds a backend, measured as the pool's pace ` +
         `while the ten arrived (${BACKENDS} × the time between two successes of the flood): ${fmt(d, 3)} s (median start → success as the bridge hears it: ${fmt(fair.runSeconds, 3)} s; ` +
-        `the rest is the hand-over: the bridge confirms the end from /history before the slot frees). ` +
+        `the rest is the hand-over: the bridge confirms the end from /history before the slot frees; against the ${JOB_S} s sleep alone the p95 is ` +
+        `${fmt(p95(fair) / JOB_S, 2)} sleeps). ` +
         `One client submits ${FLOOD} jobs at once; once ${WARM_STARTS} of them have started, ten other clients (one API key's clients, the open bridge) ` +
         `submit one job each, one every ${spacing} s (half a job-duration: the pool finishes two jobs in that time); a wait is submission → the job's \`started\` event. ` +
         `Both runs use fresh in-process bridges with the defaults (BACKEND_PREFETCH 1: each backend holds its running job and one more, so a job dispatched at once ` +
