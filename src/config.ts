@@ -8,6 +8,10 @@ import { parseBackendSpec } from './engine/backend-spec.js';
 import type { BackendSpec } from './engine/backend-spec.js';
 import type { WebhookSettings } from './webhooks/settings.js';
 import { parseWebhookSettings } from './webhooks/settings.js';
+import type { PrioritySettings } from './engine/key-limits.js';
+import { parseKeyLimits, priorityProblems } from './engine/key-limits.js';
+import { DEFAULT_TIER, TIERS, isTier } from './scheduler/fair-queue.js';
+import type { Tier } from './scheduler/fair-queue.js';
 
 export interface Config {
   host: string;
@@ -67,6 +71,10 @@ export interface Config {
   maxJobsPerClient: number;
   /** Unfinished jobs the bridge holds in all; 0 means no limit. */
   maxQueue: number;
+  /** FAIR_SHARE: within a priority tier, API keys and their clients take turns (off: first come, first served). */
+  fairShare: boolean;
+  /** Priority tiers: the default, the highest a key may ask for, and per-key limits (KEY_LIMITS). */
+  priorities: PrioritySettings;
   /** Browser origins allowed by CORS; empty sends no CORS headers. "*" allows any. */
   corsOrigins: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -112,6 +120,14 @@ export function loadConfig(env: Env = process.env): Config {
     if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
     if (['0', 'false', 'no', 'off'].includes(raw)) return false;
     problems.push(`${name}=${JSON.stringify(env[name])} is not true or false`);
+    return fallback;
+  };
+
+  const tier = (name: string, fallback: Tier): Tier => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (isTier(raw)) return raw;
+    problems.push(`${name}=${JSON.stringify(env[name])} is not one of ${TIERS.join(', ')}`);
     return fallback;
   };
 
@@ -181,6 +197,8 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: env.METRICS_TOKEN?.trim() || undefined,
     maxJobsPerClient: num('MAX_JOBS_PER_CLIENT', 100, { max: 1_000_000 }),
     maxQueue: num('MAX_QUEUE', 100_000, { max: 10_000_000 }),
+    fairShare: flag('FAIR_SHARE', true),
+    priorities: { defaultPriority: tier('PRIORITY_DEFAULT', DEFAULT_TIER), maxPriority: tier('PRIORITY_MAX', DEFAULT_TIER), keys: {} },
     corsOrigins: list('CORS_ORIGINS'),
     logLevel: logLevel as Config['logLevel'],
     logFormat: logFormat as Config['logFormat'],
@@ -225,6 +243,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   // After the keys: per-key webhook settings name them.
   Object.assign(config.webhooks, parseWebhookSettings(env, config.apiKeys.map((k) => k.name), problems));
+  config.priorities.keys = parseKeyLimits(env.KEY_LIMITS, config.apiKeys.map((k) => k.name), problems);
+  problems.push(...priorityProblems(config.priorities, config.apiKeys.map((k) => k.name)));
   if (config.adminToken !== undefined && config.adminToken.length < 16) problems.push('ADMIN_TOKEN is shorter than 16 characters; use a long random token');
   if (config.metricsToken !== undefined && (config.metricsToken.length < 16 || /\s/.test(config.metricsToken))) problems.push('METRICS_TOKEN is shorter than 16 characters or contains a space; use a long random token');
   for (const origin of config.corsOrigins) {

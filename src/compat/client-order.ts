@@ -5,7 +5,7 @@
 // holds the others' messages until every prompt ahead of them has said its last. Pure: the relay
 // feeds it and writes what it gives back.
 //
-// Order. A client's unfinished prompts are kept in queue order (priority, then admission), the
+// Order. A client's unfinished prompts are kept in queue order (tier, priority, then admission), the
 // order in which the bridge starts them. The first one (the head) is delivered live; the others
 // are held. The head stays first once it has delivered anything; until then a prompt admitted
 // ahead of it (a `front` one) takes its place. When the head ends, the next prompts' held
@@ -43,6 +43,8 @@ interface Entry<C, T> {
   client: C;
   key: string;
   priority: number;
+  /** Its tier's rank (0 runs first): a client's prompts of a higher tier run before its others. */
+  tier: number;
   admitted: number;
   /** Something of it has gone out: it keeps its place at the head. */
   live: boolean;
@@ -62,17 +64,18 @@ export class ClientOrder<C, T> {
     private readonly connected: (client: C) => boolean,
   ) {}
 
-  /** A new prompt of a client, with its queue priority (lower runs first). Again is a no-op. */
-  admit(client: C, promptId: string, priority: number): void {
+  /** A new prompt of a client, with its queue priority and tier rank (lower runs first). Again is a no-op. */
+  admit(client: C, promptId: string, priority: number, tier = 1): void {
     if (this.entries.has(promptId)) return;
     const key = this.keyOf(client);
-    const entry: Entry<C, T> = { id: promptId, client, key, priority, admitted: this.admissions++, live: false, ended: false, held: [] };
+    const entry: Entry<C, T> = { id: promptId, client, key, priority, tier, admitted: this.admissions++, live: false, ended: false, held: [] };
     this.entries.set(promptId, entry);
     let line = this.lines.get(key);
     if (!line) this.lines.set(key, (line = []));
     // After every prompt of the same or better priority, and never ahead of a head that talks.
     let i = line.length;
-    while (i > 0 && line[i - 1].priority > priority && !(i === 1 && line[0].live)) i--;
+    const later = (e: Entry<C, T>) => e.tier > tier || (e.tier === tier && e.priority > priority);
+    while (i > 0 && later(line[i - 1]) && !(i === 1 && line[0].live)) i--;
     line.splice(i, 0, entry);
   }
 

@@ -145,6 +145,7 @@ export class ComfyDoor {
         uploads,
         extraData: backendExtra,
         priority: request.priority,
+        ...((request.tier !== undefined || request.front) && { tier: request.tier ?? this.engine.as(who).priorities().maxPriority }),
         tables: { [COMFY_DOOR]: record },
       });
     } catch (err) {

@@ -36,8 +36,13 @@ export function plain(status: number, reason: string): CompatError {
   return new CompatError(status, reason);
 }
 
+/** The engine's codes this door names as they are (ComfyUI has none for them). */
+const ENGINE_TYPES = new Set(['invalid_priority', 'key_limit']);
+
 /** Type names for statuses the engine or middleware raise. */
-function typeOf(status: number): string {
+function typeOf(status: number, err?: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && ENGINE_TYPES.has(code)) return code;
   if (status === 401) return 'unauthorized';
   if (status === 403) return 'forbidden';
   if (status === 408) return 'request_timeout';
@@ -51,7 +56,7 @@ export function compatShape(status: number, message: string, err: unknown): unkn
   if (err instanceof CompatError) return err.body;
   if (err === undefined) return `${status}: ${STATUS_CODES[status] ?? 'Error'}`;
   if (refusalOf(err) === undefined) return errorBody('server_error', message);
-  return errorBody(typeOf(status), message);
+  return errorBody(typeOf(status, err), message);
 }
 
 export const compatErrors = errorMiddleware(compatShape);

@@ -15,8 +15,12 @@ export interface PromptRequest {
   clientId: string | undefined;
   /** ComfyUI's queue number (shown in /queue and /history). */
   number: number;
-  /** The bridge queue priority that keeps ComfyUI's order among this door's prompts. */
+  /** The order among the client's own prompts that keeps ComfyUI's (number, front). */
   priority: number;
+  /** `front` was asked: the prompt goes to the highest priority tier the key may use. */
+  front: boolean;
+  /** The bridge's own `priority` field (a tier name), when sent; the engine checks it. */
+  tier: unknown;
   /** partial_execution_targets as sent (null when absent). */
   targets: unknown;
 }
@@ -40,11 +44,12 @@ export function isCanonicalUuid(value: unknown): value is string {
 export type Placement = { kind: 'counted'; counter: number } | { kind: 'front'; counter: number } | { kind: 'explicit'; number: number; counter: number };
 
 /**
- * The bridge shares one queue with the curated door, whose jobs have priority 0 and run in arrival
- * order. Counted prompts also get 0: their numbers grow with arrival, so arrival order is ComfyUI's
- * order, and they interleave fairly with curated jobs. Front prompts go ahead of everything, the
- * newest first (ComfyUI gives them -counter). An explicit number is placed relative to the counter
- * when it arrives: below it goes ahead of counted prompts, above it behind them.
+ * The order among a client's own prompts (the bridge's queue takes clients in turns, see
+ * scheduler/fair-queue.ts). Counted prompts get 0: their numbers grow with arrival, so arrival
+ * order is ComfyUI's order. Front prompts go ahead of the client's others, the newest first
+ * (ComfyUI gives them -counter), and into the highest tier the key may use, so in an open bridge
+ * ahead of everything as in ComfyUI. An explicit number is placed relative to the counter when it
+ * arrives: below it goes ahead of counted prompts, above it behind them.
  */
 export function queuePriority(placement: Placement): number {
   switch (placement.kind) {
@@ -77,6 +82,7 @@ export function readPromptRequest(body: unknown, counter: PromptCounter): Prompt
   }
   let number: number;
   let priority: number;
+  let front = false;
   if ('number' in body) {
     const n = toFloat(body.number);
     if (n === undefined) {
@@ -86,7 +92,7 @@ export function readPromptRequest(body: unknown, counter: PromptCounter): Prompt
     priority = queuePriority({ kind: 'explicit', number: n, counter: counter.peek() });
   } else {
     const c = counter.take();
-    const front = 'front' in body && pyTruthy(body.front);
+    front = 'front' in body && pyTruthy(body.front);
     number = front ? -c : c;
     priority = queuePriority(front ? { kind: 'front', counter: c } : { kind: 'counted', counter: c });
   }
@@ -126,6 +132,8 @@ export function readPromptRequest(body: unknown, counter: PromptCounter): Prompt
       clientId,
       number,
       priority,
+      front,
+      tier: 'priority' in body ? body.priority : undefined,
       targets: 'partial_execution_targets' in body ? body.partial_execution_targets : null,
     },
   };

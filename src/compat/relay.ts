@@ -11,7 +11,7 @@
 // others' messages (previews are rendered for the socket when they go out). `status` is never
 // held. Prompts without a client_id broadcast as ComfyUI does and are not ordered.
 import type { ClientRef, EngineEvent, JobEvent } from '../engine/index.js';
-import { OPERATOR, clientKey } from '../engine/index.js';
+import { OPERATOR, clientKey, tierRank } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
 import { BinaryEvent } from '../comfy/protocol.js';
@@ -151,7 +151,8 @@ export class PromptRelay {
 
   private admit(jobId: string, tenant: string): void {
     const client = this.clientOf({ jobId, tenant });
-    if (client) this.order.admit(client, jobId, this.door.job(jobId, OPERATOR)?.priority ?? 0);
+    const job = this.door.job(jobId, OPERATOR);
+    if (client) this.order.admit(client, jobId, job?.priority ?? 0, tierRank(job?.tier));
   }
 
   private track(jobId: string): Tracked {

@@ -36,6 +36,8 @@ export interface QueueRow {
   workflow: string;
   door?: string;
   createdAt: number;
+  /** Its priority tier (high, normal, low). */
+  tier: string;
   priority: number;
   /** Attempts so far: above 0 for a job put back after a lost backend. */
   attempts: number;
@@ -136,6 +138,7 @@ export function queueRow(job: Job): QueueRow {
     workflow: job.workflow,
     ...(job.door !== undefined && { door: job.door }),
     createdAt: job.createdAt,
+    tier: job.tier ?? 'normal',
     priority: job.priority,
     attempts: job.attempts,
     units: unitsOf(job),

@@ -5,6 +5,8 @@
 import type { Job } from '../jobs/job.js';
 import type { Accepted, Engine, JobSpec } from './engine.js';
 import type { Principal } from './tenants.js';
+import { TIERS } from '../scheduler/fair-queue.js';
+import type { Tier } from '../scheduler/fair-queue.js';
 
 /** May this caller see (and act on) the job? */
 export function sees(who: Principal, job: Pick<Job, 'tenant'>): boolean {
@@ -19,12 +21,18 @@ export class CallerView {
 
   /** Submit a job owned by the caller's tenant. */
   submit(spec: Omit<JobSpec, 'tenant'>): Promise<Accepted> {
-    return this.engine.submit({ ...spec, tenant: this.who.tenant });
+    return this.engine.submit({ ...spec, tenant: this.who.tenant, operator: this.who.admin });
   }
 
   /** Check, patch and submit a catalog workflow for one of the caller's clients. */
-  submitWorkflow(clientId: string, body: unknown, door?: string, spec: Pick<JobSpec, 'id' | 'tables'> = {}): Promise<Accepted> {
-    return this.engine.submitWorkflow(clientId, body, door, this.who.tenant, spec);
+  submitWorkflow(clientId: string, body: unknown, door?: string, spec: Pick<JobSpec, 'id' | 'tables' | 'tier'> = {}): Promise<Accepted> {
+    return this.engine.submitWorkflow(clientId, body, door, this.who.tenant, { ...spec, operator: this.who.admin });
+  }
+
+  /** The priority tiers the caller may ask for: its default, and the highest (any, for the operator). */
+  priorities(): { defaultPriority: Tier; maxPriority: Tier } {
+    const { defaultPriority, maxPriority } = this.engine.limits(this.who.tenant);
+    return { defaultPriority, maxPriority: this.who.admin ? TIERS[0] : maxPriority };
   }
 
   get(jobId: string): Job | undefined {

@@ -6,6 +6,10 @@ import type { Config } from '../config.js';
 import { Backend } from '../scheduler/backend.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { Explanation } from '../scheduler/scheduler.js';
+import { FairQueue, TIERS, isTier, tierRank } from '../scheduler/fair-queue.js';
+import type { Tier } from '../scheduler/fair-queue.js';
+import { limitsOf } from './key-limits.js';
+import type { Limits } from './key-limits.js';
 import { JobStore, StoreError } from '../jobs/store.js';
 import type { Collection, SideTable } from '../jobs/store.js';
 import { GenerationCount } from '../jobs/generation-count.js';
@@ -68,7 +72,14 @@ export interface JobSpec {
   prompt: ComfyPrompt;
   /** Names of input files the prompt refers to (sent to the backend before it runs). */
   uploads?: string[];
-  /** Lower runs first. */
+  /**
+   * The priority tier asked for (a tier name, as the client sent it): checked against what the
+   * tenant may use; the tenant's default when absent.
+   */
+  tier?: unknown;
+  /** Submitted by the operator (admin token, or an open bridge): any tier may be asked for. */
+  operator?: boolean;
+  /** Order among the client's own jobs of its tier: lower runs first (the ComfyUI door's number/front). */
   priority?: number;
   /** extra_data for the backend submission. */
   extraData?: Record<string, unknown>;
@@ -125,6 +136,8 @@ export class Engine {
   private readonly open = new Set<string>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly scheduler: Scheduler;
+  /** The waiting jobs as the store holds them, in run order: what a process that does not dispatch shows. */
+  private readonly queued: FairQueue<Job>;
   /** In a cluster: does this process dispatch (hold the lease)? One process alone always does. */
   private dispatching: boolean;
   /** Backends whose up/down/drain this engine reports. */
@@ -151,6 +164,18 @@ export class Engine {
     for (const job of store.all()) if (!isFinal(job)) this.open.add(job.id);
     store.on('state', (job) => (isFinal(job) ? this.open.delete(job.id) : this.open.add(job.id)));
     store.on('removed', (job) => this.open.delete(job.id));
+    this.queued = new FairQueue<Job>(() => store.all(), { fair: config.fairShare });
+    for (const job of store.all()) if (job.state === 'queued') this.queued.add(job);
+    // A change of state queues a job, takes it out, or records a dispatch (a turn taken).
+    store.on('state', (job) => {
+      if (job.state === 'queued') this.queued.add(job);
+      else this.queued.delete(job);
+      if (job.dispatchedAt !== undefined) this.queued.dispatched(job);
+    });
+    store.on('removed', (job) => {
+      this.queued.delete(job);
+      this.queued.changed();
+    });
     for (const b of roster.pool) this.report(b);
     this.scheduler = new Scheduler(
       [...roster.pool],
@@ -158,6 +183,7 @@ export class Engine {
       inputs,
       {
         prefetch: config.prefetch,
+        fairShare: config.fairShare,
         maxAttempts: config.jobMaxAttempts,
         pollMs: Math.min(1000, config.healthIntervalMs * 5),
         startTimeoutMs: config.jobStartTimeoutMs,
@@ -331,7 +357,7 @@ export class Engine {
    * Check a catalog workflow's input values, patch it, and submit it for `clientId`; `spec` gives
    * the job's id and side-table values, as `submit` takes them.
    */
-  async submitWorkflow(clientId: string, body: unknown, door?: string, tenant = '', spec: Pick<JobSpec, 'id' | 'tables'> = {}): Promise<Accepted> {
+  async submitWorkflow(clientId: string, body: unknown, door?: string, tenant = '', spec: Pick<JobSpec, 'id' | 'tables' | 'tier' | 'operator'> = {}): Promise<Accepted> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientError(400, 'the request body must be a JSON object like {"workflow": "<alias>", "<node>/<input>": value}');
     const alias = (body as Record<string, unknown>).workflow;
     if (typeof alias !== 'string' || alias === '') throw new ClientError(400, `"workflow" is required: one of ${this.catalog.list().join(', ')}`);
@@ -366,7 +392,7 @@ export class Engine {
     if (this.store.get(id)) throw new DuplicateJobError(id);
     const tenant = spec.tenant ?? '';
     this.requireStore();
-    this.admit(tenant, spec.clientId);
+    const tier = this.admit(tenant, spec.clientId, spec.tier, spec.operator ?? false);
     const job = newJob({
       id,
       clientId: spec.clientId,
@@ -375,6 +401,7 @@ export class Engine {
       prompt: spec.prompt,
       uploads: spec.uploads ?? [],
       ...(spec.door !== undefined && { door: spec.door }),
+      tier,
       ...(spec.priority !== undefined && { priority: spec.priority }),
       ...(spec.extraData !== undefined && { extraData: spec.extraData }),
     });
@@ -395,17 +422,47 @@ export class Engine {
     return { job, queueLength: this.unfinished() };
   }
 
-  /** Refuse work beyond the configured limits, telling the client when to come back. */
-  private admit(tenant: string, clientId: string): void {
-    const { maxJobsPerClient, maxQueue } = this.config;
+  /** What a tenant may use: its priority tiers and its unfinished jobs (PRIORITY_DEFAULT, PRIORITY_MAX, KEY_LIMITS). */
+  limits(tenant: string): Limits {
+    return limitsOf(this.config.priorities, this.config.maxJobsPerClient, tenant);
+  }
+
+  /**
+   * Refuse work beyond the configured limits, telling the client when to come back; answers the
+   * job's tier (the one asked for, checked against what the tenant may use, or its default).
+   */
+  private admit(tenant: string, clientId: string, asked: unknown, operator: boolean): Tier {
+    const { maxQueue } = this.config;
+    const limits = this.limits(tenant);
+    const tier = asked === undefined || asked === null ? limits.defaultPriority : asked;
+    if (!isTier(tier)) {
+      throw new ClientError(400, `"priority" must be one of ${TIERS.join(', ')}, got ${JSON.stringify(tier)?.slice(0, 40)}`, {}, { code: 'invalid_priority' });
+    }
+    if (!operator && tierRank(tier) < tierRank(limits.maxPriority)) {
+      const who = tenant === '' ? 'this bridge' : `API key ${tenant}`;
+      throw new ClientError(403, `${who} may ask for priorities up to ${limits.maxPriority} (KEY_LIMITS max_priority, else PRIORITY_MAX), not ${tier}`, {}, { code: 'invalid_priority' });
+    }
     // A rough wait before a slot frees up: a typical job's duration, at least a second.
     const retryAfter = String(Math.max(1, Math.ceil(this.scheduler.estimates.meanJobSeconds() ?? 5)));
+    const { maxJobsPerClient, maxJobs } = limits;
     if (maxJobsPerClient > 0 && this.store.ofClient(clientId, tenant).filter((j) => !isFinal(j)).length >= maxJobsPerClient) {
-      throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT); retry when one finishes`, { 'Retry-After': retryAfter }, { code: 'client_limit' });
+      throw new ClientError(429, `clientId ${clientId} already has ${maxJobsPerClient} unfinished jobs (MAX_JOBS_PER_CLIENT, or the key's max_jobs_per_client); retry when one finishes`, { 'Retry-After': retryAfter }, { code: 'client_limit' });
+    }
+    if (maxJobs > 0 && this.unfinishedOf(tenant) >= maxJobs) {
+      const who = tenant === '' ? 'this bridge' : `API key ${tenant}`;
+      throw new ClientError(429, `${who} already has ${maxJobs} unfinished jobs (KEY_LIMITS max_jobs); retry when one finishes`, { 'Retry-After': retryAfter }, { code: 'key_limit' });
     }
     if (maxQueue > 0 && this.unfinished() >= maxQueue) {
       throw new ClientError(503, `the queue is full (${maxQueue} unfinished jobs, MAX_QUEUE); retry later`, { 'Retry-After': retryAfter }, { code: 'queue_full' });
     }
+    return tier;
+  }
+
+  /** Unfinished jobs of one tenant. */
+  private unfinishedOf(tenant: string): number {
+    let n = 0;
+    for (const id of this.open) if ((this.store.get(id)?.tenant ?? '') === tenant) n++;
+    return n;
   }
 
   // ── looking up ────────────────────────────────────────────────────────────────────────────
@@ -463,34 +520,18 @@ export class Engine {
   }
 
   /**
-   * 1-based place of a waiting job in the queue; undefined when it is not waiting. A process that
-   * does not dispatch counts the waiting jobs ahead by priority, then arrival (the dispatcher's
-   * order, except that a job put back after a lost backend goes first there).
+   * 1-based place of a waiting job in the queue; undefined when it is not waiting. Every door's
+   * positions (and the dashboard's estimates) come from this order: the dispatcher's own, and on a
+   * process that does not dispatch the same rule (scheduler/fair-queue.ts) over the same persisted
+   * fields, so both give the same answer.
    */
   position(jobId: string): number | undefined {
-    if (this.dispatching) return this.scheduler.position(jobId);
-    const job = this.store.get(jobId);
-    if (!job || job.state !== 'queued') return undefined;
-    let ahead = 0;
-    for (const id of this.open) {
-      const other = this.store.get(id);
-      if (other && other !== job && other.state === 'queued' && (other.priority < job.priority || (other.priority === job.priority && other.createdAt <= job.createdAt))) ahead++;
-    }
-    return ahead + 1;
+    return this.dispatching ? this.scheduler.position(jobId) : this.queued.position(jobId);
   }
 
-  /**
-   * The waiting jobs in the order they will run. A process that does not dispatch orders them by
-   * priority, then arrival (as `position` counts).
-   */
+  /** The waiting jobs in the order they will run (as `position` counts). */
   waiting(): Job[] {
-    if (this.dispatching) return this.scheduler.waitingJobs();
-    const queued: Job[] = [];
-    for (const id of this.open) {
-      const job = this.store.get(id);
-      if (job?.state === 'queued') queued.push(job);
-    }
-    return queued.sort((a, b) => a.priority - b.priority || a.createdAt - b.createdAt);
+    return this.dispatching ? this.scheduler.waitingJobs() : [...this.queued.order()];
   }
 
   /**
@@ -893,15 +934,16 @@ export class Engine {
     const jobs = [...this.store.all()].sort((a, b) => a.createdAt - b.createdAt);
     let waiting = 0;
     let adopted = 0;
+    // Jobs on backends first, so their slots are counted before the waiting ones are placed.
     for (const job of jobs) {
-      if (job.state === 'queued') {
-        this.scheduler.enqueue(job);
-        waiting++;
-      } else if (isOnBackend(job)) {
+      if (isOnBackend(job)) {
         this.adopt(job);
         adopted++;
       }
     }
+    const queued = jobs.filter((j) => j.state === 'queued');
+    this.scheduler.enqueue(queued);
+    waiting = queued.length;
     if (waiting || adopted) log.info(`recovered ${waiting} waiting and ${adopted} dispatched jobs from the store`);
   }
 }

@@ -2,10 +2,11 @@
 
 /**
  * Every code the engine names a refusal with, for doors whose protocols have codes of their own:
- * queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), store_unavailable (the job store
- * takes no writes), unknown_workflow, invalid_inputs (with `problems`).
+ * queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), key_limit (KEY_LIMITS max_jobs),
+ * invalid_priority (a tier unknown, or above the key's), store_unavailable (the job store takes no
+ * writes), unknown_workflow, invalid_inputs (with `problems`).
  */
-export const REFUSAL_CODES = ['queue_full', 'client_limit', 'store_unavailable', 'unknown_workflow', 'invalid_inputs'] as const;
+export const REFUSAL_CODES = ['queue_full', 'client_limit', 'key_limit', 'invalid_priority', 'store_unavailable', 'unknown_workflow', 'invalid_inputs'] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
 /** What a refusal is, for a door whose protocol names it with a code of its own. */

@@ -8,3 +8,5 @@ export { OPEN, OPERATOR, clientKey } from './tenants.js';
 export { CallerView, sees } from './caller.js';
 export type { QuotaAnswer } from './socket-quota.js';
 export type { ClientRef, Principal } from './tenants.js';
+export { TIERS, isTier, tierRank } from '../scheduler/fair-queue.js';
+export type { Tier } from '../scheduler/fair-queue.js';

@@ -9,6 +9,7 @@
 // submitted: accepted by the backend, waiting in its queue. running: executing there.
 import type { ComfyPrompt, FileRef } from '../comfy/protocol.js';
 import type { BackendRecord, ProgressSnapshot } from '../engine/events.js';
+import type { Tier } from '../scheduler/fair-queue.js';
 
 export type JobState = 'queued' | 'dispatching' | 'submitted' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -35,12 +36,16 @@ export interface Job {
   /** Names (in the upload folder) of files the prompt refers to; sent to the backend before it runs. */
   uploads: string[];
   state: JobState;
-  /** Lower runs first; equal priorities run in arrival order. */
+  /** Its priority tier (scheduler/fair-queue.ts); absent in jobs stored before tiers: normal. */
+  tier?: Tier;
+  /** Order among its own client's jobs of a tier: lower runs first, equal ones in arrival order (ComfyUI's number/front). */
   priority: number;
   createdAt: number;
   attempts: number;
   /** Backend URL of the current or last attempt. */
   backend?: string;
+  /** When it was last handed to a backend: its client's turn in the fair share (scheduler/fair-queue.ts). */
+  dispatchedAt?: number;
   startedAt?: number;
   finishedAt?: number;
   outputs: OutputFile[];
@@ -99,7 +104,7 @@ export function canMove(from: JobState, to: JobState): boolean {
 }
 
 export function newJob(
-  fields: Pick<Job, 'id' | 'clientId' | 'workflow' | 'prompt' | 'uploads'> & Partial<Pick<Job, 'priority' | 'createdAt' | 'door' | 'extraData'>>,
+  fields: Pick<Job, 'id' | 'clientId' | 'workflow' | 'prompt' | 'uploads'> & Partial<Pick<Job, 'tier' | 'priority' | 'createdAt' | 'door' | 'extraData'>>,
 ): Job {
   return {
     ...fields,

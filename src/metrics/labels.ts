@@ -1,6 +1,8 @@
 // Label values of the bridge's metrics: each from a small, fixed set (or the operator's own
 // configuration), never a client id, key, tenant or job id, so a series count stays bounded and a
 // scrape tells nothing about who did what.
+import { DEFAULT_TIER, TIERS } from '../scheduler/fair-queue.js';
+import type { Tier } from '../scheduler/fair-queue.js';
 
 /** Why a job went back to the queue, as one of a few kinds. */
 export type RequeueKind = 'backend_down' | 'backend_restarted' | 'backend_removed' | 'send_failed' | 'stalled' | 'start_timeout' | 'other';
@@ -21,16 +23,13 @@ export function requeueKind(reason: string): RequeueKind {
   return 'other';
 }
 
-/**
- * A queue priority as a class: lower runs first, and the values themselves are unbounded (the
- * ComfyUI door places front and numbered prompts relative to its counter).
- */
-export type PriorityClass = 'high' | 'normal' | 'low';
+/** A job's priority class: its tier (scheduler/fair-queue.ts); a job stored before tiers is normal. */
+export type PriorityClass = Tier;
 
-export const PRIORITY_CLASSES: readonly PriorityClass[] = ['high', 'normal', 'low'];
+export const PRIORITY_CLASSES: readonly PriorityClass[] = TIERS;
 
-export function priorityClass(priority: number): PriorityClass {
-  return priority < 0 ? 'high' : priority > 0 ? 'low' : 'normal';
+export function priorityClass(tier: Tier | undefined): PriorityClass {
+  return tier ?? DEFAULT_TIER;
 }
 
 /** A job's workflow: a catalog alias as it is, anything else (a raw prompt) as "prompt". */

@@ -72,14 +72,14 @@ export class BridgeMetrics {
     });
     new Gauge({
       name: name('queue_depth'),
-      help: `Jobs waiting in the bridge for a backend, by priority class (${PRIORITY_CLASSES.join(', ')}: below, at or above 0). Dispatching process only.`,
+      help: `Jobs waiting in the bridge for a backend, by priority tier (${PRIORITY_CLASSES.join(', ')}). Dispatching process only.`,
       labelNames: ['priority'],
       registers,
       collect() {
         this.reset();
         if (!engine.isDispatcher) return;
         const depth = new Map(PRIORITY_CLASSES.map((c) => [c, 0]));
-        for (const job of engine.jobs()) if (job.state === 'queued') depth.set(priorityClass(job.priority), depth.get(priorityClass(job.priority))! + 1);
+        for (const job of engine.jobs()) if (job.state === 'queued') depth.set(priorityClass(job.tier), depth.get(priorityClass(job.tier))! + 1);
         for (const [priority, n] of depth) this.set({ priority }, n);
       },
     });

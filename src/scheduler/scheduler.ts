@@ -3,7 +3,8 @@
 // Late binding: jobs wait here, not in ComfyUI. A backend receives a job only when it has a free
 // slot (one running plus a small prefetch). The least-loaded healthy backend wins: by queued
 // prompts until the bridge has timed some jobs, then by expected finish time (policy.ts). A job
-// whose backend is lost goes back to the front of the queue and runs elsewhere.
+// whose backend is lost goes back to the front of its tier and runs elsewhere. Which job is next
+// is the fair-share order (fair-queue.ts): tiers, then tenants and clients taking turns.
 //
 // The pool changes while it runs (`add`, `remove`); a draining backend keeps its jobs and gets no
 // new ones. A removed one gives back the jobs it has not started and finishes the one it runs.
@@ -14,6 +15,7 @@ import { chooseBackend, planEarliestFinish } from './policy.js';
 import type { BackendLoad, PlanChoice, PlanJob, TimedBackend } from './policy.js';
 import { LoaderClock, ModelAffinity, modelsOf } from './affinity.js';
 import { Estimates } from './estimates.js';
+import { FairQueue, tierRank } from './fair-queue.js';
 import { workUnits } from '../jobs/progress.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
@@ -63,6 +65,8 @@ const EXPLAINED = 2000;
 export interface SchedulerOptions {
   prefetch: number;
   maxAttempts: number;
+  /** Clients and tenants take turns within a tier (FAIR_SHARE); off: first come, first served. */
+  fairShare: boolean;
   pollMs: number;
   startTimeoutMs: number;
   stallTimeoutMs: number;
@@ -81,8 +85,10 @@ interface Flight {
 }
 
 export class Scheduler {
-  /** Waiting jobs in run order (priority, then arrival). */
-  private readonly waiting: Job[] = [];
+  /** Waiting jobs, in run order by tier and fair share (fair-queue.ts). */
+  private readonly queue: FairQueue<Job>;
+  /** The latest dispatch time given: each is later than the one before, so turns never tie. */
+  private lastDispatchAt: number | undefined;
   private readonly executions = new Map<string, Flight>();
   private rotation = 0;
   /** Learned seconds per work unit of each backend. */
@@ -112,6 +118,9 @@ export class Scheduler {
     private readonly report: SchedulerReport,
   ) {
     for (const backend of backends) this.watch(backend);
+    this.queue = new FairQueue<Job>(() => store.all(), { fair: options.fairShare });
+    // Turns are read from every job held: one removed (or dispatched) changes them.
+    store.on('removed', () => this.queue.changed());
   }
 
   private watch(backend: Backend): void {
@@ -167,7 +176,7 @@ export class Scheduler {
 
   /** Jobs waiting in the bridge (not yet on a backend). */
   get waitingCount(): number {
-    return this.waiting.length;
+    return this.queue.size;
   }
 
   /** Jobs on backends (dispatching, queued there, running). */
@@ -177,13 +186,12 @@ export class Scheduler {
 
   /** The waiting jobs in run order (a copy). */
   waitingJobs(): Job[] {
-    return [...this.waiting];
+    return [...this.queue.order()];
   }
 
   /** 1-based place of a waiting job in the queue; undefined when it is not waiting. */
   position(jobId: string): number | undefined {
-    const i = this.waiting.findIndex((j) => j.id === jobId);
-    return i < 0 ? undefined : i + 1;
+    return this.queue.position(jobId);
   }
 
   /** Our jobs each backend holds (dispatching, queued there, running). */
@@ -193,28 +201,22 @@ export class Scheduler {
     return held;
   }
 
-  /** Put a queued job in line and dispatch what can be dispatched. */
-  enqueue(job: Job, { front = false } = {}): void {
-    if (job.state !== 'queued') throw new Error(`job ${job.id} is ${job.state}, not queued`);
-    let i: number;
-    if (front) {
-      i = this.waiting.findIndex((w) => w.priority >= job.priority);
-      if (i < 0) i = this.waiting.length;
-    } else {
-      // Insert after every job of the same or better priority: arrival order within a priority.
-      i = this.waiting.length;
-      while (i > 0 && this.waiting[i - 1].priority > job.priority) i--;
+  /**
+   * Put a queued job in line and dispatch what can be dispatched. Its place follows from its own
+   * fields (fair-queue.ts): one that was on a backend before goes to the front of its tier.
+   */
+  enqueue(jobs: Job | readonly Job[]): void {
+    for (const job of Array.isArray(jobs) ? jobs : [jobs]) {
+      if (job.state !== 'queued') throw new Error(`job ${job.id} is ${job.state}, not queued`);
+      this.queue.add(job);
     }
-    this.waiting.splice(i, 0, job);
     this.pump();
   }
 
   /** Cancel a job wherever it is. Resolves once the job is final. */
   async cancel(job: Job, reason: string): Promise<void> {
     if (isFinal(job)) return;
-    const i = this.waiting.indexOf(job);
-    if (i >= 0) {
-      this.waiting.splice(i, 1);
+    if (this.queue.delete(job)) {
       await this.finalCancel(job, reason);
       return;
     }
@@ -253,7 +255,7 @@ export class Scheduler {
     return this.backends.map((b) => ({
       id: b.url,
       ours: held.get(b) ?? 0,
-      slots: this.slotsOf(b, this.waiting[0], held),
+      slots: this.slotsOf(b, this.queue.head(), held),
       foreign: Math.max(0, b.queueRemaining - (accepted.get(b) ?? 0)),
     }));
   }
@@ -263,18 +265,21 @@ export class Scheduler {
     if (this.pumping || this.stopped) return;
     this.pumping = true;
     try {
-      while (this.waiting.length > 0) {
+      while (this.queue.size > 0) {
         const healthy = this.backends.filter((b) => b.healthy && !b.draining);
         if (healthy.length === 0) break;
+        // No slot free for the head: nothing to plan (the whole order is not even needed).
+        const head = this.queue.head()!;
+        const holding = this.held();
+        if (!healthy.some((b) => (holding.get(b) ?? 0) < this.slotsOf(b, head, holding))) break;
         const next = this.estimates.rate(healthy[0].url) !== undefined ? this.nextTimed(healthy) : this.nextByCount(healthy);
         if (!next) {
           // Holding jobs for a faster backend while one is free: the plan changes as running
           // jobs overrun their estimates, so look again soon even if nothing else happens.
-          const held = this.held();
-          if (healthy.some((b) => (held.get(b) ?? 0) < this.slotsOf(b, this.waiting[0], held))) this.replanSoon();
+          this.replanSoon();
           break;
         }
-        this.waiting.splice(this.waiting.indexOf(next.job), 1);
+        this.queue.delete(next.job);
         this.dispatch(next.job, next.backend);
       }
     } finally {
@@ -318,17 +323,18 @@ export class Scheduler {
     const chosen = chooseBackend(ordered.map((b) => loads.get(b.url)!));
     const backend = healthy.find((b) => b.url === chosen);
     if (!backend) return undefined;
-    const job = this.waiting[0];
+    const job = this.queue.head()!;
     this.explain(job, 'fewest-queued', { backend: backend.url });
     return { job, backend };
   }
 
-  /** With learned speeds: earliest finish over the head of the queue (see planEarliestFinish). */
+  /** With learned speeds: earliest finish over the head of the queue, within the head's tier (see planEarliestFinish). */
   private nextTimed(healthy: Backend[]): { job: Job; backend: Backend } | undefined {
-    const head = this.waiting[0].priority;
+    const order = this.queue.order();
+    const head = tierRank(order[0].tier);
     const window: Job[] = [];
-    for (const job of this.waiting) {
-      if (job.priority !== head || window.length >= LOOKAHEAD) break;
+    for (const job of order) {
+      if (tierRank(job.tier) !== head || window.length >= LOOKAHEAD) break;
       window.push(job);
     }
     const timed = this.timed(healthy, window[0]);
@@ -413,7 +419,7 @@ export class Scheduler {
   explanation(job: Job): Explanation | undefined {
     const recorded = this.explained.get(job.id);
     if (recorded) return recorded;
-    if (this.waiting.includes(job)) return this.explanationNow(job, this.estimates.rate(this.backends[0]?.url ?? '') !== undefined ? 'earliest-finish' : 'fewest-queued');
+    if (this.queue.has(job)) return this.explanationNow(job, this.estimates.rate(this.backends[0]?.url ?? '') !== undefined ? 'earliest-finish' : 'fewest-queued');
     return undefined;
   }
 
@@ -463,7 +469,7 @@ export class Scheduler {
       const lost = job.backend;
       const written = this.store.transition(job, 'queued', { backend: undefined });
       this.report(job, { kind: 'requeued', reason: `${lost ?? 'its backend'} is no longer configured` }, lost);
-      void written.then(() => this.enqueue(job, { front: true }));
+      void written.then(() => this.enqueue(job));
       return;
     }
     this.dispatch(job, backend, { resume: true });
@@ -511,13 +517,25 @@ export class Scheduler {
     this.executions.set(job.id, flight);
     // The store must know where the job goes before the backend hears of it: after a crash, a
     // job recorded as queued could otherwise run twice.
-    const recorded = resume ? Promise.resolve() : this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1 });
+    const recorded = resume ? Promise.resolve() : this.store.transition(job, 'dispatching', { backend: backend.url, attempts: job.attempts + 1, dispatchedAt: this.dispatchTime() });
+    // Its client's turn moved: the order is computed again.
+    if (!resume) this.queue.dispatched(job);
     if (!resume) this.report(job, { kind: 'dispatched', backend: backend.url, attempt: job.attempts });
     log.debug({ job: job.id, backend: backend.url }, resume ? 'dispatched (resumed)' : `dispatched (attempt ${job.attempts})`);
     void recorded
       .then(() => execution.run())
       .catch((err): Outcome => ({ kind: 'lost', reason: `could not record the dispatch: ${(err as Error).message}` }))
       .then((outcome) => this.settle(job, backend, outcome));
+  }
+
+  /** Now, or just after the latest dispatch time given (turns are told apart by these times). */
+  private dispatchTime(): number {
+    if (this.lastDispatchAt === undefined) {
+      this.lastDispatchAt = -Infinity;
+      for (const j of this.store.all()) if (j.dispatchedAt !== undefined && j.dispatchedAt > this.lastDispatchAt) this.lastDispatchAt = j.dispatchedAt;
+    }
+    this.lastDispatchAt = Math.max(Date.now(), this.lastDispatchAt + 1);
+    return this.lastDispatchAt;
   }
 
   /** The job's fraction done moved (never backwards, also across attempts). */
@@ -558,7 +576,7 @@ export class Scheduler {
           log.info({ job: job.id, backend: backend.url }, `taken back (${outcome.reason}); queued again`);
           await this.store.transition(job, 'queued', { backend: undefined, attempts: Math.max(0, job.attempts - 1) });
           this.report(job, { kind: 'requeued', reason: outcome.reason }, backend.url);
-          this.enqueue(job, { front: true });
+          this.enqueue(job);
         } else if (job.attempts >= this.options.maxAttempts) {
           log.warn({ job: job.id, backend: backend.url }, `job lost after ${job.attempts} attempts: ${outcome.reason}`);
           const error = `gave up after ${job.attempts} attempts; last: ${outcome.reason}`;
@@ -568,7 +586,7 @@ export class Scheduler {
           log.warn({ job: job.id, backend: backend.url }, `job lost (${outcome.reason}); queued again`);
           await this.store.transition(job, 'queued', { backend: undefined });
           this.report(job, { kind: 'requeued', reason: outcome.reason }, backend.url);
-          this.enqueue(job, { front: true });
+          this.enqueue(job);
         }
         break;
     }

@@ -46,6 +46,14 @@ const SWEEP_MS = 60_000;
 /** How long a view waits for output sizes from the backends. */
 const SIZE_WAIT_MS = 2000;
 
+/** The body field naming a job's priority tier (high, normal, low), bounded by what the key may use. */
+export const PRIORITY_FIELD = 'priority';
+
+/** The tier a body asks for, as the engine takes it. */
+function tierOf(body: Record<string, unknown>): { tier?: unknown } {
+  return PRIORITY_FIELD in body ? { tier: body[PRIORITY_FIELD] } : {};
+}
+
 /** A request to the door: who asks, what they sent, and where links should point. */
 export interface DoorRequest {
   who: Principal;
@@ -90,7 +98,8 @@ export class V2Door implements FeedSource {
     this.cancels = new CancelMarks(engine);
     this.sizes = new OutputSizes(engine, SIZE_WAIT_MS);
     this.extensions = options.extensions ?? [];
-    this.fields = new Set(this.extensions.flatMap((e) => e.fields ?? []));
+    // `priority` (a tier name) is the door's own field; extensions name theirs.
+    this.fields = new Set([PRIORITY_FIELD, ...this.extensions.flatMap((e) => e.fields ?? [])]);
     this.stops.push(
       engine.events.subscribe((event) => {
         if ('jobId' in event) this.hear(event);
@@ -122,7 +131,7 @@ export class V2Door implements FeedSource {
       const kept = await this.prepare(request);
       const prompt = checkGraph(request.prompt ?? workflow, await this.engine.pool.objectInfo(), (value) => this.extensions.some((e) => e.stored?.(value, req.who)));
       return this.submitted(jobId, kept, () =>
-        this.engine.as(req.who).submit({ id: jobId, clientId: V2_CLIENT, door: V2_DOOR, prompt, uploads: request.uploads, ...this.tables(kept) }),
+        this.engine.as(req.who).submit({ id: jobId, clientId: V2_CLIENT, door: V2_DOOR, prompt, uploads: request.uploads, ...tierOf(body), ...this.tables(kept) }),
       );
     });
   }
@@ -140,7 +149,7 @@ export class V2Door implements FeedSource {
     return this.once(req, `/api/v2/workflows/${alias}/jobs`, async (jobId) => {
       const kept = await this.prepare({ who: req.who, body, header: req.header, workflow: alias, uploads: [] });
       // A refusal of the inputs (invalid_inputs) is told by v2Errors, with every problem.
-      return this.submitted(jobId, kept, () => this.engine.as(req.who).submitWorkflow(V2_CLIENT, { ...inputs, workflow: alias }, V2_DOOR, { id: jobId, ...this.tables(kept) }));
+      return this.submitted(jobId, kept, () => this.engine.as(req.who).submitWorkflow(V2_CLIENT, { ...inputs, workflow: alias }, V2_DOOR, { id: jobId, ...tierOf(body), ...this.tables(kept) }));
     });
   }
 

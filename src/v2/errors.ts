@@ -51,11 +51,15 @@ const CODE_OF_STATUS: Record<number, string> = {
  * engine's speaks of another door's terms). A Record over every code, so a new one cannot be
  * forgotten here.
  */
-export const ENGINE_REFUSALS: Record<RefusalCode, { status: number; code: string; message?: string }> = {
+export const ENGINE_REFUSALS: Record<RefusalCode, { status: number | ((engine: number) => number); code: string; message?: string }> = {
   // MAX_QUEUE: the spec's bounded queue depth.
   queue_full: { status: 429, code: 'queue_full' },
   // Every v2 job of a key is one engine client: the limit is the key's.
   client_limit: { status: 429, code: 'queue_full', message: 'this API key has as many unfinished jobs as MAX_JOBS_PER_CLIENT allows; retry when one finishes' },
+  key_limit: { status: 429, code: 'key_limit' },
+  // A tier this API does not know is a body field's bad value (422, as for its other fields); one
+  // above the key's bound stays 403.
+  invalid_priority: { status: (engine) => (engine === 400 ? 422 : engine), code: 'invalid_priority' },
   store_unavailable: { status: 503, code: 'unavailable' },
   unknown_workflow: { status: 404, code: 'not_found' },
   invalid_inputs: { status: 422, code: 'invalid_inputs' },
@@ -78,8 +82,15 @@ export function fromEngine(err: unknown): V2Error | undefined {
   const { code } = err;
   if (!refusal || code === undefined || !Object.hasOwn(ENGINE_REFUSALS, code)) return undefined;
   const mapped = ENGINE_REFUSALS[code as RefusalCode];
-  const details = err.problems ? { problems: err.problems } : mapped.code === 'invalid_inputs' ? { problems: [refusal.message] } : undefined;
-  return new V2Error(mapped.status, mapped.code, mapped.message ?? refusal.message, details, refusal.headers);
+  const details = err.problems
+    ? { problems: err.problems }
+    : mapped.code === 'invalid_inputs'
+      ? { problems: [refusal.message] }
+      : mapped.code === 'invalid_priority'
+        ? { field: 'priority' }
+        : undefined;
+  const status = typeof mapped.status === 'function' ? mapped.status(refusal.status) : mapped.status;
+  return new V2Error(status, mapped.code, mapped.message ?? refusal.message, details, refusal.headers);
 }
 
 /** Refusals in the envelope (the engine's with this API's codes), unknown paths 404, unknown methods 405. */

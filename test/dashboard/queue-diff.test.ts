@@ -5,7 +5,7 @@ import { applyQueueChange } from '../../src/dashboard/public/state.js';
 import type { QueueRow } from '../../src/dashboard/view.js';
 
 function row(id: string): QueueRow {
-  return { id, clientId: 'c', tenant: '', workflow: 'w', createdAt: 0, priority: 0, attempts: 0, units: 1 };
+  return { id, clientId: 'c', tenant: '', workflow: 'w', createdAt: 0, tier: 'normal', priority: 0, attempts: 0, units: 1 };
 }
 
 function roundTrip(prev: string[], next: string[]): string[] {

@@ -29,6 +29,7 @@ test('POST /interrupt stops the running job and drops the waiting one of that cl
   // A second job of the same client and one of another client wait in the bridge.
   await postJson(`${bridge.url}/generate-based-workflow?clientId=interrupt-me-a`, { workflow: 'sleep.json', '2/seconds': 30 });
   await postJson(`${bridge.url}/generate-based-workflow?clientId=bystander-b`, { workflow: 'invert', '1/color': 4242 });
+  // a's second job waited for a's next turn before the bystander came: the bystander is second.
   expect((await getJson(`${bridge.url}/execution-info?clientId=bystander-b`)).body).toEqual({ status: 'queued', detail: 'queued / 2' });
 
   const interrupted = simEvent<string | null>(sim, 'interrupt');

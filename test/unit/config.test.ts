@@ -320,3 +320,28 @@ describe('parseServer', () => {
     expect(parseServer(entry)).toBeUndefined();
   });
 });
+
+describe('priorities and fair share', () => {
+  const KEYS = 'alice:alice-key-0000000001,bob:bob-key-000000000002';
+
+  test('defaults: fair share on, normal by default and at most', () => {
+    expect(loadConfig({})).toMatchObject({ fairShare: true, priorities: { defaultPriority: 'normal', maxPriority: 'normal', keys: {} } });
+  });
+
+  test('the settings are read, tiers in any case', () => {
+    const config = loadConfig({ API_KEYS: KEYS, FAIR_SHARE: 'off', PRIORITY_DEFAULT: 'LOW', PRIORITY_MAX: 'high', KEY_LIMITS: 'alice:max_jobs=10, *:max_priority=normal' });
+    expect(config.fairShare).toBe(false);
+    expect(config.priorities).toEqual({ defaultPriority: 'low', maxPriority: 'high', keys: { alice: { maxJobs: 10 }, '*': { maxPriority: 'normal' } } });
+  });
+
+  test('every bad value is named', () => {
+    const message = configProblem({ API_KEYS: KEYS, PRIORITY_DEFAULT: 'urgent', PRIORITY_MAX: '2', KEY_LIMITS: 'carol:max_jobs=1' });
+    expect(message).toMatch(/PRIORITY_DEFAULT="urgent" is not one of high, normal, low/);
+    expect(message).toMatch(/PRIORITY_MAX="2" is not one of high, normal, low/);
+    expect(message).toMatch(/KEY_LIMITS names "carol", which is no API key's name/);
+  });
+
+  test('a default above the highest allowed is refused', () => {
+    expect(configProblem({ PRIORITY_DEFAULT: 'high' })).toMatch(/PRIORITY_DEFAULT makes jobs sent without a key default to high, above the highest priority allowed \(normal\)/);
+  });
+});

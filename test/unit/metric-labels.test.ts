@@ -18,8 +18,8 @@ test.each([
   expect(REQUEUE_KINDS).toContain(kind);
 });
 
-test('priority classes: below 0 runs first, 0 is every counted prompt and curated job, above 0 last', () => {
-  expect([-1e9, -1, 0, 1, 42.5].map(priorityClass)).toEqual(['high', 'high', 'normal', 'low', 'low']);
+test('priority classes are the tiers; a job stored before tiers is normal', () => {
+  expect((['high', 'normal', 'low', undefined] as const).map(priorityClass)).toEqual(['high', 'normal', 'low', 'normal']);
 });
 
 test('workflow labels: catalog aliases as they are, anything else "prompt"', () => {

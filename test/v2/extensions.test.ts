@@ -92,7 +92,7 @@ test('an extension may refuse; fields nobody reads are still refused, the reserv
   const reserved = await submit(api, imageGraph(3), { extra: { webhook_url: 'https://example.com' } });
   expect([reserved.status, reserved.body.error.details.reserved]).toEqual([422, ['webhook_url']]);
   const unknown = await submit(api, imageGraph(3), { extra: { notify: 'x' } });
-  expect(unknown.body.error.message).toContain('"workflow", "notify_url"');
+  expect(unknown.body.error.message).toContain('"workflow", "priority", "notify_url"');
 });
 
 test('a header an extension reads is part of the request for Idempotency-Key', async () => {

@@ -198,7 +198,8 @@ test('every refusal is the error envelope: 401, 404, 405, 415, 400 and the 422s 
     [{ nodes: [{ id: 1 }], links: [] }, 422, 'workflow_format_ui'],
     [{ workflow: imageGraph(), webhook_url: 'https://example.com/hook' }, 422, 'invalid_workflow', { fields: ['webhook_url'], reserved: ['webhook_url'] }],
     [{ workflow: imageGraph(), inputs: {} }, 422, 'invalid_workflow', { fields: ['inputs'], reserved: ['inputs'] }],
-    [{ workflow: imageGraph(), priority: 1 }, 422, 'invalid_workflow', { fields: ['priority'] }],
+    [{ workflow: imageGraph(), speed: 1 }, 422, 'invalid_workflow', { fields: ['speed'] }],
+    [{ workflow: imageGraph(), priority: 1 }, 422, 'invalid_priority', { field: 'priority' }],
     [{ workflow: {} }, 422, 'invalid_workflow'],
   ];
   for (const [body, status, code, details] of cases) {

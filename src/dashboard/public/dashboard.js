@@ -345,7 +345,7 @@ const queueList = new VirtualList($('queue-list'), {
     setText(p.pos, String(index + 1));
     setText(p.id, shortId(id));
     p.id.title = id;
-    setText(p.owner, `${owner(r.tenant, r.clientId)} · ${r.workflow || 'prompt'}${r.attempts > 0 ? ` · retry ${r.attempts}` : ''}`);
+    setText(p.owner, `${owner(r.tenant, r.clientId)} · ${r.workflow || 'prompt'}${r.tier && r.tier !== 'normal' ? ` · ${r.tier}` : ''}${r.attempts > 0 ? ` · retry ${r.attempts}` : ''}`);
     setText(p.wait, duration((serverNow() - r.createdAt) / 1000));
     const eta = etas()[index];
     const since = sinceUpdate();

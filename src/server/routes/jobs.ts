@@ -23,7 +23,8 @@ export function jobRoutes(sessions: CuratedSessions): Router {
   router.post('/generate-based-workflow', async (ctx) => {
     const client = requireClient(ctx);
     const tables = webhookTables(engine.config.webhooks, callerOf(ctx), ctx.headers['webhook-url']);
-    const { queueLength } = await engine.as(callerOf(ctx)).submitWorkflow(client.clientId, jsonBody(ctx), CURATED_DOOR, { tables });
+    const { body, tier } = withoutPriority(jsonBody(ctx), ctx.query.priority);
+    const { queueLength } = await engine.as(callerOf(ctx)).submitWorkflow(client.clientId, body, CURATED_DOOR, { tables, ...(tier !== undefined && { tier }) });
     ctx.body = { detail: `queued / ${queueLength}` };
   });
 
@@ -53,6 +54,18 @@ export function jobRoutes(sessions: CuratedSessions): Router {
   });
 
   return router;
+}
+
+/**
+ * The priority tier asked for: the body's `priority` (taken out of the workflow's inputs) or the
+ * query's `?priority=`; the engine checks it against what the key may use.
+ */
+function withoutPriority(body: unknown, query: string | string[] | undefined): { body: unknown; tier?: unknown } {
+  if (Array.isArray(query)) throw new ClientError(400, 'give "priority" once', {}, { code: 'invalid_priority' });
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || !('priority' in body)) return { body, ...(query !== undefined && { tier: query }) };
+  const { priority, ...rest } = body as Record<string, unknown>;
+  if (query !== undefined && query !== priority) throw new ClientError(400, `"priority" is ${JSON.stringify(priority)} in the body and ${JSON.stringify(query)} in the query; give it once`, {}, { code: 'invalid_priority' });
+  return { body: rest, tier: priority };
 }
 
 /** The parsed JSON body (read before routing; a string for text/plain). */
