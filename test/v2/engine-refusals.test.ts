@@ -15,7 +15,7 @@ beforeAll(async () => {
   // Each path throws the engine's refusal of that code, as the engine throws it.
   app.use((ctx) => {
     const code = ctx.path.slice(1);
-    const status = code === 'queue_full' || code === 'store_unavailable' ? 503 : code === 'client_limit' ? 429 : 400;
+    const status = code === 'queue_full' || code === 'store_unavailable' ? 503 : code === 'client_limit' || code === 'key_limit' ? 429 : 400;
     const problems = code === 'invalid_inputs' ? ['"3/seed" must be a number', 'unknown input "9/x"'] : undefined;
     throw new ClientError(status, `engine says ${code}`, status !== 400 ? { 'Retry-After': '7' } : {}, { code, ...(problems && { problems }) });
   });
@@ -30,6 +30,8 @@ test('each engine code maps to a spec-style code and status', async () => {
   const expected: Record<string, [number, string]> = {
     queue_full: [429, 'queue_full'],
     client_limit: [429, 'queue_full'],
+    key_limit: [429, 'key_limit'],
+    invalid_priority: [422, 'invalid_priority'], // an unknown tier; one above the key's stays 403 (test/e2e/fair-share)
     store_unavailable: [503, 'unavailable'],
     unknown_workflow: [404, 'not_found'],
     invalid_inputs: [422, 'invalid_inputs'],
