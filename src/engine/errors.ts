@@ -1,22 +1,29 @@
 // Errors the engine answers a door with; each door turns them into its own protocol's answer.
+import type { Missing } from '../scheduler/capabilities.js';
+
+export type { Missing } from '../scheduler/capabilities.js';
 
 /** What a refusal is, for a door whose protocol names it with a code of its own. */
 export interface Refused {
-  /** queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), store_unavailable, unknown_workflow, invalid_inputs. */
+  /** queue_full (MAX_QUEUE), client_limit (MAX_JOBS_PER_CLIENT), store_unavailable, unknown_workflow, invalid_inputs, unrunnable (no backend can run it). */
   code?: string;
   /** Each problem on its own, when the detail lists several. */
   problems?: readonly string[];
+  /** unrunnable: the node classes and model files missing (with the nodes that name them), and pins. */
+  missing?: Missing;
 }
 
 /** A client mistake: becomes a 4xx with this detail. */
 export class ClientError extends Error {
   readonly code?: string;
   readonly problems?: readonly string[];
+  readonly missing?: Missing;
 
   constructor(readonly status: number, readonly detail: string, readonly headers: Record<string, string> = {}, refused: Refused = {}) {
     super(detail);
     if (refused.code !== undefined) this.code = refused.code;
     if (refused.problems !== undefined) this.problems = refused.problems;
+    if (refused.missing !== undefined) this.missing = refused.missing;
   }
 }
 

@@ -4,6 +4,8 @@
 // they are.
 import type { Context } from 'koa';
 import { errorMiddleware, refusalOf } from '../http/errors.js';
+import { missingByNode } from '../scheduler/capabilities.js';
+import type { Missing } from '../scheduler/capabilities.js';
 
 export interface ErrorEnvelope {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -61,6 +63,19 @@ export function envelope(status: number, message: string, err: unknown): ErrorEn
   return { error: { code: codeOf(status, err), message, ...(details !== undefined && { details }) } };
 }
 
+/** The nodes naming what no backend has, as this API's node_errors. */
+function nodeErrorsOf(missing: Missing): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const [node, items] of missingByNode(missing)) {
+    out[node] = items.map((item) =>
+      item.nodeClass
+        ? { field: null, reason: 'node_unavailable', message: `no backend that could run the rest has node class ${item.classType}`, detail: '', class_type: item.classType }
+        : { field: item.input, reason: 'model_unavailable', message: `no backend that could run the rest has ${item.file}`, detail: item.file, class_type: item.classType },
+    );
+  }
+  return out;
+}
+
 /**
  * Refusals in the envelope, unknown paths 404 and unknown methods 405; the engine's MAX_QUEUE
  * refusal (503) and MAX_JOBS_PER_CLIENT refusal (429) are this API's 429 queue_full.
@@ -76,6 +91,10 @@ export function v2Errors() {
         const code = (err as { code?: unknown }).code;
         if (refusal && refusal.status === 503 && code === 'queue_full') {
           throw new V2Error(429, 'queue_full', refusal.message, undefined, refusal.headers);
+        }
+        if (refusal && code === 'unrunnable') {
+          const { problems, missing } = err as { problems?: string[]; missing?: Missing };
+          throw new V2Error(422, 'unrunnable', refusal.message, { problems: problems ?? [refusal.message], ...(missing && { missing, node_errors: nodeErrorsOf(missing) }) });
         }
         if (refusal && code === 'client_limit') {
           // Every v2 job of a key is one engine client: the limit is the key's.
