@@ -26,7 +26,7 @@ export interface BackendOptions {
 }
 
 /** Model folder lists asked for at once while learning. */
-const FOLDERS_AT_ONCE = 4;
+const FOLDERS_AT_ONCE = 8;
 
 export interface PromptListener {
   message(msg: ComfyMessage): void;
@@ -224,8 +224,10 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /**
-   * Ask it for /object_info, /models and each /models/{folder}. A backend that answers
-   * /object_info with an error status has not described itself: it is judged by what it does.
+   * Ask it for /object_info (it takes work once that is known), then /models and each
+   * /models/{folder} (in the background: those lists only add files its loaders do not offer).
+   * A backend that answers /object_info with an error status has not described itself: it is
+   * judged by what it does.
    */
   private async learn(): Promise<void> {
     this.nextLearn = Date.now() + (this.options.capabilityRefreshMs ?? 0);
@@ -236,37 +238,50 @@ export class Backend extends EventEmitter<BackendEvents> {
       if (!(err instanceof BackendError && err.status !== undefined)) throw err;
       objectInfo = undefined;
     }
-    const folders = new Map<string, string[]>();
-    if (isPlainObject(objectInfo)) {
-      const names = await this.client.getJson('/models').catch((err) => {
-        // Older ComfyUI has no /models: its loaders' choices still say which files it has.
-        if (err instanceof BackendError && err.status !== undefined) return [];
-        throw err;
-      });
-      const list = Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
-      for (let i = 0; i < list.length; i += FOLDERS_AT_ONCE) {
-        await Promise.all(
-          list.slice(i, i + FOLDERS_AT_ONCE).map(async (folder) => {
-            const files = await this.client.getJson(`/models/${encodeURIComponent(folder)}`).catch((err) => {
-              if (err instanceof BackendError && err.status === 404) return [];
-              throw err;
-            });
-            if (Array.isArray(files)) folders.set(folder, files.filter((f): f is string => typeof f === 'string'));
-          }),
-        );
-      }
-    }
-    const caps = isPlainObject(objectInfo) ? describeBackend(objectInfo, folders) : undefined;
-    const print = caps ? `${[...caps.classes].sort().join(',')}\n${[...folders].map(([f, files]) => `${f}:${[...files].sort().join('|')}`).join('\n')}\n${JSON.stringify(objectInfo).length}` : '';
-    const changed = print !== this.learnedPrint;
-    this.learnedPrint = print;
-    // Kept when unchanged: the pool's union and the jobs' requirements stay cached.
-    if (changed || !caps) this.capabilities = caps;
     this.unlearned = false;
-    if (changed) {
-      log.info({ backend: this.url }, caps ? `has ${caps.classes.size} node classes and ${caps.modelFiles.size} model files` : 'does not describe its nodes (/object_info); it is sent any job');
-      this.emit('capabilities');
+    if (!isPlainObject(objectInfo)) {
+      this.learned(undefined);
+      return;
     }
+    // Until the folders are read again, the last lists stand.
+    this.learned(describeBackend(objectInfo, this.capabilities?.folders));
+    void this.modelFolders()
+      .then((folders) => this.learned(describeBackend(objectInfo as Record<string, unknown>, folders)))
+      .catch((err: Error) => log.warn({ backend: this.url }, `could not read its model folders: ${err.message}`));
+  }
+
+  private async modelFolders(): Promise<Map<string, string[]>> {
+    const folders = new Map<string, string[]>();
+    const names = await this.client.getJson('/models').catch((err) => {
+      // Older ComfyUI has no /models: its loaders' choices still say which files it has.
+      if (err instanceof BackendError && err.status !== undefined) return [];
+      throw err;
+    });
+    const list = Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
+    for (let i = 0; i < list.length; i += FOLDERS_AT_ONCE) {
+      await Promise.all(
+        list.slice(i, i + FOLDERS_AT_ONCE).map(async (folder) => {
+          const files = await this.client.getJson(`/models/${encodeURIComponent(folder)}`).catch((err) => {
+            if (err instanceof BackendError && err.status === 404) return [];
+            throw err;
+          });
+          if (Array.isArray(files)) folders.set(folder, files.filter((f): f is string => typeof f === 'string'));
+        }),
+      );
+    }
+    return folders;
+  }
+
+  /** Keep what was learned; say so when it changed (an unchanged answer keeps the pool's caches). */
+  private learned(caps: Capabilities | undefined): void {
+    const print = caps
+      ? `${[...caps.classes].sort().join(',')}\n${[...caps.folders].map(([f, files]) => `${f}:${[...files].sort().join('|')}`).join('\n')}\n${JSON.stringify(caps.objectInfo).length}`
+      : '';
+    if (print === this.learnedPrint && (caps !== undefined) === (this.capabilities !== undefined)) return;
+    this.learnedPrint = print;
+    this.capabilities = caps;
+    log.info({ backend: this.url }, caps ? `has ${caps.classes.size} node classes and ${caps.modelFiles.size} model files in its folders` : 'does not describe its nodes (/object_info); it is sent any job');
+    this.emit('capabilities');
   }
 
   private markFailure(reason: string): void {
