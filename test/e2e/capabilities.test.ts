@@ -175,3 +175,46 @@ describe('capabilities change', () => {
     expect(bridge.engine.get(after.body.id)!.backend).toBe(b.url);
   });
 });
+
+describe('pins (ROUTING_FILE, labels in COMFYUI_SERVERS)', () => {
+  let sims: ComfySimulator[];
+  let bridge: TestBridge;
+  let dir: string;
+
+  beforeAll(async () => {
+    sims = await Promise.all([0, 1].map((i) => Sim.start({ name: `pin${i}`, stepMs: 1, nodeMs: 0 })));
+    dir = await mkdtemp(path.join(tmpdir(), 'bridge-pins-'));
+    const routing = path.join(dir, 'routing.json');
+    await writeFile(routing, JSON.stringify({ workflows: { invert: ['sdxl'] }, models: { 'sdxl.safetensors': [sims[1].url], 'sd15.safetensors': ['nowhere'] } }));
+    bridge = await startBridge([`${sims[0].url}#sdxl+fast`, sims[1].url], { ROUTING_FILE: routing }, path.join(dir, 'bridge'));
+    await backendsUp(bridge);
+  });
+
+  afterAll(async () => {
+    await bridge?.dispose();
+    await Promise.all(sims.map((s) => s.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a pinned workflow runs only on the backend with the label; a pinned model only on its URL', async () => {
+    for (let i = 0; i < 4; i++) expect((await postJson(`${bridge.url}/generate-based-workflow?clientId=pins-invert`, { workflow: 'invert', '1/color': i })).status).toBe(200);
+    const graph = samplerGraph(1, 5);
+    graph['4'].inputs.ckpt_name = 'sdxl.safetensors';
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const answer = await postJson(`${bridge.url}/api/v2/jobs`, { workflow: { ...graph, '3': { ...graph['3'], inputs: { ...graph['3'].inputs, seed: i } } } });
+      expect(answer.status).toBe(201);
+      ids.push(answer.body.id);
+    }
+    await waitFinal(bridge, 'pins-invert');
+    await engineUntil(bridge.engine, () => ids.every((id) => bridge.engine.get(id)?.state === 'completed'));
+    expect(bridge.engine.jobsOf('pins-invert').map((j) => j.backend)).toEqual(Array(4).fill(sims[0].url));
+    expect(ids.map((id) => bridge.engine.get(id)!.backend)).toEqual(Array(3).fill(sims[1].url));
+  });
+
+  test('a model pinned to a label no backend has: refused, naming the pin', async () => {
+    const answer = await postJson(`${bridge.url}/api/v2/jobs`, { workflow: samplerGraph(1, 9) });
+    expect(answer.status).toBe(422);
+    expect(answer.body.error.details.problems).toEqual(['model sd15.safetensors is pinned to nowhere']);
+  });
+});
