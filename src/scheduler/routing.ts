@@ -22,6 +22,7 @@ export class Routing {
   enabled = true;
   private union_: Union | undefined;
   private readonly needs = new WeakMap<Job, { union: Union; req: Requirements }>();
+  private readonly answers = new WeakMap<Job, { req: Requirements; by: Map<Backend, { caps: Capabilities | undefined; labels: readonly string[]; ok: boolean }> }>();
 
   constructor(
     /** The pool (live): backends work may go to. */
@@ -75,9 +76,17 @@ export class Routing {
     return canRun(req, backend.capabilities, backend, this.pins);
   }
 
-  /** May the scheduler send this job to this backend? */
+  /** May the scheduler send this job to this backend? (Kept per job and backend while neither changes.) */
   runsOn(job: Job, backend: Backend): boolean {
-    return !this.enabled || this.verdict(this.requirementsOf(job), backend).ok;
+    if (!this.enabled) return true;
+    const req = this.requirementsOf(job);
+    let per = this.answers.get(job);
+    if (!per || per.req !== req) this.answers.set(job, (per = { req, by: new Map() }));
+    const kept = per.by.get(backend);
+    if (kept && kept.caps === backend.capabilities && kept.labels === backend.labels) return kept.ok;
+    const ok = this.verdict(req, backend).ok;
+    per.by.set(backend, { caps: backend.capabilities, labels: backend.labels, ok });
+    return ok;
   }
 
   /**
@@ -92,8 +101,8 @@ export class Routing {
     if (known.length === 0 && this.pins.workflows.size === 0 && this.pins.models.size === 0) return undefined;
     const judged = known.length ? known : [...pool];
     const req = this.requirements(prompt, workflow);
+    if (judged.some((b) => this.verdict(req, b).ok)) return undefined;
     const verdicts = judged.map((b) => ({ backend: b.url, verdict: this.verdict(req, b) }));
-    if (verdicts.some((v) => v.verdict.ok)) return undefined;
     if (verdicts.length === 0) return { problems: ['the pool has no backend'], missing: { nodeClasses: [], models: [], pins: [] } };
     return whyUnrunnable(req, verdicts);
   }

@@ -348,14 +348,16 @@ export class Scheduler {
   /** With learned speeds: earliest finish over the head of the queue (see planEarliestFinish). */
   private nextTimed(healthy: Backend[]): { job: Job; backend: Backend } | undefined {
     // Jobs no healthy backend can run wait apart: the window starts at the first one some can.
-    const runnable = this.options.routing ? this.waiting.slice(0, LOOKAHEAD * 4).filter((j) => healthy.some((b) => this.runs(j, b))) : this.waiting;
-    if (runnable.length === 0) return undefined;
-    const head = runnable[0].priority;
     const window: Job[] = [];
-    for (const job of runnable) {
-      if (job.priority !== head || window.length >= LOOKAHEAD) break;
+    let head: number | undefined;
+    for (let i = 0; i < this.waiting.length && i < LOOKAHEAD * 4; i++) {
+      const job = this.waiting[i];
+      if (head !== undefined && (job.priority !== head || window.length >= LOOKAHEAD)) break;
+      if (this.options.routing && !healthy.some((b) => this.runs(job, b))) continue;
+      head = job.priority;
       window.push(job);
     }
+    if (window.length === 0) return undefined;
     const timed = this.timed(healthy, window[0]);
     const now = Date.now();
     const byUrl = new Map(healthy.map((b) => [b.url, b]));
