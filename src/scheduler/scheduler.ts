@@ -10,7 +10,7 @@
 import type { Backend } from './backend.js';
 import { Execution } from './execution.js';
 import type { Outcome } from './execution.js';
-import { chooseBackend, planEarliestFinish } from './policy.js';
+import { chooseBackend, planEarliestFinish, withFreeSlot } from './policy.js';
 import type { BackendLoad, PlanChoice, PlanJob, TimedBackend } from './policy.js';
 import { LoaderClock, ModelAffinity, modelsOf } from './affinity.js';
 import { Estimates } from './estimates.js';
@@ -324,21 +324,24 @@ export class Scheduler {
   }
 
   /**
-   * Before anything is measured: the first job some backend can run to the one of those with the
-   * fewest prompts queued. A job no healthy backend can run waits without holding up the others.
+   * Before anything is measured: the first job some free backend can run, to the one of those with
+   * the fewest prompts queued. A job no healthy backend can run waits without holding up the others.
    */
   private nextByCount(healthy: Backend[]): { job: Job; backend: Backend } | undefined {
     // Rotate the candidate order so equally loaded backends take turns.
     const start = this.rotation++ % healthy.length;
     const ordered = [...healthy.slice(start), ...healthy.slice(0, start)];
     const loads = new Map(this.loads().map((l) => [l.id, l]));
+    const free = ordered.filter((b) => withFreeSlot([loads.get(b.url)!]).length > 0);
+    if (free.length === 0) return undefined;
+    // A job whose backends are all full lets a later one that a free backend can run go first
+    // (the backend that frees first takes it then, since it is looked at first).
     for (const job of this.waiting.slice(0, LOOKAHEAD)) {
-      const capable = ordered.filter((b) => this.runs(job, b));
+      const capable = free.filter((b) => this.runs(job, b));
       if (capable.length === 0) continue;
       const chosen = chooseBackend(capable.map((b) => loads.get(b.url)!));
       const backend = capable.find((b) => b.url === chosen);
-      // The first job that can go somewhere waits for a slot there rather than be overtaken.
-      if (!backend) return undefined;
+      if (!backend) continue;
       this.explain(job, 'fewest-queued', { backend: backend.url });
       return { job, backend };
     }
