@@ -24,6 +24,7 @@ import { startupBuild } from './startup-build.js';
 import { hostile } from './hostile.js';
 import { routing } from './routing.js';
 import { fairness } from './fairness.js';
+import { capabilities } from './capabilities.js';
 
 /** What the comparison table shows, in words: causes measured for the figures that moved. */
 const COMPARISON_NOTE =
@@ -62,7 +63,7 @@ const COMPARISON_NOTE =
   'garbage). start-up: 1.58 s (≤ 1.5 s), see its section. hostile: every limit held; the GET latency under hostile load (no target) is ' +
   'the weak point its section describes. accept missed ≥ 1,000/s once (986/s) in the first run under load average 5 and met it in the rerun.';
 
-const ALL: Benchmark[] = [overhead, accept, fanOut, balance, bigOutputs, startUp, startupBuild, hostile, routing, fairness];
+const ALL: Benchmark[] = [overhead, accept, fanOut, balance, bigOutputs, startUp, startupBuild, hostile, routing, fairness, capabilities];
 const RESULTS = path.join(ROOT, 'bench', 'results.json');
 const REPORT = path.join(ROOT, 'BENCHMARKS.md');
 /** A benchmark still running after this long is recorded as failed and the others run. */

@@ -6,6 +6,9 @@ import { parseApiKeys } from './engine/tenants.js';
 import { parseAddress } from './comfy/address.js';
 import { parseBackendSpec } from './engine/backend-spec.js';
 import type { BackendSpec } from './engine/backend-spec.js';
+import { LABEL, LABEL_RULE } from './engine/backend-spec.js';
+import { readPins } from './engine/pins.js';
+import type { Pins } from './scheduler/capabilities.js';
 import type { WebhookSettings } from './webhooks/settings.js';
 import { parseWebhookSettings } from './webhooks/settings.js';
 import type { PrioritySettings } from './engine/key-limits.js';
@@ -90,6 +93,10 @@ export interface Config {
   idempotencyTtlMs: number;
   /** Webhooks: signing secrets, per-key URLs, the address guard, delivery bounds. */
   webhooks: WebhookSettings;
+  /** Learn each backend's node classes and model files again this often (also on connect and reconnect); 0: only then. */
+  capabilityRefreshMs: number;
+  /** ROUTING_FILE: workflows and model files pinned to backends (by URL or label). */
+  pins: Pins;
 }
 
 export class ConfigError extends Error {}
@@ -140,9 +147,15 @@ export function loadConfig(env: Env = process.env): Config {
   const backendsFile = env.BACKENDS_FILE?.trim() || undefined;
   const backends: BackendSpec[] = [];
   // Without BACKENDS_FILE, one ComfyUI on this machine's default port.
-  for (const entry of str('COMFYUI_SERVERS', backendsFile ? '' : '127.0.0.1:8188').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const given of str('COMFYUI_SERVERS', backendsFile ? '' : '127.0.0.1:8188').split(',').map((s) => s.trim()).filter(Boolean)) {
+    // `host:port#label+label`: labels after the address (a label has no "#").
+    const hash = given.indexOf('#');
+    const entry = hash < 0 ? given : given.slice(0, hash);
+    const labels = hash < 0 ? [] : [...new Set(given.slice(hash + 1).split('+').map((l) => l.trim()).filter(Boolean))];
+    const bad = labels.find((l) => !LABEL.test(l));
+    if (bad !== undefined) problems.push(`COMFYUI_SERVERS entry: label ${JSON.stringify(bad.slice(0, 70))} is not ${LABEL_RULE} characters (labels: host:port#label+label)`);
     const parsed = parseAddress(entry);
-    if (parsed.ok) backends.push({ ...parsed.address, labels: [] });
+    if (parsed.ok) backends.push({ ...parsed.address, labels });
     else problems.push(`COMFYUI_SERVERS entry ${parsed.problem}`);
   }
   if (backendsFile) backends.push(...readBackendsFile(backendsFile, problems));
@@ -216,7 +229,15 @@ export function loadConfig(env: Env = process.env): Config {
       retentionMs: Math.round(num('WEBHOOK_RETENTION', 7 * 86_400, { min: 1, max: 365 * 86_400, integer: false }) * 1000),
       maxKept: num('WEBHOOK_MAX_KEPT', 10_000, { min: 1, max: 1_000_000 }),
     },
+    capabilityRefreshMs: Math.round(num('CAPABILITY_REFRESH', 300, { max: 86_400, integer: false }) * 1000),
+    pins: { workflows: new Map(), models: new Map() },
   };
+  const routingFile = env.ROUTING_FILE?.trim();
+  if (routingFile) {
+    const read = readPins(routingFile);
+    problems.push(...read.problems);
+    config.pins = read.pins;
+  }
   const redisUrl = env.REDIS_URL?.trim();
   if (redisUrl) {
     if (/^rediss?:\/\/[^\s]+$/i.test(redisUrl) && URL.canParse(redisUrl)) config.redisUrl = redisUrl;

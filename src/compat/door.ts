@@ -4,7 +4,7 @@
 // Prompts of both doors share one queue and one pool of backends. Every view and action is for a
 // caller: with API keys, a key sees and acts on its own tenant's prompts only (the engine decides).
 import type { Engine, Principal, SideTable } from '../engine/index.js';
-import { DuplicateJobError, OPERATOR } from '../engine/index.js';
+import { ClientError, DuplicateJobError, OPERATOR } from '../engine/index.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal, isOnBackend } from '../jobs/job.js';
 import type { ComfyPrompt } from '../comfy/protocol.js';
@@ -12,7 +12,7 @@ import { newId } from '../ids.js';
 import { UploadStore } from '../uploads/store.js';
 import { replaceInputValues } from '../workflows/index.js';
 import type { ErrorBody } from './errors.js';
-import { errorBody } from './errors.js';
+import { errorBody, unrunnableBody } from './errors.js';
 import type { HistoryEntryView, PromptRecord, QueueItem } from './entries.js';
 import { historyEntry, historyWindow, inHistory, queueItem } from './entries.js';
 import { backendTag } from './file-names.js';
@@ -151,6 +151,7 @@ export class ComfyDoor {
     } catch (err) {
       // Two clients sent the same new prompt_id at once.
       if (err instanceof DuplicateJobError) return { status: 400, body: duplicateId(id) };
+      if (err instanceof ClientError && err.code === 'unrunnable') return { status: 400, body: unrunnableBody(err.detail, err.problems ?? [], err.missing) };
       throw err;
     }
     return { status: 200, body: { prompt_id: id, number: request.number, node_errors: nodeErrors } };

@@ -3,6 +3,8 @@
 // (/view, /upload), the status is kept and the body is a one-line reason.
 import { STATUS_CODES } from 'node:http';
 import { errorMiddleware, refusalOf } from '../http/errors.js';
+import { missingByNode } from '../scheduler/capabilities.js';
+import type { Missing } from '../scheduler/capabilities.js';
 
 export interface ErrorInfo {
   type: string;
@@ -29,6 +31,29 @@ export class CompatError extends Error {
   ) {
     super(typeof body === 'string' ? body : body.error.message);
   }
+}
+
+/**
+ * POST /prompt's answer when no backend can run the prompt, in ComfyUI's validation shape: each
+ * node whose class or model file no backend that could run the rest has gets a node error
+ * (a model as ComfyUI's own `value_not_in_list`).
+ */
+export function unrunnableBody(detail: string, problems: readonly string[], missing: Missing | undefined): ErrorBody {
+  const nodeErrors: Record<string, unknown> = {};
+  for (const [node, items] of missing ? missingByNode(missing) : []) {
+    nodeErrors[node] = {
+      class_type: items[0].classType,
+      dependent_outputs: [],
+      errors: items.map((item) =>
+        item.nodeClass
+          ? { type: 'node_unavailable', message: `No backend that could run this prompt has node class ${item.classType}`, details: item.classType, extra_info: {} }
+          : { type: 'value_not_in_list', message: 'Value not in list', details: `${item.input}: '${item.file}' is on no backend that could run this prompt`, extra_info: { input_name: item.input, received_value: item.file } },
+      ),
+    };
+  }
+  const body = errorBody('prompt_unrunnable', 'No backend can run this prompt', problems.join('\n') || detail, nodeErrors);
+  if (missing) body.error.extra_info = { missing };
+  return body;
 }
 
 /** A bare status with a short plain-text reason (ComfyUI itself sends these empty). */

@@ -14,8 +14,9 @@ export function backendId(url: string): string {
   return createHash('sha256').update(url).digest('hex').slice(0, 12);
 }
 
-const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const LABEL_RULE = 'letters, digits, "_", "." or "-", starting with a letter or digit, at most 64';
+/** What a label may be. */
+export const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const LABEL_RULE = 'letters, digits, "_", "." or "-", starting with a letter or digit, at most 64';
 const MAX_LABELS = 32;
 /** A bearer token goes into a header as is: visible ASCII only. */
 const TOKEN = /^[\x21-\x7e]{1,4096}$/;

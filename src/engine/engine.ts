@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { Backend } from '../scheduler/backend.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import { Routing } from '../scheduler/routing.js';
 import type { Explanation } from '../scheduler/scheduler.js';
 import { FairQueue, TIERS, isTier, tierRank } from '../scheduler/fair-queue.js';
 import type { Tier } from '../scheduler/fair-queue.js';
@@ -143,6 +144,9 @@ export class Engine {
   /** Backends whose up/down/drain this engine reports. */
   private readonly reported = new WeakSet<Backend>();
   private pruneTimer: NodeJS.Timeout | undefined;
+  private catalogTimer: NodeJS.Timeout | undefined;
+  /** The curated workflows last reported as runnable on no backend (start-up warning). */
+  private unrunnable = '';
 
   private constructor(
     readonly config: Config,
@@ -156,6 +160,8 @@ export class Engine {
     readonly generationCount: GenerationCounter & { readonly value: number },
     /** Read-only answers from the pool (/object_info, …). */
     readonly pool: PoolInfo,
+    /** Which backends may run a job: their learned node classes and model files, and the pins. */
+    readonly routing: Routing,
     /** The cluster this process is part of, when REDIS_URL is set. */
     readonly cluster?: Cluster,
   ) {
@@ -188,6 +194,7 @@ export class Engine {
         pollMs: Math.min(1000, config.healthIntervalMs * 5),
         startTimeoutMs: config.jobStartTimeoutMs,
         stallTimeoutMs: config.jobStallTimeoutMs,
+        routing,
       },
       (job, body, backend) => this.publish(job, body, backend),
     );
@@ -211,13 +218,14 @@ export class Engine {
     let highest = 0;
     for (const job of store.all()) highest = Math.max(highest, job.generation ?? 0);
     const generationCount = cluster ? cluster.generations() : await GenerationCount.open(config.currentState, highest);
-    const options = { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures };
+    const options = { timeoutMs: config.backendTimeoutMs, healthIntervalMs: config.healthIntervalMs, healthFailures: config.healthFailures, capabilityRefreshMs: config.capabilityRefreshMs };
     const roster = await Roster.open(store.collection<BackendRecord>(BACKENDS_COLLECTION), config.backends, (address) => new Backend(address, options), namedBackends(store.all()), {
       fromEnvironment: config.poolFromEnv,
     });
     const inputs = new InputFiles();
     inputs.add(curatedInputs(uploads));
-    return new Engine(config, catalog, store, uploads, inputs, roster, generationCount, new PoolInfo(roster.pool), cluster);
+    const routing = new Routing(() => roster.pool, config.pins);
+    return new Engine(config, catalog, store, uploads, inputs, roster, generationCount, new PoolInfo(roster.pool, routing), routing, cluster);
   }
 
   /** Start talking to backends and pick up the jobs a previous run left (in a cluster: once this process dispatches). */
@@ -238,6 +246,7 @@ export class Engine {
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
     clearTimeout(this.pruneTimer);
+    clearTimeout(this.catalogTimer);
     await this.scheduler.stop();
     await this.roster.close();
     await this.store.flush();
@@ -390,6 +399,7 @@ export class Engine {
   async submit(spec: JobSpec): Promise<Accepted> {
     const id = spec.id ?? newId();
     if (this.store.get(id)) throw new DuplicateJobError(id);
+    this.requireRunnable(spec.prompt, spec.workflow);
     const tenant = spec.tenant ?? '';
     this.requireStore();
     const tier = this.admit(tenant, spec.clientId, spec.tier, spec.operator ?? false);
@@ -420,6 +430,17 @@ export class Engine {
     // In a cluster the dispatcher hears of the job from the store.
     if (this.dispatching) this.scheduler.enqueue(job);
     return { job, queueLength: this.unfinished() };
+  }
+
+  /**
+   * Refuse a graph no known backend can run (in a cluster, as this process's backends told it):
+   * 422 naming the node classes and model files missing, or the pins. A job some backend that is
+   * down now could run is accepted and waits for it.
+   */
+  private requireRunnable(prompt: ComfyPrompt, workflow = ''): void {
+    const refusal = this.routing.refusal(prompt as Record<string, unknown>, workflow);
+    if (!refusal) return;
+    throw new ClientError(422, `no backend can run this job: ${refusal.problems.join('; ')}`, {}, { code: 'unrunnable', problems: refusal.problems, missing: refusal.missing });
   }
 
   /** What a tenant may use: its priority tiers and its unfinished jobs (PRIORITY_DEFAULT, PRIORITY_MAX, KEY_LIMITS). */
@@ -719,6 +740,35 @@ export class Engine {
     backend.on('up', () => this.roster.inPool(backend) && publish());
     backend.on('down', (reason) => this.roster.inPool(backend) && publish(reason));
     backend.on('drain', (on) => this.roster.inPool(backend) && publish(on ? 'draining' : 'resumed'));
+    backend.on('capabilities', () => this.checkCatalogSoon());
+  }
+
+  /**
+   * Once every backend has described itself (or 10 s after one did), say which curated workflows
+   * no backend can run; later, say so again whenever that changes.
+   */
+  private checkCatalogSoon(): void {
+    clearTimeout(this.catalogTimer);
+    const all = this.roster.pool.every((b) => b.capabilities !== undefined || b.reachable);
+    this.catalogTimer = setTimeout(() => this.checkCatalog(), all ? 100 : 10_000);
+    this.catalogTimer.unref();
+  }
+
+  /** The curated workflows no known backend can run, each with why (and a log line when that changed). */
+  checkCatalog(): { workflow: string; problems: string[] }[] {
+    const found: { workflow: string; problems: string[] }[] = [];
+    for (const alias of this.catalog.list()) {
+      const wf = this.catalog.get(alias);
+      const refusal = wf && this.routing.refusal(wf.graph as Record<string, unknown>, alias);
+      if (refusal) found.push({ workflow: alias, problems: refusal.problems });
+    }
+    const text = found.map((f) => `${f.workflow} (${f.problems.join('; ')})`).join(', ');
+    if (text !== this.unrunnable) {
+      if (found.length) log.warn({ workflows: found.map((f) => f.workflow) }, `no backend can run these curated workflows: ${text}`);
+      else if (this.unrunnable) log.info('every curated workflow can run on some backend again');
+      this.unrunnable = text;
+    }
+    return found;
   }
 
   /** A backend joined the pool (here, or on another process): it takes work once it is up. */

@@ -4,6 +4,7 @@
 import { LRUCache } from 'lru-cache';
 import { BackendError } from '../comfy/client.js';
 import type { Backend } from '../scheduler/backend.js';
+import type { Routing } from '../scheduler/routing.js';
 
 export interface InfoAnswer {
   status: number;
@@ -24,6 +25,8 @@ export class PoolInfo {
 
   constructor(
     private readonly backends: readonly Backend[],
+    /** Once backends have described themselves: /object_info and model lists are the pool's union. */
+    private readonly routing?: Routing,
     ttlMs = 30_000,
   ) {
     this.cache = new LRUCache<string, InfoAnswer>({
@@ -49,6 +52,8 @@ export class PoolInfo {
 
   /** GET `path` from a healthy backend (cached); a 404 there is an answer, not a failure. */
   async get(path: string): Promise<InfoAnswer> {
+    const learned = this.learned(path);
+    if (learned) return learned;
     const answer = await this.cache.fetch(path);
     if (!answer) throw new NoBackend(`no backend answered ${path}`);
     return answer;
@@ -56,6 +61,8 @@ export class PoolInfo {
 
   /** /object_info, or undefined when no backend can say (prompts are then checked by the backend). */
   async objectInfo(): Promise<ObjectInfoBody | undefined> {
+    const learned = this.routing?.objectInfo();
+    if (learned) return learned;
     // With no backend to ask, a fetch can only fail and fall back to what is kept: every accept
     // while the pool is down would pay for a failed fetch (an abort signal and an error) for nothing.
     if (this.healthyCount === 0) return this.cachedObjectInfo();
@@ -69,8 +76,26 @@ export class PoolInfo {
 
   /** The last /object_info seen, however old, without asking anyone. */
   cachedObjectInfo(): ObjectInfoBody | undefined {
+    const learned = this.routing?.objectInfo();
+    if (learned) return learned;
     const body = this.cache.get('/object_info', { allowStale: true })?.body;
     return typeof body === 'object' && body !== null ? (body as ObjectInfoBody) : undefined;
+  }
+
+  /** /object_info, /models and /models/{folder} as the pool's union, once a backend has described itself. */
+  private learned(path: string): InfoAnswer | undefined {
+    const objectInfo = this.routing?.objectInfo();
+    if (!objectInfo) return undefined;
+    if (path === '/object_info') return { status: 200, body: objectInfo };
+    const folders = this.routing!.modelFolders();
+    // A backend without /models (older ComfyUI) lists no folder: ask it as before.
+    if (folders.size === 0) return undefined;
+    if (path === '/models') return { status: 200, body: [...folders.keys()] };
+    if (path.startsWith('/models/')) {
+      const files = folders.get(decodeURIComponent(path.slice('/models/'.length)));
+      return files ? { status: 200, body: [...files] } : { status: 404, body: undefined };
+    }
+    return undefined;
   }
 
   /** /system_stats of every healthy backend that answers, in configuration order. */

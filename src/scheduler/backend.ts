@@ -9,6 +9,10 @@ import { authorizationOf } from '../comfy/address.js';
 import type { BackendAddress, Credentials } from '../comfy/address.js';
 import type { BinaryFrame, ComfyMessage } from '../comfy/protocol.js';
 import { BinaryEvent } from '../comfy/protocol.js';
+import { BackendError } from '../comfy/client.js';
+import { isPlainObject } from '../comfy/python.js';
+import { describeBackend } from './capabilities.js';
+import type { Capabilities } from './capabilities.js';
 import { logger } from '../log.js';
 
 const log = logger('backend');
@@ -17,7 +21,12 @@ export interface BackendOptions {
   timeoutMs: number;
   healthIntervalMs: number;
   healthFailures: number;
+  /** Learn its node classes and model files again this often (besides on appearing and on reconnect); 0: never. */
+  capabilityRefreshMs?: number;
 }
+
+/** Model folder lists asked for at once while learning. */
+const FOLDERS_AT_ONCE = 8;
 
 export interface PromptListener {
   message(msg: ComfyMessage): void;
@@ -37,6 +46,8 @@ export interface BackendEvents {
   status: [queueRemaining: number];
   /** Started or stopped draining (finishing what it has, taking nothing new). */
   drain: [draining: boolean];
+  /** Its node classes or model files (as learned) changed. */
+  capabilities: [];
 }
 
 export class Backend extends EventEmitter<BackendEvents> {
@@ -58,6 +69,16 @@ export class Backend extends EventEmitter<BackendEvents> {
   reconnects = 0;
   private everConnected = false;
   private readonly followers = new Map<string, PromptListener>();
+  /**
+   * What it can run: its /object_info and model lists, learned when it appears, when its event
+   * socket connects again (it may have restarted with other nodes) and every CAPABILITY_REFRESH.
+   * Undefined until learned, or when it answers /object_info with no description.
+   */
+  capabilities: Capabilities | undefined;
+  /** It takes no work until its capabilities are learned (again). */
+  private unlearned = true;
+  private nextLearn = 0;
+  private learnedPrint: string | undefined;
   /** The operator's labels (may be empty). */
   labels: string[] = [];
   private drainingNow = false;
@@ -80,10 +101,13 @@ export class Backend extends EventEmitter<BackendEvents> {
       if (this.everConnected) this.reconnects++;
       this.everConnected = true;
       this.refresh();
+      // Learn what it has before it takes work: it may have come back with other nodes.
+      if (this.unlearned && this.answering) void this.probe();
     });
     this.socket.on('close', () => {
       log.warn({ backend: url }, 'event socket closed');
       this.runningPromptId = undefined;
+      this.unlearned = true;
       for (const l of [...this.followers.values()]) l.disconnected?.();
       this.refresh();
     });
@@ -94,9 +118,9 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.answering;
   }
 
-  /** Usable for new work: answers probes and its event socket is registered. */
+  /** Usable for new work: answers probes, its event socket is registered and what it can run is known. */
   get healthy(): boolean {
-    return this.answering && this.socket.connected;
+    return this.answering && this.socket.connected && !this.unlearned;
   }
 
   /** Finishing what it has and taking nothing new (the scheduler asks before it sends work). */
@@ -143,6 +167,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.answering = false;
     this.failures = 0;
     this.wasHealthy = false;
+    this.unlearned = true;
   }
 
   async stop(): Promise<void> {
@@ -174,6 +199,11 @@ export class Backend extends EventEmitter<BackendEvents> {
         const stats = await this.client.systemStats();
         this.version = typeof stats?.system?.comfyui_version === 'string' ? stats.system.comfyui_version : this.version;
       }
+      if (!this.answering || this.unlearned) await this.learn();
+      else if (this.options.capabilityRefreshMs && Date.now() >= this.nextLearn) {
+        // A routine refresh that fails keeps what was learned; the next one is due a period later.
+        await this.learn().catch((err: Error) => log.warn({ backend: this.url }, `could not refresh its node classes and models: ${err.message}`));
+      }
       this.queueRemaining = await this.client.queueRemaining();
       this.failures = 0;
       if (!this.answering) {
@@ -191,6 +221,67 @@ export class Backend extends EventEmitter<BackendEvents> {
         this.probeTimer.unref();
       }
     }
+  }
+
+  /**
+   * Ask it for /object_info (it takes work once that is known), then /models and each
+   * /models/{folder} (in the background: those lists only add files its loaders do not offer).
+   * A backend that answers /object_info with an error status has not described itself: it is
+   * judged by what it does.
+   */
+  private async learn(): Promise<void> {
+    this.nextLearn = Date.now() + (this.options.capabilityRefreshMs ?? 0);
+    let objectInfo: unknown;
+    try {
+      objectInfo = await this.client.getJson('/object_info');
+    } catch (err) {
+      if (!(err instanceof BackendError && err.status !== undefined)) throw err;
+      objectInfo = undefined;
+    }
+    this.unlearned = false;
+    if (!isPlainObject(objectInfo)) {
+      this.learned(undefined);
+      return;
+    }
+    // Until the folders are read again, the last lists stand.
+    this.learned(describeBackend(objectInfo, this.capabilities?.folders));
+    void this.modelFolders()
+      .then((folders) => this.learned(describeBackend(objectInfo as Record<string, unknown>, folders)))
+      .catch((err: Error) => log.warn({ backend: this.url }, `could not read its model folders: ${err.message}`));
+  }
+
+  private async modelFolders(): Promise<Map<string, string[]>> {
+    const folders = new Map<string, string[]>();
+    const names = await this.client.getJson('/models').catch((err) => {
+      // Older ComfyUI has no /models: its loaders' choices still say which files it has.
+      if (err instanceof BackendError && err.status !== undefined) return [];
+      throw err;
+    });
+    const list = Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
+    for (let i = 0; i < list.length; i += FOLDERS_AT_ONCE) {
+      await Promise.all(
+        list.slice(i, i + FOLDERS_AT_ONCE).map(async (folder) => {
+          const files = await this.client.getJson(`/models/${encodeURIComponent(folder)}`).catch((err) => {
+            if (err instanceof BackendError && err.status === 404) return [];
+            throw err;
+          });
+          if (Array.isArray(files)) folders.set(folder, files.filter((f): f is string => typeof f === 'string'));
+        }),
+      );
+    }
+    return folders;
+  }
+
+  /** Keep what was learned; say so when it changed (an unchanged answer keeps the pool's caches). */
+  private learned(caps: Capabilities | undefined): void {
+    const print = caps
+      ? `${[...caps.classes].sort().join(',')}\n${[...caps.folders].map(([f, files]) => `${f}:${[...files].sort().join('|')}`).join('\n')}\n${JSON.stringify(caps.objectInfo).length}`
+      : '';
+    if (print === this.learnedPrint && (caps !== undefined) === (this.capabilities !== undefined)) return;
+    this.learnedPrint = print;
+    this.capabilities = caps;
+    log.info({ backend: this.url }, caps ? `has ${caps.classes.size} node classes and ${caps.modelFiles.size} model files in its folders` : 'does not describe its nodes (/object_info); it is sent any job');
+    this.emit('capabilities');
   }
 
   private markFailure(reason: string): void {

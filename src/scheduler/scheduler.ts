@@ -11,11 +11,12 @@
 import type { Backend } from './backend.js';
 import { Execution } from './execution.js';
 import type { Outcome } from './execution.js';
-import { chooseBackend, planEarliestFinish } from './policy.js';
+import { chooseBackend, planEarliestFinish, withFreeSlot } from './policy.js';
 import type { BackendLoad, PlanChoice, PlanJob, TimedBackend } from './policy.js';
 import { LoaderClock, ModelAffinity, modelsOf } from './affinity.js';
 import { Estimates } from './estimates.js';
 import { FairQueue, tierRank } from './fair-queue.js';
+import type { Routing } from './routing.js';
 import { workUnits } from '../jobs/progress.js';
 import type { Job } from '../jobs/job.js';
 import { isFinal } from '../jobs/job.js';
@@ -46,7 +47,10 @@ export interface Explanation {
   backends: {
     backend: string;
     healthy: boolean;
+    /** Has every node class and model file the job needs, and its pins allow it. */
     canRun: boolean;
+    /** What keeps the job off it: node classes and model files it lacks, pins. */
+    lacks?: { nodeClasses?: string[]; models?: string[]; pins?: string[] };
     free: boolean;
     idle: boolean;
     /** Seconds until its current work is done, and this job's expected seconds there (run + model loads). */
@@ -70,6 +74,8 @@ export interface SchedulerOptions {
   pollMs: number;
   startTimeoutMs: number;
   stallTimeoutMs: number;
+  /** Which backends may run a job (capabilities, pins); any healthy one when absent. */
+  routing?: Routing;
 }
 
 /** Where the scheduler reports what happens to jobs (after the job itself is updated). */
@@ -132,6 +138,8 @@ export class Scheduler {
       this.pump();
     });
     backend.on('drain', () => this.pump());
+    // It may run jobs now that none could before (a node installed, a model added).
+    backend.on('capabilities', () => this.pump());
     backend.on('unreachable', (reason) => this.backendLost(backend, reason));
   }
 
@@ -276,7 +284,9 @@ export class Scheduler {
         if (!next) {
           // Holding jobs for a faster backend while one is free: the plan changes as running
           // jobs overrun their estimates, so look again soon even if nothing else happens.
-          this.replanSoon();
+          const held = this.held();
+          const window = this.queue.order().slice(0, LOOKAHEAD);
+          if (healthy.some((b) => (held.get(b) ?? 0) < this.slotsOf(b, head, held) && window.some((j) => this.runs(j, b)))) this.replanSoon();
           break;
         }
         this.queue.delete(next.job);
@@ -314,32 +324,57 @@ export class Scheduler {
     this.replanTimer.unref();
   }
 
-  /** Before anything is measured: the head job to the backend with the fewest prompts queued. */
+  /** May this job go to this backend (its capabilities, the pins)? */
+  private runs(job: Job, backend: Backend): boolean {
+    return this.options.routing?.runsOn(job, backend) ?? true;
+  }
+
+  /**
+   * Before anything is measured: the first job some free backend can run, to the one of those with
+   * the fewest prompts queued. A job no healthy backend can run waits without holding up the others.
+   */
   private nextByCount(healthy: Backend[]): { job: Job; backend: Backend } | undefined {
     // Rotate the candidate order so equally loaded backends take turns.
     const start = this.rotation++ % healthy.length;
     const ordered = [...healthy.slice(start), ...healthy.slice(0, start)];
     const loads = new Map(this.loads().map((l) => [l.id, l]));
-    const chosen = chooseBackend(ordered.map((b) => loads.get(b.url)!));
-    const backend = healthy.find((b) => b.url === chosen);
-    if (!backend) return undefined;
-    const job = this.queue.head()!;
-    this.explain(job, 'fewest-queued', { backend: backend.url });
-    return { job, backend };
+    const free = ordered.filter((b) => withFreeSlot([loads.get(b.url)!]).length > 0);
+    if (free.length === 0) return undefined;
+    // A job whose backends are all full lets a later one that a free backend can run go first
+    // (the backend that frees first takes it then, since it is looked at first).
+    for (const job of this.queue.order().slice(0, LOOKAHEAD)) {
+      const capable = free.filter((b) => this.runs(job, b));
+      if (capable.length === 0) continue;
+      const chosen = chooseBackend(capable.map((b) => loads.get(b.url)!));
+      const backend = capable.find((b) => b.url === chosen);
+      if (!backend) continue;
+      this.explain(job, 'fewest-queued', { backend: backend.url });
+      return { job, backend };
+    }
+    return undefined;
   }
 
   /** With learned speeds: earliest finish over the head of the queue, within the head's tier (see planEarliestFinish). */
   private nextTimed(healthy: Backend[]): { job: Job; backend: Backend } | undefined {
+    // Jobs no healthy backend can run wait apart: the window starts at the first one some can.
     const order = this.queue.order();
-    const head = tierRank(order[0].tier);
     const window: Job[] = [];
-    for (const job of order) {
-      if (tierRank(job.tier) !== head || window.length >= LOOKAHEAD) break;
+    let head: number | undefined;
+    for (let i = 0; i < order.length && i < LOOKAHEAD * 4; i++) {
+      const job = order[i];
+      if (head !== undefined && (tierRank(job.tier) !== head || window.length >= LOOKAHEAD)) break;
+      if (this.options.routing && !healthy.some((b) => this.runs(job, b))) continue;
+      head = tierRank(job.tier);
       window.push(job);
     }
+    if (window.length === 0) return undefined;
     const timed = this.timed(healthy, window[0]);
     const now = Date.now();
-    const plan = planEarliestFinish(window.map((j) => this.planJob(j, now)), timed);
+    const byUrl = new Map(healthy.map((b) => [b.url, b]));
+    const plan = planEarliestFinish(
+      window.map((j) => ({ ...this.planJob(j, now), ...(this.options.routing && { runsOn: (id: string) => this.runs(j, byUrl.get(id)!) }) })),
+      timed,
+    );
     if (!plan) return undefined;
     const job = window[plan.job];
     this.explain(job, 'earliest-finish', plan);
@@ -399,10 +434,17 @@ export class Scheduler {
         const held = this.held();
         const runSeconds = this.estimates.seconds(b.url, planJob.units);
         const switchSeconds = this.affinity.switchSeconds(b.url, planJob.models ?? []);
+        const verdict = this.options.routing && this.options.routing.enabled ? this.options.routing.verdict(this.options.routing.requirementsOf(job), b) : undefined;
+        const lacks = verdict && !verdict.ok ? {
+          ...(verdict.classes.length && { nodeClasses: verdict.classes }),
+          ...(verdict.models.length && { models: [...new Set(verdict.models.map((m) => m.file))] }),
+          ...(verdict.pins.length && { pins: verdict.pins }),
+        } : undefined;
         return {
           backend: b.url,
           healthy: b.healthy,
-          canRun: true,
+          canRun: verdict?.ok ?? true,
+          ...(lacks && { lacks }),
           free: (held.get(b) ?? 0) < this.slotsOf(b, job, held),
           idle: (held.get(b) ?? 0) === 0 && b.queueRemaining === 0,
           ...(t && { busySeconds: t.busySeconds }),

@@ -5,7 +5,7 @@ import type { SimOptions } from './options.js';
 import { ComfySimulator } from './simulator.js';
 
 const USAGE = `usage: cli.ts [--host 127.0.0.1] [--port 8188] [--count 1] [--step-ms 5] [--node-ms 1]
-              [--speed 1] [--output-bytes 0] [--no-previews] [--no-cache] [--checkpoints a,b] [--name sim]`;
+              [--speed 1] [--output-bytes 0] [--no-previews] [--no-cache] [--checkpoints a,b] [--missing-nodes A,B] [--name sim]`;
 
 function numberOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
       'no-previews': { type: 'boolean' },
       'no-cache': { type: 'boolean' },
       checkpoints: { type: 'string' },
+      'missing-nodes': { type: 'string' },
       name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
     previews: values['no-previews'] ? false : undefined,
     cache: values['no-cache'] ? false : undefined,
     checkpoints: values.checkpoints?.split(',').filter(Boolean),
+    missingNodes: values['missing-nodes']?.split(',').filter(Boolean),
   };
   const sims: ComfySimulator[] = [];
   for (let i = 0; i < count; i++) {

@@ -16,8 +16,12 @@ export interface SimOptions {
   outputBytes?: number;
   /** Send binary latent preview frames on sampler steps. */
   previews?: boolean;
-  /** Model files this backend has. */
+  /** Model files this backend has in models/checkpoints (CheckpointLoaderSimple's choices). */
   checkpoints?: string[];
+  /** Files of its other model folders (GET /models/{folder}), e.g. {"loras": ["detail.safetensors"]}. */
+  models?: Record<string, string[]>;
+  /** Node classes this server lacks (as a ComfyUI without some custom node pack). */
+  missingNodes?: string[];
   /** Milliseconds to load a checkpoint not held (one figure, or per file with `default`); 0 by default. */
   modelLoadMs?: number | Record<string, number>;
   /** Checkpoints kept loaded at once (least recently used dropped). */
@@ -42,6 +46,8 @@ export interface ResolvedOptions {
   outputBytes: number;
   previews: boolean;
   checkpoints: string[];
+  models: Record<string, string[]>;
+  missingNodes: string[];
   modelLoadMs: number | Record<string, number>;
   modelsKept: number;
   cache: boolean;
@@ -65,6 +71,8 @@ export function resolveOptions(opts: SimOptions = {}): ResolvedOptions {
     outputBytes: nonNegative(opts.outputBytes, 0),
     previews: opts.previews ?? true,
     checkpoints: [...(opts.checkpoints ?? ['sd15.safetensors', 'sdxl.safetensors'])],
+    models: Object.fromEntries(Object.entries(opts.models ?? {}).map(([k, v]) => [k, [...v]])),
+    missingNodes: [...(opts.missingNodes ?? [])],
     modelLoadMs: typeof opts.modelLoadMs === 'object' ? { ...opts.modelLoadMs } : nonNegative(opts.modelLoadMs, 0),
     modelsKept: Math.max(1, Math.floor(nonNegative(opts.modelsKept, 2))),
     cache: opts.cache ?? true,

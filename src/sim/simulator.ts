@@ -23,7 +23,7 @@ export class ComfySimulator extends EventEmitter {
     this.shared = {
       options: this.options,
       files,
-      registry: new NodeRegistry(),
+      registry: new NodeRegistry(this.options.missingNodes),
       env: { checkpoints: this.options.checkpoints, files, models: new ModelMemory({ loadMs: this.options.modelLoadMs, keep: this.options.modelsKept }) },
       stats: {
         prompts: 0,
@@ -84,10 +84,17 @@ export class ComfySimulator extends EventEmitter {
     void this.backend?.kill();
   }
 
-  /** Starts again on the same port with empty state, like a restarted process (input/ and output/ survive). */
-  async restart(): Promise<void> {
+  /**
+   * Starts again on the same port with empty state, like a restarted process (input/ and output/
+   * survive). `missingNodes`: the node classes it lacks from now on (a node pack installed or removed).
+   */
+  async restart(changes: { missingNodes?: string[] } = {}): Promise<void> {
     await this.backend?.kill();
     this.shared.files.clearTemp();
+    if (changes.missingNodes) {
+      this.options.missingNodes = [...changes.missingNodes];
+      this.shared.registry.withhold(this.options.missingNodes);
+    }
     await this.boot();
   }
 
@@ -99,6 +106,15 @@ export class ComfySimulator extends EventEmitter {
   /** Hold every HTTP request unanswered and freeze the worker; turning it off answers them and resumes. */
   hang(on: boolean): void {
     this.backend?.hang(on);
+  }
+
+  /**
+   * The files of a model folder from now on, as when files are copied into it: ComfyUI lists them
+   * (in /models/{folder} and its loaders' choices) without a restart.
+   */
+  setModels(folder: string, files: string[]): void {
+    if (folder === 'checkpoints') this.options.checkpoints.splice(0, this.options.checkpoints.length, ...files);
+    else this.options.models[folder] = [...files];
   }
 
   setSpeed(speed: number): void {

@@ -6,6 +6,8 @@ import type { Context } from 'koa';
 import { errorMiddleware, refusalOf } from '../http/errors.js';
 import { ClientError } from '../engine/errors.js';
 import type { RefusalCode } from '../engine/errors.js';
+import { missingByNode } from '../scheduler/capabilities.js';
+import type { Missing } from '../scheduler/capabilities.js';
 
 export interface ErrorEnvelope {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -63,6 +65,7 @@ export const ENGINE_REFUSALS: Record<RefusalCode, { status: number | ((engine: n
   store_unavailable: { status: 503, code: 'unavailable' },
   unknown_workflow: { status: 404, code: 'not_found' },
   invalid_inputs: { status: 422, code: 'invalid_inputs' },
+  unrunnable: { status: 422, code: 'unrunnable' },
 };
 
 function codeOf(status: number, err: unknown): string {
@@ -82,15 +85,26 @@ export function fromEngine(err: unknown): V2Error | undefined {
   const { code } = err;
   if (!refusal || code === undefined || !Object.hasOwn(ENGINE_REFUSALS, code)) return undefined;
   const mapped = ENGINE_REFUSALS[code as RefusalCode];
-  const details = err.problems
-    ? { problems: err.problems }
-    : mapped.code === 'invalid_inputs'
-      ? { problems: [refusal.message] }
-      : mapped.code === 'invalid_priority'
-        ? { field: 'priority' }
-        : undefined;
+  let details: Record<string, unknown> | undefined;
+  if (err.missing) details = { problems: err.problems ?? [refusal.message], missing: err.missing, node_errors: nodeErrorsOf(err.missing) };
+  else if (err.problems) details = { problems: err.problems };
+  else if (mapped.code === 'invalid_inputs') details = { problems: [refusal.message] };
+  else if (mapped.code === 'invalid_priority') details = { field: 'priority' };
   const status = typeof mapped.status === 'function' ? mapped.status(refusal.status) : mapped.status;
   return new V2Error(status, mapped.code, mapped.message ?? refusal.message, details, refusal.headers);
+}
+
+/** The nodes naming what no backend has, as this API's node_errors. */
+function nodeErrorsOf(missing: Missing): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const [node, items] of missingByNode(missing)) {
+    out[node] = items.map((item) =>
+      item.nodeClass
+        ? { field: null, reason: 'node_unavailable', message: `no backend that could run the rest has node class ${item.classType}`, detail: '', class_type: item.classType }
+        : { field: item.input, reason: 'model_unavailable', message: `no backend that could run the rest has ${item.file}`, detail: item.file, class_type: item.classType },
+    );
+  }
+  return out;
 }
 
 /** Refusals in the envelope (the engine's with this API's codes), unknown paths 404, unknown methods 405. */

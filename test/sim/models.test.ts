@@ -15,3 +15,40 @@ test('a held checkpoint costs nothing; a new one costs its load time and drops t
   m.clear();
   expect(m.use('a.safetensors')).toBe(3000);
 });
+
+describe('a simulator with its own node set and model folders', () => {
+  test('lacks the classes it is told to (in /object_info and at POST /prompt); lists its folders; learns at restart and at once', async () => {
+    const { startSim, getJson, postJson, sleepGraph } = await import('./helpers.js');
+    const sim = await startSim({ missingNodes: ['TestSleep'], models: { loras: ['detail.safetensors'], my_models: ['x.bin'] } });
+    try {
+      expect((await getJson(sim, '/object_info')).body.TestSleep).toBeUndefined();
+      expect((await getJson(sim, '/object_info/TestSleep')).body).toEqual({});
+      const refused = await postJson(sim, '/prompt', { prompt: sleepGraph(0.01) });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.type).toBe('invalid_prompt');
+      expect((await getJson(sim, '/models')).body).toEqual(expect.arrayContaining(['checkpoints', 'loras', 'my_models']));
+      expect((await getJson(sim, '/models/loras')).body).toEqual(['detail.safetensors']);
+      expect((await getJson(sim, '/models/my_models')).body).toEqual(['x.bin']);
+
+      sim.setModels('checkpoints', ['new.safetensors']);
+      expect((await getJson(sim, '/models/checkpoints')).body).toEqual(['new.safetensors']);
+      expect((await getJson(sim, '/object_info/CheckpointLoaderSimple')).body.CheckpointLoaderSimple.input.required.ckpt_name[0]).toEqual(['new.safetensors']);
+
+      await sim.restart({ missingNodes: [] });
+      // A fresh connection: the pooled one died with the old process.
+      const { Agent, request } = await import('undici');
+      const agent = new Agent();
+      try {
+        const info = await request(`${sim.url}/object_info`, { dispatcher: agent });
+        expect(((await info.body.json()) as any).TestSleep).toBeDefined();
+        const posted = await request(`${sim.url}/prompt`, { dispatcher: agent, method: 'POST', body: JSON.stringify({ prompt: sleepGraph(0.01) }) });
+        await posted.body.text();
+        expect(posted.statusCode).toBe(200);
+      } finally {
+        await agent.close();
+      }
+    } finally {
+      await sim.close();
+    }
+  });
+});

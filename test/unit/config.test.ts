@@ -345,3 +345,37 @@ describe('priorities and fair share', () => {
     expect(configProblem({ PRIORITY_DEFAULT: 'high' })).toMatch(/PRIORITY_DEFAULT makes jobs sent without a key default to high, above the highest priority allowed \(normal\)/);
   });
 });
+
+describe('routing settings', () => {
+  test('labels after an address in COMFYUI_SERVERS; a bad one is named', () => {
+    const config = loadConfig({ COMFYUI_SERVERS: 'gpu1:8188#sdxl+video,http://u:p@gpu2:8188#flux,gpu3:8188' });
+    expect(config.backends.map((b) => [b.url, b.labels])).toEqual([
+      ['http://gpu1:8188', ['sdxl', 'video']],
+      ['http://gpu2:8188', ['flux']],
+      ['http://gpu3:8188', []],
+    ]);
+    expect(config.backends[1].credentials).toEqual({ username: 'u', password: 'p' });
+    expect(configProblem({ COMFYUI_SERVERS: 'gpu1:8188#bad label' })).toContain('label "bad label"');
+  });
+
+  test('CAPABILITY_REFRESH in seconds (0: only on connect); ROUTING_FILE read and checked', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    expect(loadConfig({}).capabilityRefreshMs).toBe(300_000);
+    expect(loadConfig({ CAPABILITY_REFRESH: '0' }).capabilityRefreshMs).toBe(0);
+    const dir = await mkdtemp(path.join(tmpdir(), 'routing-'));
+    try {
+      const file = path.join(dir, 'routing.json');
+      await writeFile(file, JSON.stringify({ workflows: { txt2img: ['sdxl'] }, models: { 'a.safetensors': ['http://gpu1:8188'] } }));
+      const config = loadConfig({ ROUTING_FILE: file });
+      expect(config.pins.workflows.get('txt2img')).toEqual(['sdxl']);
+      expect(config.pins.models.get('a.safetensors')).toEqual(['http://gpu1:8188']);
+      await writeFile(file, '{"workflows": 3}');
+      expect(configProblem({ ROUTING_FILE: file })).toContain('"workflows" must be an object');
+      expect(configProblem({ ROUTING_FILE: path.join(dir, 'none.json') })).toContain('ROUTING_FILE');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

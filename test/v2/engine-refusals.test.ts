@@ -35,6 +35,7 @@ test('each engine code maps to a spec-style code and status', async () => {
     store_unavailable: [503, 'unavailable'],
     unknown_workflow: [404, 'not_found'],
     invalid_inputs: [422, 'invalid_inputs'],
+    unrunnable: [422, 'unrunnable'],
   };
   for (const code of REFUSAL_CODES) {
     const res = await fetch(`${base}/${code}`);

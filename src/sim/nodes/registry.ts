@@ -24,8 +24,20 @@ const ALL: readonly NodeClass[] = [
   TestSyncError,
 ];
 
+/** Every node class the simulator can offer. */
+export const NODE_CLASSES: readonly string[] = ALL.map((c) => c.name);
+
 export class NodeRegistry {
-  private readonly classes = new Map(ALL.map((c) => [c.name, c]));
+  private classes = new Map(ALL.map((c) => [c.name, c]));
+
+  /** A server without these classes (as a ComfyUI lacking a custom node pack); takes effect for the next prompt and /object_info. */
+  constructor(missing: readonly string[] = []) {
+    this.withhold(missing);
+  }
+
+  withhold(missing: readonly string[]): void {
+    this.classes = new Map(ALL.filter((c) => !missing.includes(c.name)).map((c) => [c.name, c]));
+  }
 
   get(name: unknown): NodeClass | undefined {
     return typeof name === 'string' ? this.classes.get(name) : undefined;

@@ -60,11 +60,13 @@ export function infoRoutes(router: Router, ctx: BackendContext): void {
   router.get('/features', () => json(serverFeatures(ctx)));
   router.get('/embeddings', () => json([]));
   router.get('/extensions', () => json([]));
-  router.get('/models', () => json(MODEL_FOLDERS));
+  // Folders an extra_model_paths.yaml adds are listed after the stock ones.
+  const folders = () => [...MODEL_FOLDERS, ...Object.keys(ctx.options.models).filter((f) => !MODEL_FOLDERS.includes(f))];
+  router.get('/models', () => json(folders()));
   router.get('/models/{folder}', (req) => {
     const folder = req.params.folder!;
-    if (!MODEL_FOLDERS.includes(folder)) return empty(404);
-    return json(folder === 'checkpoints' ? [...ctx.options.checkpoints] : []);
+    if (!folders().includes(folder)) return empty(404);
+    return json(folder === 'checkpoints' ? [...ctx.options.checkpoints] : [...(ctx.options.models[folder] ?? [])]);
   });
   // No simulated model file carries safetensors metadata.
   router.get('/view_metadata/{folder_name}', () => empty(404));
