@@ -1,8 +1,7 @@
 // Idempotency-Key on the v2 API, end to end: Stripe's semantics per API key, a refused request
 // gives its key back, a retry while the first is in flight is told to wait, and keys expire.
 import type { ComfySimulator } from '../../src/sim/index.js';
-import type { Engine } from '../../src/engine/index.js';
-import { IDEMPOTENCY } from '../../src/v2/idempotency.js';
+import { IDEMPOTENCY, IdempotencyKeys } from '../../src/v2/idempotency.js';
 import { backendsUp, call, imageGraph, jobWhen, startBridge, startSims, submit } from './harness.js';
 import type { TestBridge } from './harness.js';
 
@@ -24,17 +23,6 @@ afterAll(async () => {
 });
 
 const v2Jobs = (b: TestBridge) => b.engine.jobs('v2').length;
-
-/** Resolves once a record of the collection is set. */
-function recordSet(engine: Engine, collection: string): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = engine.onRecord((c, _id, value) => {
-      if (c !== collection || value === undefined) return;
-      stop();
-      resolve();
-    });
-  });
-}
 
 test('same key and body: the recorded answer again, marked replayed, and no second job, also after the job ran', async () => {
   const before = v2Jobs(bridge);
@@ -115,24 +103,28 @@ describe('a request in flight, and keys that expire', () => {
   });
 
   afterAll(async () => {
-    slowSim?.hang(false);
     await slow?.dispose();
     await slowSim?.close();
   });
 
   test('a retry while the first request is being decided gets 409 idempotency_conflict with Retry-After', async () => {
+    // The same request under another key, to learn the fingerprint the door gives it.
+    const probe = await submit(slow, imageGraph(60), { headers: { 'idempotency-key': 'probe-0001' } });
+    expect(probe.status).toBe(201);
+    const records = [...slow.engine.collection<{ state: string; fingerprint?: string; response?: { body: { id: string } } }>(IDEMPOTENCY).entries()];
+    const print = records.map(([, r]) => r).find((r) => r.state === 'done' && r.response?.body.id === probe.body.id)!.fingerprint!;
+    // A first request holds the key, as the door's does between claiming it and making its job
+    // (a graph check against a slow backend could take that long).
+    const first = await new IdempotencyKeys(slow.engine, 60_000).begin('', 'slow-0001', print, () => undefined);
+    expect(first.kind).toBe('claimed');
     const headers = { 'idempotency-key': 'slow-0001' };
-    // The backend holds every request: the first submission waits on /object_info with its key claimed.
-    slowSim.hang(true);
-    const claimed = recordSet(slow.engine, IDEMPOTENCY);
-    const first = submit(slow, imageGraph(60), { headers });
-    await claimed;
     const retry = await submit(slow, imageGraph(60), { headers });
     expect(retry.status).toBe(409);
     expect(retry.headers.get('retry-after')).toBe('1');
     expect(retry.body.error.code).toBe('idempotency_conflict');
-    slowSim.hang(false);
-    const made = await first;
+    // The first is refused after all and gives the key back: the retry is made, once, then replayed.
+    if (first.kind === 'claimed') await first.claimed.abandon();
+    const made = await submit(slow, imageGraph(60), { headers });
     expect(made.status).toBe(201);
     const replay = await submit(slow, imageGraph(60), { headers });
     expect(replay.headers.get('idempotency-replayed')).toBe('true');
