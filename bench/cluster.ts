@@ -433,7 +433,7 @@ let failoverRun = 0;
  * through); once one runs and the rest wait, SIGKILL the dispatcher and time the first new
  * POST /prompt any backend receives. Then every job must end "closed" and have run to success once.
  */
-async function failoverRound(procs: Processes, group: Group, sims: ComfySimulator[], http: Http, opts: BenchOptions): Promise<FailoverRound> {
+async function failoverRound(procs: Processes, group: Group, sims: ComfySimulator[], http: Http, kill: number, opts: BenchOptions): Promise<FailoverRound> {
   const run = failoverRun++;
   const dispatcher = await dispatcherOf(http, group);
   const followers = group.bridges.filter((b) => alive(b) && b !== dispatcher);
@@ -489,7 +489,7 @@ async function failoverRound(procs: Processes, group: Group, sims: ComfySimulato
     }
     const counts = [...mine].map((sd) => runs.get(sd) ?? 0);
     const round = { ms: t1 - t0, finished, twice: counts.filter((c) => c > 1).length, never: counts.filter((c) => c === 0).length };
-    opts.log(`${group.label}, kill ${run + 1}: dispatching again after ${fmt(round.ms / 1000, 2)} s; ${finished}/${FAILOVER_JOBS} closed, ran twice ${round.twice}, never ${round.never}`);
+    opts.log(`${group.label}, kill ${kill + 1}: dispatching again after ${fmt(round.ms / 1000, 2)} s; ${finished}/${FAILOVER_JOBS} closed, ran twice ${round.twice}, never ${round.never}`);
     return round;
   } finally {
     for (const s of sims) {
@@ -519,8 +519,8 @@ export const cluster: Benchmark = {
     const quick = opts.quick;
     const bursts = quick ? 2 : 4;
     const burstSize = quick ? 200 : 300;
-    const latencyRounds = quick ? 40 : 120;
-    const relayWindows = quick ? 1 : 3;
+    const latencyRounds = quick ? 40 : 80;
+    const relayWindows = quick ? 1 : 2;
     const burstRounds = quick ? 1 : 2;
     const kills = quick ? 2 : 5;
     const http = httpClient(256);
@@ -596,6 +596,7 @@ export const cluster: Benchmark = {
 
       // Relay, one group at a time (the backends run one job each).
       for (const s of subjects) s.relay = await relay(http, procs, s.group, sims, redis, relayWindows, 3000, opts);
+      opts.log(`part 1 done after ${fmt((now() - t0) / 1000, 0)} s`);
 
       // Part 1 is over: its processes go, so they take no CPU from what follows.
       for (const s of subjects) for (const b of s.group.bridges) procs.kill(b);
@@ -623,17 +624,30 @@ export const cluster: Benchmark = {
         );
       }
       procs.kill(single.bridges[0]);
+      opts.log(`part 2 done after ${fmt((now() - t0) / 1000, 0)} s`);
 
       // ── part 3: fail-over ──
-      // Enough processes that one can be killed per round and two remain.
-      const perCluster = kills + 1;
-      const lease2 = await procs.start('lease-2', perCluster, burstServers, onRedis('lease2', { CLUSTER_LEASE: '2' }), opts);
-      await procs.grow(lease5, perCluster - lease5.bridges.length, opts);
-      await procs.guard(Promise.all([backendsUp(http, lease5, 2), backendsUp(http, lease2, 2)]));
+      // Two processes each; the one killed is replaced (as a supervisor would) while the other cluster's round runs.
+      const lease2 = await procs.start('lease-2', 2, burstServers, onRedis('lease2', { CLUSTER_LEASE: '2' }), opts);
+      await procs.guard(backendsUp(http, lease2, 2));
       const failover: Record<'lease5' | 'lease2', FailoverRound[]> = { lease5: [], lease2: [] };
-      for (let k = 0; k < kills; k++) {
-        failover.lease5.push(await failoverRound(procs, lease5, burstSims, http, opts));
-        failover.lease2.push(await failoverRound(procs, lease2, burstSims, http, opts));
+      const replacing = new Map<Group, Promise<void>>();
+      try {
+        for (let k = 0; k < kills; k++) {
+          for (const [key, group] of [['lease5', lease5], ['lease2', lease2]] as const) {
+            await procs.guard(replacing.get(group) ?? Promise.resolve());
+            await procs.guard(backendsUp(http, group, 2));
+            failover[key].push(await failoverRound(procs, group, burstSims, http, k, opts));
+            if (k < kills - 1) {
+              const next = procs.grow(group, 1, opts);
+              next.catch(() => undefined);
+              replacing.set(group, next);
+            }
+          }
+        }
+      } finally {
+        // A replacement still starting is stopped with the rest once it is up.
+        await Promise.allSettled(replacing.values());
       }
 
       return report({ subjects, directMs, d1, directBursts, oneBursts, twoBursts, failover, restarts: procs.restarts, opts });
@@ -656,6 +670,12 @@ interface Measured {
   failover: Record<'lease5' | 'lease2', FailoverRound[]>;
   restarts: string[];
   opts: BenchOptions;
+}
+
+/** CPU of all a configuration's bridge processes per relayed message, in µs (median over windows). */
+function usPerMessage(s: Subject): number {
+  const r = s.relay!;
+  return median(r.cpu.map((c, w) => (sum(c.bridges) * 1e6) / r.relayed[w]));
 }
 
 function report(m: Measured): BenchResult {
@@ -694,7 +714,7 @@ function report(m: Measured): BenchResult {
     rows.push({
       metric: `relayed progress messages/s, ${(RELAY_JOBS * SOCKETS_PER_JOB).toLocaleString('en-US')} clients, ${size(s)}`,
       target: two ? '≥ 1.7× one process on Redis' : '(comparison)',
-      measured: `${fmt(r, 0)}/s of ${fmt(median(s.relay!.offered), 0)}/s sent (p99 ${fmt(p99(s), 1)} ms)`,
+      measured: `${fmt(r, 0)}/s of ${fmt(median(s.relay!.offered), 0)}/s sent (p99 ${fmt(p99(s), 1)} ms; bridges ${fmt(usPerMessage(s), 0)} µs of CPU per message)`,
       baseline: s === base ? '(this is the baseline)' : `${fmt(relayed(base), 0)}/s, one process on Redis`,
       ratio: s === base ? '1.00×' : ratioText(r, relayed(base)),
       ...(two && { met: r >= 1.7 * relayed(base) }),
@@ -786,8 +806,8 @@ function note(m: Measured, { base, two, embedded }: { base: Subject; two: Subjec
     `against the same ${BURST_JOBS} posted at once to one simulator directly; makespan = first POST → last end; one untimed burst first so the bridges ` +
     `know the backends' speeds; ${m.directBursts.length} round(s), medians. Runs: direct ${m.directBursts.map((x) => fmt(x / 1000, 2)).join(', ')} s; ` +
     `one process ${m.oneBursts.map((b) => fmt(b.ms / 1000, 2)).join(', ')} s; two processes ${m.twoBursts.map((b) => fmt(b.ms / 1000, 2)).join(', ')} s. ` +
-    `**Part 3 (fail-over).** Two clusters on the same 2 simulators, one with the default CLUSTER_LEASE (5 s), one with 2 s, each started with one more ` +
-    `process than it loses. Each round: ${FAILOVER_JOBS} jobs of ~0.4 s submitted through the followers (each client's websocket on the process it used), ` +
+    `**Part 3 (fail-over).** Two clusters of two processes on the same 2 simulators, one with the default CLUSTER_LEASE (5 s), one with 2 s; ` +
+    `the process killed in a round is replaced (as a supervisor would) while the other cluster's round runs. Each round: ${FAILOVER_JOBS} jobs of ~0.4 s submitted through the followers (each client's websocket on the process it used), ` +
     `and once a backend starts one (4 on the backends, the rest waiting in the bridge), the process that GET /readyz names dispatcher is SIGKILLed; ` +
     `the time is from the kill to the first POST /prompt a backend receives more than ${IN_FLIGHT_MS} ms after the process is gone (a dispatch by its ` +
     `successor). Rounds alternate between the clusters. Every job must then end "closed" on its client's websocket and have run to success on a backend ` +
@@ -803,11 +823,22 @@ function note(m: Measured, { base, two, embedded }: { base: Subject; two: Subjec
       : '') +
     (missed
       ? `\n\n**Why the relay target misses here.** Two processes relayed ${fmt(gain, 2)}× what one did (target 1.7×) at p99 ${fmt(median(two.relay!.p99), 1)} ms. ` +
-        `The bridges used ${pct(baseCpu)} of a core with one process and ${pct(twoCpu)} with two, and the machine was ${pct(machine)} busy during the ` +
-        `two-process windows: the simulators and ${sockets.toLocaleString('en-US')} clients (this process), redis-server and the bridges share 2 cores, so a ` +
-        `second bridge process gets no core of its own to relay on. In a cluster every process also receives every event through Redis and the dispatcher ` +
-        `alone reads the backends, so only the per-client websocket writes are divided among processes. Measuring the gain needs the harness on other ` +
-        `machines and a core per bridge process.`
+        (median(base.relay!.relayed) >= 0.95 * median(base.relay!.offered)
+          ? `One process on Redis already relayed ${pct(median(base.relay!.relayed) / median(base.relay!.offered))} of what the backends sent ` +
+            `(${fmt(median(base.relay!.relayed), 0)} of ${fmt(median(base.relay!.offered), 0)}/s), so more processes had nothing more to relay: the throughput ratio ` +
+            `between configurations is the ratio of what the simulators managed to send in their windows (their step timers run late on a busy machine). `
+          : '') +
+        `The bridges used ${pct(baseCpu)} of a core with one process and ${pct(twoCpu)} together with two (${fmt(usPerMessage(base), 0)} against ` +
+        `${fmt(usPerMessage(two), 0)} µs per relayed message), while the machine was ${pct(machine)} busy during the two-process windows: the ` +
+        `simulators and ${sockets.toLocaleString('en-US')} clients (this process, ${pct(median(two.relay!.cpu.map((w) => w.harness)))} of a core), redis-server, ` +
+        `the bridges and whatever else ran on the machine share 2 cores` +
+        (Math.max(...two.relay!.cpu.flatMap((w) => w.bridges)) < 0.8 && machine > 0.9
+          ? `; with no bridge process near a full core and the machine full, the latency tail is waiting for a core, not relay work`
+          : '') +
+        `, and a second bridge process gets no core of its own. In a cluster every process also receives every event through Redis, and the dispatcher alone reads the ` +
+        `backends and publishes their events, so only the per-client websocket writes are divided among processes. Measuring the gain needs the ` +
+        `simulators and clients on other machines and a core per bridge process, with backends that send more than one process relays ` +
+        `(BENCH_CLUSTER_STEP_MS, BENCH_CLUSTER_RELAY_JOBS and BENCH_CLUSTER_SOCKETS_PER_JOB set the load).`
       : '')
   );
 }

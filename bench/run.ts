@@ -8,6 +8,7 @@
 // Knobs for investigating (the defaults are what BENCHMARKS.md reports):
 //   BENCH_FANOUT_CLIENTS (1000), BENCH_OVERHEAD_PREFETCH (8, the comparison bridge),
 //   BENCH_OVERHEAD_WARM (640), BENCH_OVERHEAD_ROUNDS (6), BENCH_NODE_ARGS (extra node flags for the fan-out bridge).
+//   BENCH_CLUSTER_RELAY_JOBS (100), BENCH_CLUSTER_SOCKETS_PER_JOB (10), BENCH_CLUSTER_STEP_MS (45): the cluster relay's load.
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
