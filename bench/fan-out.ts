@@ -15,9 +15,8 @@ import type { ComfyPrompt } from '../src/comfy/protocol.js';
 const STEP_MS = 45;
 /** Sampler steps: long enough that every job still runs when the last window closes. */
 const STEPS = 1200;
-/** txt2img: 4 nodes run before the sampler, 2 after; each counts one unit, the sampler STEPS. */
+/** txt2img: 4 nodes run before the sampler, 2 after; each counts one unit, the sampler its steps. */
 const UNITS_BEFORE = 4;
-const TOTAL_UNITS = STEPS + 6;
 const CONTROL = 10;
 
 interface HubInternals {
@@ -38,14 +37,40 @@ interface Tally {
   direct: number[];
 }
 
-/** "12.34%" as the bridge formats it → the sampler step it reports. */
-function detailToStep(): Map<string, number> {
+/** "12.34%" as the bridge formats it → the sampler step it reports, for a txt2img job of `steps` steps (at most 9,000, so each step has its own text). */
+export function detailToStep(steps = STEPS): Map<string, number> {
   const m = new Map<string, number>();
-  for (let v = 1; v <= STEPS; v++) {
-    const f = Math.min((UNITS_BEFORE + v) / TOTAL_UNITS, 0.99);
+  const total = steps + 6;
+  for (let v = 1; v <= steps; v++) {
+    const f = Math.min((UNITS_BEFORE + v) / total, 0.99);
     m.set(`${(f * 100).toFixed(2)}%`, v);
   }
   return m;
+}
+
+/**
+ * Record when the simulators of this process send each `progress` step (their websocket hub,
+ * wrapped at run time): `sent` maps a prompt_id to its steps' send times. The wrapper also encodes
+ * frames with JSON.stringify instead of the simulator's Python-compatible encoder (the same frames
+ * but for whitespace), which had taken a fifth of this process. `restore` puts the hub back.
+ */
+export function recordProgressSends(steps: number, onProgress: () => void = () => undefined): { sent: Map<string, Float64Array>; restore(): void } {
+  const sent = new Map<string, Float64Array>();
+  const original = WsHub.prototype.send;
+  WsHub.prototype.send = function (this: WsHub, type: string, data: unknown, sid: string | null) {
+    if (type === 'progress') {
+      const d = data as { prompt_id: string; value: number };
+      let times = sent.get(d.prompt_id);
+      if (!times) sent.set(d.prompt_id, (times = new Float64Array(steps + 1)));
+      times[d.value] = now();
+      onProgress();
+    }
+    const hub = this as unknown as HubInternals;
+    if (hub.stalled) return;
+    const text = JSON.stringify({ type, data });
+    for (const ws of hub.targets(sid)) hub.write(ws, text);
+  };
+  return { sent, restore: () => void (WsHub.prototype.send = original) };
 }
 
 async function measure(scale: Scale, opts: BenchOptions): Promise<{
@@ -65,25 +90,11 @@ async function measure(scale: Scale, opts: BenchOptions): Promise<{
   missed: number;
 }> {
   const { clients } = scale;
-  const sent = new Map<string, Float64Array>();
   let recording = false;
   let offered = 0;
-  const original = WsHub.prototype.send;
-  // The same frames, encoded with JSON.stringify instead of the simulator's Python-compatible
-  // encoder (they differ only in whitespace): that encoder alone took a fifth of this process.
-  WsHub.prototype.send = function (this: WsHub, type: string, data: unknown, sid: string | null) {
-    if (type === 'progress') {
-      const d = data as { prompt_id: string; value: number };
-      let times = sent.get(d.prompt_id);
-      if (!times) sent.set(d.prompt_id, (times = new Float64Array(STEPS + 1)));
-      times[d.value] = now();
-      if (recording) offered++;
-    }
-    const hub = this as unknown as HubInternals;
-    if (hub.stalled) return;
-    const text = JSON.stringify({ type, data });
-    for (const ws of hub.targets(sid)) hub.write(ws, text);
-  };
+  const { sent, restore } = recordProgressSends(STEPS, () => {
+    if (recording) offered++;
+  });
 
   const sims: ComfySimulator[] = [];
   const control: ComfySimulator[] = [];
@@ -214,7 +225,7 @@ async function measure(scale: Scale, opts: BenchOptions): Promise<{
     for (const s of sockets) s?.close();
     await http.close();
     await Promise.all([...sims, ...control].map((s) => s.close()));
-    WsHub.prototype.send = original;
+    restore();
     await dir?.dispose();
   }
 }

@@ -42,6 +42,8 @@ export interface BenchResult {
 export interface Benchmark {
   name: string;
   title: string;
+  /** Seconds after which a run counts as failed, when it needs more than run.ts's default. */
+  limitS?: number;
   run(opts: BenchOptions): Promise<BenchResult>;
 }
 

@@ -18,7 +18,7 @@ interface Phases {
 }
 
 /** A ComfyUI client: its own event socket, POST /prompt, wait for the end, /history, /view. */
-class DirectClient {
+export class DirectClient {
   private constructor(private readonly base: string, private readonly http: Http, private readonly socket: JsonSocket, private readonly clientId: string) {}
 
   static async open(base: string, http: Http): Promise<DirectClient> {
@@ -54,7 +54,7 @@ class DirectClient {
 }
 
 /** A client of the curated door: /ws, POST /generate-based-workflow, wait for "closed", GET /history. */
-async function bridgeJob(url: string, wsUrl: string, http: Http, phases?: Phases): Promise<number> {
+export async function bridgeJob(url: string, wsUrl: string, http: Http, phases?: Phases): Promise<number> {
   const clientId = `bench-${randomUUID()}`;
   const t0 = now();
   const socket = await JsonSocket.open(`${wsUrl}/ws?clientId=${clientId}`, (m) => m.status === 'connected');

@@ -57,6 +57,11 @@ export class LocalRedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Process id of the redis-server while it runs (to read its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get running(): boolean {
     return this.child !== undefined;
   }
