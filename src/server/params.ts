@@ -41,3 +41,8 @@ export function callerOf(ctx: Context): Principal {
 export function requireClient(ctx: Context): ClientRef {
   return { tenant: callerOf(ctx).tenant, clientId: requireClientId(ctx) };
 }
+
+/** A request whose envelope the schema refused: every problem in one {"detail"}, 400. */
+export function refused(problems: readonly string[], code?: string): ClientError {
+  return new ClientError(400, problems.join('; '), {}, code ? { code } : undefined);
+}
