@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ZodOpenApiPathsObject, ZodOpenApiResponsesObject } from 'zod-openapi';
 import { CLIENT, OPEN, OPERATOR, RetryAfter, Tier, json, jsonResponse } from '../openapi/common.js';
 import { CLIENT_ID } from './params.js';
+import { BackendFields } from '../engine/backend-spec.js';
 
 export const Detail = z.object({ detail: z.string() }).meta({ id: 'Detail', description: 'Every refusal of the curated door and of the operator routes: a sentence saying what was wrong and what to send instead.' });
 
@@ -66,17 +67,8 @@ export const WorkflowSubmission = z
   .catchall(z.unknown().meta({ description: 'An input value, as `"<node>/<input>": value` (GET /workflow-info lists them).' }))
   .meta({ id: 'WorkflowSubmission', description: 'The alias, its priority tier and the input values to set, each as `"<node>/<input>": value` (GET /workflow-info lists them).', example: { workflow: 'txt2img', '6/text': 'a lighthouse at dusk', '3/seed': 42, priority: 'normal' } });
 
-/** POST /admin/backends: the URL and its options; the engine checks each option's value. */
-export const NewBackend = z
-  .object({
-    url: z.string().meta({ description: 'The ComfyUI server\'s URL.', example: 'http://gpu1:8188' }),
-    labels: z.array(z.string()).optional().meta({ description: 'Labels a workflow may ask for.' }),
-    token: z.string().optional().meta({ description: 'A bearer token the backend asks for.' }),
-    username: z.string().optional(),
-    password: z.string().optional(),
-  })
-  .catchall(z.unknown())
-  .meta({ id: 'NewBackend' });
+/** POST /admin/backends: the schema the engine holds a new backend's fields to (engine/backend-spec.ts). */
+export const NewBackend = BackendFields.meta({ id: 'NewBackend', description: 'A backend to add: its URL, labels, and credentials given once (in the URL, as `token`, or as `username` and `password`).' });
 
 export const NEW_BACKEND_HINT = 'send a JSON object (Content-Type: application/json) like {"url": "http://gpu1:8188", "labels": ["sdxl"]}, with "token" or "username" and "password" when the backend asks for credentials';
 
