@@ -68,7 +68,7 @@ export const WorkflowSubmission = z
   .meta({ id: 'WorkflowSubmission', description: 'The alias, its priority tier and the input values to set, each as `"<node>/<input>": value` (GET /workflow-info lists them).', example: { workflow: 'txt2img', '6/text': 'a lighthouse at dusk', '3/seed': 42, priority: 'normal' } });
 
 /** POST /admin/backends: the schema the engine holds a new backend's fields to (engine/backend-spec.ts). */
-export const NewBackend = BackendFields.meta({ id: 'NewBackend', description: 'A backend to add: its URL, labels, and credentials given once (in the URL, as `token`, or as `username` and `password`).' });
+export const NewBackend = BackendFields.register(z.globalRegistry, { id: 'NewBackend', description: 'A backend to add: its URL, labels, and credentials given once (in the URL, as `token`, or as `username` and `password`).' });
 
 export const NEW_BACKEND_HINT = 'send a JSON object (Content-Type: application/json) like {"url": "http://gpu1:8188", "labels": ["sdxl"]}, with "token" or "username" and "password" when the backend asks for credentials';
 

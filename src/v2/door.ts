@@ -82,8 +82,8 @@ export class V2Door implements FeedSource {
   private readonly feeds = new Map<string, JobFeed>();
   private readonly extensions: readonly JobExtension[];
   /** The bodies' schemas from the OpenAPI document, with the fields extensions read. */
-  private readonly graphBody: typeof JobSubmission;
-  private readonly workflowBody: typeof WorkflowJobSubmission;
+  readonly graphBody: typeof JobSubmission;
+  readonly workflowBody: typeof WorkflowJobSubmission;
   private readonly stops: (() => void)[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
 
