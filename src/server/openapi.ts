@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject, ZodOpenApiResponsesObject } from 'zod-openapi';
 import { CLIENT, OPEN, OPERATOR, RetryAfter, Tier, json, jsonResponse } from '../openapi/common.js';
-import { CLIENT_ID } from './params.js';
+import { CLIENT_ID } from './client-id.js';
 import { BackendFields } from '../engine/backend-spec.js';
 
 export const Detail = z.object({ detail: z.string() }).meta({ id: 'Detail', description: 'Every refusal of the curated door and of the operator routes: a sentence saying what was wrong and what to send instead.' });
