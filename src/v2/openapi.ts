@@ -43,8 +43,10 @@ export function refusals(...statuses: number[]): ZodOpenApiResponsesObject {
 
 // ── requests ──────────────────────────────────────────────────────────────────────────────────
 
+/** An Idempotency-Key of the job routes: checked with this schema (door.ts, idempotency.ts checkKey). */
+export const IdempotencyKeyValue = z.string().regex(/^[\x21-\x7e]{1,255}$/, { error: 'Idempotency-Key must be 1 to 255 visible ASCII characters (a uuid is recommended)' });
 const IdempotencyKey = z.object({
-  'Idempotency-Key': z.string().optional().meta({ description: 'A retry with the same key and body replays the recorded answer (Idempotency-Replayed: true); another body is 422 idempotency_key_reuse; one still in flight is 409.' }),
+  'Idempotency-Key': IdempotencyKeyValue.optional().meta({ description: '1 to 255 visible ASCII characters (a uuid is recommended). A retry with the same key and body replays the recorded answer (Idempotency-Replayed: true); another body is 422 idempotency_key_reuse; one still in flight is 409.' }),
 });
 const WebhookUrl = z.object({ 'Webhook-Url': z.string().optional().meta({ description: 'Called when the job ends (when webhooks are enabled); defaults to the key\'s own.' }) });
 

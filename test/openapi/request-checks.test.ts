@@ -131,6 +131,11 @@ test('POST /api/v2/jobs: every problem of the body in one ErrorEnvelope', async 
   expect([tier.status, tier.body.error.code, tier.body.error.details.field]).toEqual([422, 'invalid_priority', 'priority']);
   const notObject = await post('/api/v2/jobs', ['x']);
   expect([notObject.status, notObject.body.error.code]).toEqual([400, 'invalid_request']);
+  // The Idempotency-Key header is checked with the document's schema of it.
+  const key = await post('/api/v2/jobs', { workflow: { '1': { class_type: 'EmptyImage', inputs: {} } } }, { 'idempotency-key': 'k'.repeat(256) });
+  expect([key.status, key.body.error.code, key.body.error.message]).toEqual([400, 'invalid_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters (a uuid is recommended)']);
+  const header = (mainDocument() as any).paths['/api/v2/jobs'].post.parameters.find((p: { name: string }) => p.name === 'Idempotency-Key');
+  expect(header).toMatchObject({ in: 'header', schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' } });
 });
 
 test('POST /api/v2/workflows/{alias}/jobs: every problem of the body in one ErrorEnvelope', async () => {
