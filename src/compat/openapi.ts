@@ -38,6 +38,7 @@ export function toFloat(value: unknown): number | undefined {
   return undefined;
 }
 
+export const NO_PROMPT_MESSAGE = 'No prompt provided';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const numberError = (issue: { input?: unknown }) => `"number" must be a number, got ${JSON.stringify(issue.input)?.slice(0, 100)}`;
 
@@ -63,7 +64,7 @@ export const PromptRequest = z
       .optional()
       .meta({ description: 'The queue number to use (a number, or what Python\'s float() takes); without it the next one is counted.' }),
     prompt: z
-      .record(z.string(), z.unknown(), { error: (issue) => (issue.input === undefined ? 'No prompt provided' : '"prompt" must be an object of node id → {"class_type", "inputs"}') })
+      .record(z.string(), z.unknown(), { error: (issue) => (issue.input === undefined ? NO_PROMPT_MESSAGE : '"prompt" must be an object of node id → {"class_type", "inputs"}') })
       .meta({ description: 'The API-format graph.' }),
     extra_data: z.record(z.string(), z.unknown(), { error: '"extra_data" must be an object' }).optional(),
     prompt_id: z

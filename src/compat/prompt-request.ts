@@ -6,7 +6,7 @@ import { errorBody } from './errors.js';
 import { isPlainObject } from '../workflows/graph.js';
 import { pyTruthy } from '../comfy/python.js';
 import type { z } from 'zod';
-import { PROMPT_FIELD_ERRORS, PromptRequest, toFloat } from './openapi.js';
+import { NO_PROMPT_MESSAGE, PROMPT_FIELD_ERRORS, PromptRequest as PromptEnvelope, toFloat } from './openapi.js';
 
 export interface PromptRequest {
   prompt: Record<string, unknown>;
@@ -39,7 +39,7 @@ export interface PromptCounter {
 }
 
 export function isCanonicalUuid(value: unknown): value is string {
-  return PromptRequest.shape.prompt_id.safeParse(value).success && typeof value === 'string';
+  return typeof value === 'string' && PromptEnvelope.shape.prompt_id.safeParse(value).success;
 }
 
 export type Placement = { kind: 'counted'; counter: number } | { kind: 'front'; counter: number } | { kind: 'explicit'; number: number; counter: number };
@@ -63,7 +63,7 @@ export function queuePriority(placement: Placement): number {
   }
 }
 
-const NO_PROMPT = errorBody('no_prompt', 'No prompt provided', 'No prompt provided');
+const NO_PROMPT = errorBody('no_prompt', NO_PROMPT_MESSAGE, NO_PROMPT_MESSAGE);
 
 /**
  * The envelope's problems in ComfyUI's shape: the first one's type and message, and every problem
@@ -73,7 +73,7 @@ function refusal(issues: readonly z.core.$ZodIssue[]): ErrorBody {
   const problems = [...new Set(issues.map((i) => i.message))];
   const first = issues[0];
   const field = String(first.path[0]);
-  if (field === 'prompt' && first.input === undefined && problems.length === 1) return NO_PROMPT;
+  if (problems.length === 1 && problems[0] === NO_PROMPT_MESSAGE) return NO_PROMPT;
   const { type, message } = PROMPT_FIELD_ERRORS[field] ?? { type: 'invalid_prompt', message: 'Invalid prompt' };
   return errorBody(type, message, problems.join('; '));
 }
@@ -85,11 +85,8 @@ export function readPromptRequest(body: unknown, counter: PromptCounter): Prompt
   }
   // ComfyUI counts every prompt without `number`, accepted or not.
   const counted = 'number' in body ? undefined : counter.take();
-  const checked = PromptRequest.safeParse(body);
-  if (!checked.success) {
-    // A missing prompt is no_prompt, as in ComfyUI, unless `number` was refused before it.
-    return { ok: false, body: refusal(checked.error.issues) };
-  }
+  const checked = PromptEnvelope.safeParse(body);
+  if (!checked.success) return { ok: false, body: refusal(checked.error.issues) };
   const request = checked.data;
   let number: number;
   let priority: number;

@@ -50,13 +50,11 @@ const IdempotencyKey = z.object({
 });
 const WebhookUrl = z.object({ 'Webhook-Url': z.string().optional().meta({ description: 'Called when the job ends (when webhooks are enabled); defaults to the key\'s own.' }) });
 
-const isUiExport = (value: Record<string, unknown>) => Array.isArray(value.nodes) && 'links' in value;
-
-/** A UI-format export ("nodes" and "links") sent where the API-format graph belongs. */
+/** A UI-format export ("nodes" and "links"), sent where the API-format graph belongs. */
+export const isUiExport = (value: Record<string, unknown>) => Array.isArray(value.nodes) && 'links' in value;
 export const UI_FORMAT_MESSAGE = 'this is a UI-format workflow (the export with "nodes" and "links"); export it with "Export (API)" and send that graph as {"workflow": <graph>}';
-/** The code a problem is refused with, when it is not its field's (see the door's envelope check). */
+/** The refusal's code for a UI-format export, carried by its issue (submission.ts readEnvelope reads it). */
 export const UI_FORMAT = { code: 'workflow_format_ui' };
-export { isUiExport };
 
 const Graph = z
   .record(z.string(), z.unknown(), {
