@@ -1,10 +1,11 @@
 // The ComfyUI-compatible door in an OpenAPI document of its own (its own port, and paths that
 // collide with the curated door's: /history, /interrupt, /free). Its answers are ComfyUI's, so its
-// checks stay ComfyUI's (one problem at a time, in ComfyUI's words); this module only describes
-// them. Every path is also served under /api, which the document says with a second server.
+// checks stay ComfyUI's, in ComfyUI's words. POST /prompt's envelope is checked with the schema
+// here (every problem in the one error's details); the rest this module only describes. Every path
+// is also served under /api, which the document says with a second server.
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject, ZodOpenApiResponseObject } from 'zod-openapi';
-import { AnyObject, CLIENT, OPERATOR, RetryAfter, json, jsonResponse } from '../openapi/common.js';
+import { AnyObject, CLIENT, OPERATOR, RetryAfter, Tier, json, jsonResponse } from '../openapi/common.js';
 import { FOLDER_TYPES } from '../comfy/file-names.js';
 
 export const ComfyError = z
@@ -26,17 +27,62 @@ const noBackend = { 503: { ...comfyError('`no_backend`: no ComfyUI backend is he
 const passedOn = (what: string) => jsonResponse(`${what}, as a healthy backend answers it (cached).`, AnyObject);
 
 const QueueActions = z.object({ delete: z.array(z.string()).optional(), clear: z.boolean().optional() }).meta({ description: '`clear` reaches every client\'s waiting prompts of the caller\'s key (admin token).' });
-const PromptRequest = z
-  .object({
-    prompt: AnyObject.meta({ description: 'The API-format graph.' }),
-    client_id: z.string().optional(),
-    prompt_id: z.string().optional().meta({ description: 'A canonical UUID of the client\'s choosing.' }),
-    number: z.number().optional(),
-    front: z.boolean().optional(),
-    extra_data: AnyObject.optional(),
-    partial_execution_targets: z.array(z.string()).optional(),
+/** What ComfyUI's float() takes of what JSON carries: a number, a numeric string, a boolean. */
+export function toFloat(value: unknown): number | undefined {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const n = Number(value.trim());
+    return Number.isFinite(n) ? n : undefined;
+  }
+  return undefined;
+}
+
+export const NO_PROMPT_MESSAGE = 'No prompt provided';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const numberError = (issue: { input?: unknown }) => `"number" must be a number, got ${JSON.stringify(issue.input)?.slice(0, 100)}`;
+
+/** A problem of the envelope in ComfyUI's words: its error type and message, by field. */
+export const PROMPT_FIELD_ERRORS: Record<string, { type: string; message: string }> = {
+  number: { type: 'invalid_prompt', message: 'Invalid number' },
+  prompt: { type: 'invalid_prompt', message: 'Invalid prompt' },
+  extra_data: { type: 'invalid_prompt', message: 'Invalid extra_data' },
+  prompt_id: { type: 'invalid_prompt_id', message: 'Invalid prompt_id format' },
+  partial_execution_targets: { type: 'invalid_prompt', message: 'Invalid partial_execution_targets' },
+  priority: { type: 'invalid_priority', message: 'Invalid priority' },
+};
+
+/**
+ * POST /prompt's body, as ComfyUI's server.py reads it (its lenient `number` and `front`), with the
+ * bridge's `priority`. Other fields are ignored, as ComfyUI ignores them.
+ */
+export const PromptRequest = z
+  .looseObject({
+    number: z
+      .union([z.number(), z.string(), z.boolean()], { error: numberError })
+      .refine((n) => toFloat(n) !== undefined, { error: numberError })
+      .optional()
+      .meta({ description: 'The queue number to use (a number, or what Python\'s float() takes); without it the next one is counted.' }),
+    prompt: z
+      .record(z.string(), z.unknown(), { error: (issue) => (issue.input === undefined ? NO_PROMPT_MESSAGE : '"prompt" must be an object of node id → {"class_type", "inputs"}') })
+      .meta({ description: 'The API-format graph.' }),
+    extra_data: z.record(z.string(), z.unknown(), { error: '"extra_data" must be an object' }).optional(),
+    prompt_id: z
+      .string({ error: (issue) => promptIdError(issue.input) })
+      .regex(UUID, { error: (issue) => promptIdError(issue.input) })
+      .nullish()
+      .meta({ description: 'A canonical UUID of the client\'s choosing.' }),
+    partial_execution_targets: z.array(z.string(), { error: '"partial_execution_targets" must be a list of output node ids' }).nullish(),
+    priority: Tier.nullish(),
+    client_id: z.unknown().optional().meta({ description: 'The clientId of the websocket that hears this prompt\'s events (copied into extra_data.client_id).' }),
+    front: z.unknown().optional().meta({ description: 'Truthy (as Python sees it): ahead of the caller\'s other prompts, in the highest priority tier the key may use.' }),
   })
   .meta({ id: 'ComfyPromptRequest' });
+
+function promptIdError(input: unknown): string {
+  return `prompt_id must be a lowercase hyphenated UUID such as "3f2b8c1e-5d4a-4e8b-9c7d-2a1b0c9d8e7f", got ${JSON.stringify(input)?.slice(0, 100)}`;
+}
+
 const PromptAccepted = z.object({ prompt_id: z.string(), number: z.number(), node_errors: z.record(z.string(), z.unknown()) });
 const Upload = z.object({
   image: z.string().meta({ format: 'binary' }),

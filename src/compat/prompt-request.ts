@@ -1,9 +1,12 @@
 // Reading a POST /prompt body the way ComfyUI's server.py does: the counter, `number` and `front`,
-// client_id copied into extra_data, and the prompt_id rules of newer servers (canonical UUID).
+// client_id copied into extra_data, and the prompt_id rules of newer servers (canonical UUID). The
+// envelope is checked with the schema of the door's OpenAPI document (compat/openapi.ts).
 import type { ErrorBody } from './errors.js';
 import { errorBody } from './errors.js';
 import { isPlainObject } from '../workflows/graph.js';
 import { pyTruthy } from '../comfy/python.js';
+import type { z } from 'zod';
+import { NO_PROMPT_MESSAGE, PROMPT_FIELD_ERRORS, PromptRequest as PromptEnvelope, toFloat } from './openapi.js';
 
 export interface PromptRequest {
   prompt: Record<string, unknown>;
@@ -35,10 +38,8 @@ export interface PromptCounter {
   take(): number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 export function isCanonicalUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID.test(value);
+  return typeof value === 'string' && PromptEnvelope.shape.prompt_id.safeParse(value).success;
 }
 
 export type Placement = { kind: 'counted'; counter: number } | { kind: 'front'; counter: number } | { kind: 'explicit'; number: number; counter: number };
@@ -62,79 +63,58 @@ export function queuePriority(placement: Placement): number {
   }
 }
 
-/** float(x) for the values JSON can carry. */
-function toFloat(value: unknown): number | undefined {
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (typeof value === 'string' && value.trim() !== '') {
-    const n = Number(value.trim());
-    return Number.isFinite(n) ? n : undefined;
-  }
-  return undefined;
-}
+const NO_PROMPT = errorBody('no_prompt', NO_PROMPT_MESSAGE, NO_PROMPT_MESSAGE);
 
-const NO_PROMPT = errorBody('no_prompt', 'No prompt provided', 'No prompt provided');
+/**
+ * The envelope's problems in ComfyUI's shape: the first one's type and message, and every problem
+ * in the details. A missing prompt alone is ComfyUI's no_prompt.
+ */
+function refusal(issues: readonly z.core.$ZodIssue[]): ErrorBody {
+  const problems = [...new Set(issues.map((i) => i.message))];
+  const first = issues[0];
+  const field = String(first.path[0]);
+  if (problems.length === 1 && problems[0] === NO_PROMPT_MESSAGE) return NO_PROMPT;
+  const { type, message } = PROMPT_FIELD_ERRORS[field] ?? { type: 'invalid_prompt', message: 'Invalid prompt' };
+  return errorBody(type, message, problems.join('; '));
+}
 
 export function readPromptRequest(body: unknown, counter: PromptCounter): PromptRequestResult {
   if (!isPlainObject(body)) {
     counter.take();
     return { ok: false, body: NO_PROMPT };
   }
+  // ComfyUI counts every prompt without `number`, accepted or not.
+  const counted = 'number' in body ? undefined : counter.take();
+  const checked = PromptEnvelope.safeParse(body);
+  if (!checked.success) return { ok: false, body: refusal(checked.error.issues) };
+  const request = checked.data;
   let number: number;
   let priority: number;
   let front = false;
-  if ('number' in body) {
-    const n = toFloat(body.number);
-    if (n === undefined) {
-      return { ok: false, body: errorBody('invalid_prompt', 'Invalid number', `"number" must be a number, got ${JSON.stringify(body.number)?.slice(0, 100)}`) };
-    }
-    number = n;
-    priority = queuePriority({ kind: 'explicit', number: n, counter: counter.peek() });
+  if (counted === undefined) {
+    number = toFloat(request.number)!;
+    priority = queuePriority({ kind: 'explicit', number, counter: counter.peek() });
   } else {
-    const c = counter.take();
     front = 'front' in body && pyTruthy(body.front);
-    number = front ? -c : c;
-    priority = queuePriority(front ? { kind: 'front', counter: c } : { kind: 'counted', counter: c });
+    number = front ? -counted : counted;
+    priority = queuePriority(front ? { kind: 'front', counter: counted } : { kind: 'counted', counter: counted });
   }
-
-  if (!('prompt' in body)) return { ok: false, body: NO_PROMPT };
-  if (!isPlainObject(body.prompt)) {
-    return { ok: false, body: errorBody('invalid_prompt', 'Invalid prompt', '"prompt" must be an object of node id → {"class_type", "inputs"}') };
-  }
-  if ('extra_data' in body && !isPlainObject(body.extra_data)) {
-    return { ok: false, body: errorBody('invalid_prompt', 'Invalid extra_data', '"extra_data" must be an object') };
-  }
-  const extraData: Record<string, unknown> = isPlainObject(body.extra_data) ? structuredClone(body.extra_data) : {};
+  const extraData: Record<string, unknown> = request.extra_data ? structuredClone(request.extra_data) : {};
   if ('client_id' in body) extraData.client_id = body.client_id;
   const clientId = typeof extraData.client_id === 'string' && extraData.client_id !== '' ? extraData.client_id : undefined;
-
-  let promptId: string | undefined;
-  if ('prompt_id' in body && body.prompt_id !== null) {
-    if (!isCanonicalUuid(body.prompt_id)) {
-      return {
-        ok: false,
-        body: errorBody(
-          'invalid_prompt_id',
-          'Invalid prompt_id format',
-          `prompt_id must be a lowercase hyphenated UUID such as "3f2b8c1e-5d4a-4e8b-9c7d-2a1b0c9d8e7f", got ${JSON.stringify(body.prompt_id)?.slice(0, 100)}`,
-        ),
-      };
-    }
-    promptId = body.prompt_id;
-  }
 
   return {
     ok: true,
     request: {
-      prompt: structuredClone(body.prompt),
-      promptId,
+      prompt: structuredClone(request.prompt),
+      promptId: request.prompt_id ?? undefined,
       extraData,
       clientId,
       number,
       priority,
       front,
-      tier: 'priority' in body ? body.priority : undefined,
-      targets: 'partial_execution_targets' in body ? body.partial_execution_targets : null,
+      tier: request.priority ?? undefined,
+      targets: request.partial_execution_targets ?? null,
     },
   };
 }

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { ZodOpenApiResponseObject, ZodOpenApiSecuritySchemeObject } from 'zod-openapi';
 import 'zod-openapi';
+import { TIERS } from '../scheduler/fair-queue.js';
 
 /** Koa's path syntax (/jobs/:id) in OpenAPI's (/jobs/{id}). */
 export function openApiPath(koaPath: string): string {
@@ -34,3 +35,8 @@ export const RetryAfter = z.string().meta({ description: 'Seconds to wait before
 
 /** Any JSON value (a graph, a backend's answer passed on as it came). */
 export const AnyObject = z.record(z.string(), z.unknown());
+
+/** A priority tier, as a body field or a query parameter; the engine holds it to what the key may use. */
+export const Tier = z
+  .enum(TIERS, { error: (issue) => `"priority" must be one of ${TIERS.join(', ')}, got ${JSON.stringify(issue.input)?.slice(0, 40)}` })
+  .meta({ description: `The job's priority tier: ${TIERS.join(', ')}. A key may ask up to its KEY_LIMITS max_priority (else PRIORITY_MAX); without it, the key's default (PRIORITY_DEFAULT). Jobs of a higher tier go first.`, example: 'normal' });

@@ -2,8 +2,9 @@
 // check requests with, and what each route answers. Every refusal is {"detail": message}.
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject, ZodOpenApiResponsesObject } from 'zod-openapi';
-import { CLIENT, OPEN, OPERATOR, RetryAfter, json, jsonResponse } from '../openapi/common.js';
-import { CLIENT_ID } from './params.js';
+import { CLIENT, OPEN, OPERATOR, RetryAfter, Tier, json, jsonResponse } from '../openapi/common.js';
+import { CLIENT_ID } from './client-id.js';
+import { BackendFields } from '../engine/backend-spec.js';
 
 export const Detail = z.object({ detail: z.string() }).meta({ id: 'Detail', description: 'Every refusal of the curated door and of the operator routes: a sentence saying what was wrong and what to send instead.' });
 
@@ -32,7 +33,11 @@ export function refusals(...statuses: number[]): ZodOpenApiResponsesObject {
 
 // ── requests ──────────────────────────────────────────────────────────────────────────────────
 
-export const ClientId = z.string().regex(CLIENT_ID).meta({ description: 'The client\'s own id (8 to 128 letters, digits or `_ . : @ -`): it owns the client\'s jobs within its API key.', example: 'my-app-0001' });
+const CLIENT_ID_RULE = '8 to 128 letters, digits or _ . : @ -';
+export const ClientId = z
+  .string({ error: `clientId is required: add ?clientId=<your id> (${CLIENT_ID_RULE})` })
+  .regex(CLIENT_ID, { error: (issue) => `clientId ${JSON.stringify(String(issue.input).slice(0, 140))} is not valid: use ${CLIENT_ID_RULE}` })
+  .meta({ description: 'The client\'s own id (8 to 128 letters, digits or `_ . : @ -`): it owns the client\'s jobs within its API key.', example: 'my-app-0001' });
 
 export const ClientQuery = z.object({ clientId: ClientId });
 export const OptionalClientQuery = z.object({ clientId: ClientId.optional() });
@@ -41,22 +46,29 @@ export const WorkflowInfoQuery = z.object({
   workflow: z.string({ error: 'workflow is required: add ?workflow=<alias>' }).meta({ description: 'A workflow alias from GET /workflow-list.', example: 'txt2img' }),
 });
 
-export const WorkflowSubmission = z
-  .object({ workflow: z.string().meta({ description: 'A workflow alias from GET /workflow-list.', example: 'txt2img' }) })
-  .catchall(z.unknown())
-  .meta({ id: 'WorkflowSubmission', description: 'The alias and the input values to set, each as `"<node>/<input>": value` (GET /workflow-info lists them).', example: { workflow: 'txt2img', '6/text': 'a lighthouse at dusk', '3/seed': 42 } });
+/** POST /generate-based-workflow's query: the client, and the priority tier (or in the body, not both). */
+export const SubmissionQuery = z.object({ clientId: ClientId, priority: Tier.optional() });
 
-/** POST /admin/backends: the URL and its options; the engine checks each option's value. */
-export const NewBackend = z
-  .object({
-    url: z.string().meta({ description: 'The ComfyUI server\'s URL.', example: 'http://gpu1:8188' }),
-    labels: z.array(z.string()).optional().meta({ description: 'Labels a workflow may ask for.' }),
-    token: z.string().optional().meta({ description: 'A bearer token the backend asks for.' }),
-    username: z.string().optional(),
-    password: z.string().optional(),
-  })
-  .catchall(z.unknown())
-  .meta({ id: 'NewBackend' });
+/** The refusal of a submission without a workflow name (the route adds the names it may take). */
+export const WORKFLOW_REQUIRED = '"workflow" is required';
+
+/**
+ * POST /generate-based-workflow's body: the alias, its priority tier, and every other field an
+ * input value; the engine then holds each value to the workflow's inputs and the pool's bounds.
+ */
+export const WorkflowSubmission = z
+  .object(
+    {
+      workflow: z.string({ error: WORKFLOW_REQUIRED }).min(1, { error: WORKFLOW_REQUIRED }).meta({ description: 'A workflow alias from GET /workflow-list.', example: 'txt2img' }),
+      priority: Tier.nullish(),
+    },
+    { error: 'the request body must be a JSON object like {"workflow": "<alias>", "<node>/<input>": value}' },
+  )
+  .catchall(z.unknown().meta({ description: 'An input value, as `"<node>/<input>": value` (GET /workflow-info lists them).' }))
+  .meta({ id: 'WorkflowSubmission', description: 'The alias, its priority tier and the input values to set, each as `"<node>/<input>": value` (GET /workflow-info lists them).', example: { workflow: 'txt2img', '6/text': 'a lighthouse at dusk', '3/seed': 42, priority: 'normal' } });
+
+/** POST /admin/backends: the schema the engine holds a new backend's fields to (engine/backend-spec.ts). */
+export const NewBackend = BackendFields.register(z.globalRegistry, { id: 'NewBackend', description: 'A backend to add: its URL, labels, and credentials given once (in the URL, as `token`, or as `username` and `password`).' });
 
 export const NEW_BACKEND_HINT = 'send a JSON object (Content-Type: application/json) like {"url": "http://gpu1:8188", "labels": ["sdxl"]}, with "token" or "username" and "password" when the backend asks for credentials';
 
@@ -145,7 +157,7 @@ export const curatedPaths: ZodOpenApiPathsObject = {
       tags: ['curated'],
       summary: 'Queue a curated workflow with input values',
       security: CLIENT,
-      requestParams: { query: ClientQuery, header: z.object({ 'Webhook-URL': z.string().optional().meta({ description: 'Called when the job ends (when webhooks are enabled).' }) }) },
+      requestParams: { query: SubmissionQuery, header: z.object({ 'Webhook-URL': z.string().optional().meta({ description: 'Called when the job ends (when webhooks are enabled).' }) }) },
       requestBody: { required: true, content: { ...json(WorkflowSubmission), 'text/plain': { schema: z.string().meta({ description: 'The same JSON object, sent as text.' }) } } },
       responses: { 200: jsonResponse('Queued: `queued / <jobs ahead>`.', Detail), ...refusals(400, 401, 404, 413, 415, 429, 503) },
     },

@@ -13,7 +13,6 @@ import { isFinal } from '../jobs/job.js';
 import type { ComfyPrompt } from '../comfy/protocol.js';
 import { newId } from '../ids.js';
 import { logger } from '../log.js';
-import { isPlainObject } from '../workflows/graph.js';
 import { V2Error } from './errors.js';
 import type { JobExtension, JobRequest, V2Record } from './extensions.js';
 import { IdempotencyKeys, checkKey, fingerprint } from './idempotency.js';
@@ -26,7 +25,8 @@ import { OutputSizes } from './output-sizes.js';
 import { jobOutputs } from './outputs.js';
 import { expiresAt, isFinalEvent, jobView, outputView, progressView, queuePosition, statusOf } from './job-view.js';
 import type { JobStatus, JobView, OutputView, ProgressView } from './job-view.js';
-import { checkGraph, checkGraphLimits, readJobBody, unreadFields } from './submission.js';
+import { checkGraph, checkGraphLimits, readEnvelope, withFields } from './submission.js';
+import { JobSubmission, WorkflowJobSubmission } from './openapi.js';
 import { JobFeed } from './job-feed.js';
 import type { FeedSource } from './job-feed.js';
 import { EventStream, STREAM_LIMITS } from './sse.js';
@@ -46,12 +46,9 @@ const SWEEP_MS = 60_000;
 /** How long a view waits for output sizes from the backends. */
 const SIZE_WAIT_MS = 2000;
 
-/** The body field naming a job's priority tier (high, normal, low), bounded by what the key may use. */
-export const PRIORITY_FIELD = 'priority';
-
-/** The tier a body asks for, as the engine takes it. */
-function tierOf(body: Record<string, unknown>): { tier?: unknown } {
-  return PRIORITY_FIELD in body ? { tier: body[PRIORITY_FIELD] } : {};
+/** The tier a body asks for, as the engine takes it (null or absent: the key's default). */
+function tierOf(priority: string | null | undefined): { tier?: string } {
+  return priority == null ? {} : { tier: priority };
 }
 
 /** A request to the door: who asks, what they sent, and where links should point. */
@@ -84,8 +81,9 @@ export class V2Door implements FeedSource {
   private readonly sizes: OutputSizes;
   private readonly feeds = new Map<string, JobFeed>();
   private readonly extensions: readonly JobExtension[];
-  /** Body fields the extensions read. */
-  private readonly fields: ReadonlySet<string>;
+  /** The bodies' schemas from the OpenAPI document, with the fields extensions read. */
+  readonly graphBody: typeof JobSubmission;
+  readonly workflowBody: typeof WorkflowJobSubmission;
   private readonly stops: (() => void)[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
 
@@ -98,8 +96,9 @@ export class V2Door implements FeedSource {
     this.cancels = new CancelMarks(engine);
     this.sizes = new OutputSizes(engine, SIZE_WAIT_MS);
     this.extensions = options.extensions ?? [];
-    // `priority` (a tier name) is the door's own field; extensions name theirs.
-    this.fields = new Set([PRIORITY_FIELD, ...this.extensions.flatMap((e) => e.fields ?? [])]);
+    const fields = this.extensions.flatMap((e) => e.fields ?? []);
+    this.graphBody = withFields(JobSubmission, fields);
+    this.workflowBody = withFields(WorkflowJobSubmission, fields);
     this.stops.push(
       engine.events.subscribe((event) => {
         if ('jobId' in event) this.hear(event);
@@ -123,7 +122,7 @@ export class V2Door implements FeedSource {
 
   /** POST /api/v2/jobs: check the graph, then record and queue it (once per Idempotency-Key). */
   async submitGraph(req: DoorRequest): Promise<Submitted> {
-    const { workflow } = readJobBody(req.body, this.fields);
+    const { workflow, priority } = readEnvelope(this.graphBody, req.body, 'invalid_workflow');
     checkGraphLimits(workflow);
     const body = req.body as Record<string, unknown>;
     return this.once(req, '/api/v2/jobs', async (jobId) => {
@@ -131,7 +130,7 @@ export class V2Door implements FeedSource {
       const kept = await this.prepare(request);
       const prompt = checkGraph(request.prompt ?? workflow, await this.engine.pool.objectInfo(), (value) => this.extensions.some((e) => e.stored?.(value, req.who)));
       return this.submitted(jobId, kept, () =>
-        this.engine.as(req.who).submit({ id: jobId, clientId: V2_CLIENT, door: V2_DOOR, prompt, uploads: request.uploads, ...tierOf(body), ...this.tables(kept) }),
+        this.engine.as(req.who).submit({ id: jobId, clientId: V2_CLIENT, door: V2_DOOR, prompt, uploads: request.uploads, ...tierOf(priority), ...this.tables(kept) }),
       );
     });
   }
@@ -139,17 +138,12 @@ export class V2Door implements FeedSource {
   /** POST /api/v2/workflows/{alias}/jobs: a curated workflow with the client's input values. */
   async submitWorkflow(alias: string, req: DoorRequest): Promise<Submitted> {
     if (!this.engine.catalog.get(alias)) throw new V2Error(404, 'not_found', `no workflow is named ${JSON.stringify(alias.slice(0, 100))}`);
-    const body = req.body === undefined ? {} : req.body;
-    if (!isPlainObject(body)) throw new V2Error(400, 'invalid_request', 'the body must be a JSON object: {"inputs": {"<node>/<input>": value}}');
-    const unread = unreadFields(body, this.fields, ['inputs'], 'invalid_inputs');
-    if (unread) throw unread;
-    const inputs = body.inputs ?? {};
-    if (!isPlainObject(inputs)) throw new V2Error(422, 'invalid_inputs', '"inputs" must be an object of "<node>/<input>": value', { problems: ['"inputs" must be an object'] });
-    if ('workflow' in inputs) throw new V2Error(422, 'invalid_inputs', 'unknown input "workflow"', { problems: ['unknown input "workflow"'] });
+    const body = (req.body === undefined ? {} : req.body) as Record<string, unknown>;
+    const { inputs = {}, priority } = readEnvelope(this.workflowBody, body, 'invalid_inputs');
     return this.once(req, `/api/v2/workflows/${alias}/jobs`, async (jobId) => {
       const kept = await this.prepare({ who: req.who, body, header: req.header, workflow: alias, uploads: [] });
       // A refusal of the inputs (invalid_inputs) is told by v2Errors, with every problem.
-      return this.submitted(jobId, kept, () => this.engine.as(req.who).submitWorkflow(V2_CLIENT, { ...inputs, workflow: alias }, V2_DOOR, { id: jobId, ...tierOf(body), ...this.tables(kept) }));
+      return this.submitted(jobId, kept, () => this.engine.as(req.who).submitWorkflow(V2_CLIENT, { ...inputs, workflow: alias }, V2_DOOR, { id: jobId, ...tierOf(priority), ...this.tables(kept) }));
     });
   }
 

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import type { Collection, Engine } from '../engine/index.js';
 import { newId } from '../ids.js';
 import { V2Error } from './errors.js';
+import { IdempotencyKeyValue } from './openapi.js';
 
 export const IDEMPOTENCY = 'v2-idempotency';
 
@@ -47,13 +48,12 @@ export interface Claimed {
 
 export type Begun = { kind: 'claimed'; claimed: Claimed } | { kind: 'replay'; response: Recorded };
 
-/** A key is 1–255 visible ASCII characters (a uuid is recommended). */
+/** A key is 1–255 visible ASCII characters (a uuid is recommended), as the OpenAPI document's header schema says. */
 export function checkKey(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
-    throw new V2Error(400, 'invalid_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters (a uuid is recommended)');
-  }
-  return value;
+  const checked = IdempotencyKeyValue.safeParse(value);
+  if (!checked.success) throw new V2Error(400, 'invalid_request', checked.error.issues[0].message);
+  return checked.data;
 }
 
 /** What makes two requests the same: method, path and body (keys in any order), and any header that counts. */

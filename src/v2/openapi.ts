@@ -3,7 +3,7 @@
 // API v2 contract; every refusal is its ErrorEnvelope.
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject, ZodOpenApiResponsesObject } from 'zod-openapi';
-import { AnyObject, CLIENT, OPEN, RetryAfter, json, jsonResponse } from '../openapi/common.js';
+import { AnyObject, CLIENT, OPEN, RetryAfter, Tier, json, jsonResponse } from '../openapi/common.js';
 import { MAX_PATH_CHARS, MAX_TAGS, MAX_TAG_CHARS } from './assets.js';
 
 export const ErrorEnvelope = z
@@ -43,17 +43,44 @@ export function refusals(...statuses: number[]): ZodOpenApiResponsesObject {
 
 // ── requests ──────────────────────────────────────────────────────────────────────────────────
 
+/** An Idempotency-Key of the job routes: checked with this schema (door.ts, idempotency.ts checkKey). */
+export const IdempotencyKeyValue = z.string().regex(/^[\x21-\x7e]{1,255}$/, { error: 'Idempotency-Key must be 1 to 255 visible ASCII characters (a uuid is recommended)' });
 const IdempotencyKey = z.object({
-  'Idempotency-Key': z.string().optional().meta({ description: 'A retry with the same key and body replays the recorded answer (Idempotency-Replayed: true); another body is 422 idempotency_key_reuse; one still in flight is 409.' }),
+  'Idempotency-Key': IdempotencyKeyValue.optional().meta({ description: '1 to 255 visible ASCII characters (a uuid is recommended). A retry with the same key and body replays the recorded answer (Idempotency-Replayed: true); another body is 422 idempotency_key_reuse; one still in flight is 409.' }),
 });
 const WebhookUrl = z.object({ 'Webhook-Url': z.string().optional().meta({ description: 'Called when the job ends (when webhooks are enabled); defaults to the key\'s own.' }) });
 
+/** A UI-format export ("nodes" and "links"), sent where the API-format graph belongs. */
+export const isUiExport = (value: Record<string, unknown>) => Array.isArray(value.nodes) && 'links' in value;
+export const UI_FORMAT_MESSAGE = 'this is a UI-format workflow (the export with "nodes" and "links"); export it with "Export (API)" and send that graph as {"workflow": <graph>}';
+/** The refusal's code for a UI-format export, carried by its issue (submission.ts readEnvelope reads it). */
+export const UI_FORMAT = { code: 'workflow_format_ui' };
+
+const Graph = z
+  .record(z.string(), z.unknown(), {
+    error: (issue) => (issue.input === undefined ? '"workflow" is required: the API-format graph ("Export (API)" in ComfyUI), as {"workflow": <graph>}' : '"workflow" must be an object of node id → {"class_type", "inputs"}'),
+  })
+  .refine((graph) => !isUiExport(graph), { error: UI_FORMAT_MESSAGE, params: UI_FORMAT })
+  .meta({ description: 'The API-format graph ("Export (API)" in ComfyUI): node id → {"class_type", "inputs"}.' });
+
+/** POST /api/v2/jobs's body. Any other field is refused (`webhook_url` and `inputs` are reserved by the spec). */
 export const JobSubmission = z
-  .object({ workflow: AnyObject.meta({ description: 'The API-format graph ("Export (API)" in ComfyUI): node id → {"class_type", "inputs"}.' }) })
+  .strictObject({ workflow: Graph, priority: Tier.nullish() }, { error: 'the body must be a JSON object: {"workflow": <API-format graph>}' })
   .meta({ id: 'JobSubmission', description: 'Checked like ComfyUI checks POST /prompt, against the pool\'s /object_info.' });
 
+/** POST /api/v2/workflows/{alias}/jobs's body (optional). Any other field is refused. */
 export const WorkflowJobSubmission = z
-  .object({ inputs: z.record(z.string(), z.unknown()).optional().meta({ description: '`"<node>/<input>": value` for the inputs the workflow exposes (GET /workflow-info lists them).' }) })
+  .strictObject(
+    {
+      inputs: z
+        .record(z.string(), z.unknown(), { error: '"inputs" must be an object of "<node>/<input>": value' })
+        .refine((inputs) => !('workflow' in inputs), { error: 'unknown input "workflow"' })
+        .optional()
+        .meta({ description: '`"<node>/<input>": value` for the inputs the workflow exposes (GET /workflow-info lists them).' }),
+      priority: Tier.nullish(),
+    },
+    { error: 'the body must be a JSON object: {"inputs": {"<node>/<input>": value}}' },
+  )
   .meta({ id: 'WorkflowJobSubmission' });
 
 const filePath = z

@@ -9,6 +9,8 @@ import { checkPrompt, outputNodes, restrictToOutputs } from '../compat/validatio
 import type { ObjectInfo, StoredInput } from '../compat/validation.js';
 import { isPlainObject } from '../workflows/graph.js';
 import { V2Error } from './errors.js';
+import { z } from 'zod';
+import { UI_FORMAT, UI_FORMAT_MESSAGE, isUiExport } from './openapi.js';
 
 /** Fields the spec reserves for later: refused while nothing here reads them. */
 export const RESERVED_FIELDS: readonly string[] = ['webhook_url', 'inputs'];
@@ -24,45 +26,57 @@ export interface NodeProblemView {
   class_type: string;
 }
 
-const isUiExport = (value: Record<string, unknown>) => Array.isArray(value.nodes) && 'links' in value;
-
-const UI_FORMAT = () =>
-  new V2Error(
-    422,
-    'workflow_format_ui',
-    'this is a UI-format workflow (the export with "nodes" and "links"); export it with "Export (API)" and send that graph as {"workflow": <graph>}',
-  );
+/** The code of a refused field: the door's table, else the request's. */
+const FIELD_CODES: Record<string, string> = { workflow: 'invalid_workflow', inputs: 'invalid_inputs', priority: 'invalid_priority' };
 
 /**
- * Names the problem with a body's fields: not an object, `workflow` missing or not an object, a
- * reserved or unknown field. `read` are the fields something here reads besides `workflow`.
+ * A body checked against its schema from the OpenAPI document (with the fields extensions read).
+ * Not an object: 400 invalid_request. Else every problem in one 422: its code is the first
+ * problem's (a UI-format export is workflow_format_ui; a field nobody reads, `unknownCode`), and
+ * details list the problems, the first field refused, and the fields nobody reads.
  */
-export function readJobBody(body: unknown, read: ReadonlySet<string>): { workflow: Record<string, unknown> } {
-  if (!isPlainObject(body)) throw new V2Error(400, 'invalid_request', 'the body must be a JSON object: {"workflow": <API-format graph>}');
-  if (!('workflow' in body)) {
-    if (isUiExport(body)) throw UI_FORMAT();
-    throw new V2Error(422, 'invalid_workflow', '"workflow" is required: the API-format graph ("Export (API)" in ComfyUI), as {"workflow": <graph>}', { field: 'workflow' });
+export function readEnvelope<S extends z.ZodObject>(schema: S, body: unknown, unknownCode: string): z.output<S> {
+  // A UI-format export sent as the whole body.
+  if (isPlainObject(body) && !('workflow' in body) && 'workflow' in schema.shape && isUiExport(body)) throw new V2Error(422, UI_FORMAT.code, UI_FORMAT_MESSAGE);
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issues = result.error.issues;
+  const root = issues.find((i) => i.path.length === 0 && i.code === 'invalid_type');
+  if (root) throw new V2Error(400, 'invalid_request', root.message);
+  const problems: string[] = [];
+  const fields: string[] = [];
+  const reserved: string[] = [];
+  let code: string | undefined;
+  let field: string | undefined;
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const extra = issue.keys;
+      fields.push(...extra.slice(0, 10));
+      const held = extra.filter((k) => RESERVED_FIELDS.includes(k));
+      const unknown = extra.filter((k) => !RESERVED_FIELDS.includes(k));
+      reserved.push(...held);
+      if (held.length) problems.push(`${held.map((k) => `"${k}"`).join(' and ')} ${held.length > 1 ? 'are' : 'is'} reserved for a later version of this API and not accepted yet`);
+      if (unknown.length) {
+        const shown = unknown.slice(0, 10).map((k) => JSON.stringify(k.slice(0, 100)));
+        problems.push(`unknown field${unknown.length > 1 ? 's' : ''} ${shown.join(', ')}: this request takes ${Object.keys(schema.shape).map((k) => `"${k}"`).join(', ')}`);
+      }
+      code ??= unknownCode;
+      continue;
+    }
+    const name = String(issue.path[0]);
+    problems.push(issue.message);
+    const own = issue.code === 'custom' ? (issue.params as { code?: string } | undefined)?.code : undefined;
+    code ??= own ?? FIELD_CODES[name] ?? 'invalid_request';
+    field ??= name;
   }
-  const fieldProblems = unreadFields(body, read, ['workflow']);
-  if (fieldProblems) throw fieldProblems;
-  const workflow = body.workflow;
-  if (!isPlainObject(workflow)) {
-    throw new V2Error(422, 'invalid_workflow', '"workflow" must be an object of node id → {"class_type", "inputs"}', { field: 'workflow' });
-  }
-  if (isUiExport(workflow)) throw UI_FORMAT();
-  return { workflow };
+  const unique = [...new Set(problems)];
+  throw new V2Error(422, code ?? 'invalid_request', unique.join('; '), { problems: unique, ...(field && { field }), ...(fields.length && { fields }), ...(reserved.length && { reserved }) });
 }
 
-/** A refusal naming body fields nothing reads (reserved by the spec, or unknown), or undefined. */
-export function unreadFields(body: Record<string, unknown>, read: ReadonlySet<string>, own: readonly string[], code = 'invalid_workflow'): V2Error | undefined {
-  const extra = Object.keys(body).filter((k) => !own.includes(k) && !read.has(k));
-  if (extra.length === 0) return undefined;
-  const reserved = extra.filter((k) => RESERVED_FIELDS.includes(k));
-  const shown = extra.slice(0, 10).map((k) => JSON.stringify(k.slice(0, 100)));
-  const message = reserved.length
-    ? `${reserved.map((k) => `"${k}"`).join(' and ')} ${reserved.length > 1 ? 'are' : 'is'} reserved for a later version of this API and not accepted yet`
-    : `unknown field${extra.length > 1 ? 's' : ''} ${shown.join(', ')}: this request takes ${[...own, ...read].map((k) => `"${k}"`).join(', ')}`;
-  return new V2Error(422, code, message, { fields: extra.slice(0, 10), ...(reserved.length && { reserved }) });
+/** The schema with the fields extensions read added (each extension checks its own). */
+export function withFields<S extends z.ZodObject>(schema: S, fields: readonly string[]): S {
+  const extra = fields.filter((f) => !(f in schema.shape));
+  return extra.length ? (schema.extend(Object.fromEntries(extra.map((f) => [f, z.unknown().optional()]))) as unknown as S) : schema;
 }
 
 /** ComfyUI's node_errors, and the graph limits' report in the same shape. */

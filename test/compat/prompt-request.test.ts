@@ -41,6 +41,11 @@ test('refusals in ComfyUI\'s shape', () => {
   expect(!none.ok && none.body).toEqual({ error: { type: 'no_prompt', message: 'No prompt provided', details: 'No prompt provided', extra_info: {} }, node_errors: {} });
   const badNumber = readPromptRequest({ prompt, number: 'soon' }, c);
   expect(!badNumber.ok && badNumber.body.error.type).toBe('invalid_prompt');
+  const notObject = readPromptRequest({ prompt: 5 }, c);
+  expect(!notObject.ok && notObject.body.error).toMatchObject({ type: 'invalid_prompt', message: 'Invalid prompt' });
+  // Every problem of the envelope in the one error's details, the first one naming it.
+  const several = readPromptRequest({ number: 'soon' }, c);
+  expect(!several.ok && several.body.error).toMatchObject({ type: 'invalid_prompt', message: 'Invalid number', details: '"number" must be a number, got "soon"; No prompt provided' });
   const badExtra = readPromptRequest({ prompt, extra_data: [] }, c);
   expect(!badExtra.ok && badExtra.body.error.type).toBe('invalid_prompt');
   for (const id of ['x', 'AF1B6E8F-7473-4737-A2C9-2A933B5C2527', '{af1b6e8f-7473-4737-a2c9-2a933b5c2527}', 5]) {

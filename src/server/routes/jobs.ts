@@ -8,7 +8,10 @@ import type { Job } from '../../jobs/job.js';
 import { isFinal } from '../../jobs/job.js';
 import { multipartStream, newBoundary } from '../multipart.js';
 import type { Part } from '../multipart.js';
-import { callerOf, requireClient } from '../params.js';
+import { callerOf, refused, requireClient } from '../params.js';
+import { check, checkQuery } from '../../http/validate.js';
+import { SubmissionQuery, WORKFLOW_REQUIRED, WorkflowSubmission } from '../openapi.js';
+import type { Tier } from '../../scheduler/fair-queue.js';
 import type { ClientRef } from '../../engine/index.js';
 import { parseJson } from '../../http/body.js';
 import { webhookTables } from '../../webhooks/index.js';
@@ -21,10 +24,9 @@ export function jobRoutes(sessions: CuratedSessions): Router {
   const router = new Router();
 
   router.post('/generate-based-workflow', async (ctx) => {
-    const client = requireClient(ctx);
+    const { clientId, body, tier } = submission(ctx, engine.catalog.list());
     const tables = webhookTables(engine.config.webhooks, callerOf(ctx), ctx.headers['webhook-url']);
-    const { body, tier } = withoutPriority(jsonBody(ctx), ctx.query.priority);
-    const { queueLength } = await engine.as(callerOf(ctx)).submitWorkflow(client.clientId, body, CURATED_DOOR, { tables, ...(tier !== undefined && { tier }) });
+    const { queueLength } = await engine.as(callerOf(ctx)).submitWorkflow(clientId, body, CURATED_DOOR, { tables, ...(tier != null && { tier }) });
     ctx.body = { detail: `queued / ${queueLength}` };
   });
 
@@ -57,15 +59,20 @@ export function jobRoutes(sessions: CuratedSessions): Router {
 }
 
 /**
- * The priority tier asked for: the body's `priority` (taken out of the workflow's inputs) or the
- * query's `?priority=`; the engine checks it against what the key may use.
+ * The submission's envelope, checked with the schemas of the OpenAPI document (every problem of
+ * query and body at once): the client, the body without `priority`, and the tier asked for in the
+ * body or the query (once). The engine then checks the inputs and holds the tier to the key's bounds.
  */
-function withoutPriority(body: unknown, query: string | string[] | undefined): { body: unknown; tier?: unknown } {
-  if (Array.isArray(query)) throw new ClientError(400, 'give "priority" once', {}, { code: 'invalid_priority' });
-  if (body === null || typeof body !== 'object' || Array.isArray(body) || !('priority' in body)) return { body, ...(query !== undefined && { tier: query }) };
-  const { priority, ...rest } = body as Record<string, unknown>;
-  if (query !== undefined && query !== priority) throw new ClientError(400, `"priority" is ${JSON.stringify(priority)} in the body and ${JSON.stringify(query)} in the query; give it once`, {}, { code: 'invalid_priority' });
-  return { body: rest, tier: priority };
+function submission(ctx: Context, aliases: readonly string[]): { clientId: string; body: Record<string, unknown>; tier?: Tier | null } {
+  const query = checkQuery(ctx, SubmissionQuery);
+  const body = check(WorkflowSubmission, jsonBody(ctx));
+  const problems = [...(query.ok ? [] : query.problems), ...(body.ok ? [] : body.problems.map((p) => (p === WORKFLOW_REQUIRED ? `${p}: one of ${aliases.join(', ')}` : p)))];
+  if (query.ok && body.ok && query.value.priority !== undefined && body.value.priority != null && query.value.priority !== body.value.priority) {
+    problems.push(`"priority" is ${JSON.stringify(body.value.priority)} in the body and ${JSON.stringify(query.value.priority)} in the query; give it once`);
+  }
+  if (!query.ok || !body.ok || problems.length) throw refused(problems, problems.every((p) => p.includes('"priority"')) ? 'invalid_priority' : undefined);
+  const { priority, ...inputs } = body.value;
+  return { clientId: query.value.clientId, body: inputs, tier: priority ?? query.value.priority };
 }
 
 /** The parsed JSON body (read before routing; a string for text/plain). */
