@@ -98,8 +98,9 @@ function afterRunning(job: PlanJob, held: readonly string[], keeps: number): rea
  *
  * Work conservation first: while a backend is idle and a waiting job can run there, one does.
  * The idle backend takes the first job in the window whose models it already holds, unless the
- * head of the queue has waited longer than loading its models would take (so a rarely used model
- * is never starved); otherwise the first job it can run. Estimates decide where, never whether.
+ * head of the queue has waited longer than loading its models would take and no busy backend
+ * holding them would finish it sooner (so a rarely used model is never starved); otherwise the
+ * first job it can run. Estimates decide where, never whether.
  *
  * Then earliest-finish list scheduling over the head of the queue: walk the waiting jobs in order,
  * giving each (virtually) to the backend where it would finish first, counting the work already
@@ -121,10 +122,14 @@ export function planEarliestFinish(jobs: readonly PlanJob[], backends: readonly 
     const head = jobs.findIndex((j) => idle.some((i) => runs(j, backends[i])));
     if (head >= 0) {
       const headJob = jobs[head];
-      // The head may be overtaken by jobs an idle backend needs no load for, until it has waited
-      // as long as its own load would take.
+      // The head may be overtaken by jobs an idle backend needs no load for: while a busy backend
+      // that holds its models would still finish it before an idle one could load them and run
+      // it (the plan below gives it to that one when it has a slot), or else until it has waited
+      // as long as its own load would take (so a rarely used model is never starved).
+      const idleFinish = Math.min(...idle.filter((i) => runs(headJob, backends[i])).map((i) => finishOn(headJob, i, backends[i].busySeconds).finish));
       const cheapestLoad = Math.min(...idle.filter((i) => runs(headJob, backends[i])).map((i) => switchCost(headJob, backends[i], held[i])));
-      if (cheapestLoad > 0 && (headJob.waitedSeconds ?? 0) < cheapestLoad) {
+      const holderSooner = backends.some((b, i) => runs(headJob, b) && switchCost(headJob, b, held[i]) === 0 && finishOn(headJob, i, b.busySeconds).finish <= idleFinish);
+      if (cheapestLoad > 0 && (holderSooner || (headJob.waitedSeconds ?? 0) < cheapestLoad)) {
         for (let j = head; j < jobs.length; j++) {
           for (const i of idle) {
             if (!runs(jobs[j], backends[i]) || switchCost(jobs[j], backends[i], held[i]) > 0) continue;

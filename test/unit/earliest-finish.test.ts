@@ -71,6 +71,15 @@ describe('planEarliestFinish with model affinity', () => {
     expect(planEarliestFinish(jobs, backends)).toMatchObject({ job: 0, backend: 'a', rule: 'idle', switchSeconds: 3 });
   });
 
+  test('a head that waited long is still overtaken while a backend holding its model would finish it sooner than a load', () => {
+    // b holds m1 and is nearly done: the head goes there when b has a slot; a, idle, works meanwhile.
+    const jobs = [{ units: 10, models: ['m1'], waitedSeconds: 60 }, { units: 10, models: ['m2'] }];
+    const backends = [holding('a', ['m2'], { idle: true }), holding('b', ['m1'], { busySeconds: 0.5, free: false })];
+    expect(planEarliestFinish(jobs, backends)).toMatchObject({ job: 1, backend: 'a', rule: 'idle' });
+    // Only m1 jobs wait: a loads m1 rather than stand idle.
+    expect(planEarliestFinish([jobs[0]], backends)).toMatchObject({ job: 0, backend: 'a', rule: 'idle', switchSeconds: 3 });
+  });
+
   test('the plan counts what a backend will hold after the jobs it was given', () => {
     // Both want m2: the first goes to b (holds it); the second would queue on b rather than load on a.
     const jobs = [{ units: 10, models: ['m2'] }, { units: 10, models: ['m2'] }];
