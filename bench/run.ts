@@ -174,7 +174,7 @@ function render(results: Record<string, Stored>): string {
   lines.push('# Benchmarks');
   lines.push('');
   lines.push(
-    'Figures from `npm run bench` (all, about 20 minutes on 2 cores; routing and cluster take 3–4 minutes each) or `npm run bench -- NAME` (one: ' +
+    'Figures from `npm run bench` (all, about 15 minutes on 2 cores; routing and cluster take 3–4 minutes each) or `npm run bench -- NAME` (one: ' +
       `${ALL.map((b) => b.name).join(', ')}). Every figure is measured side by side with its baseline in the same run, ` +
       'as a median over repeated runs; simulators and bridges run on loopback in temp dirs. ' +
       'Ratio is measured ÷ baseline. The machine is shared (other work may run during a benchmark: each section gives the load average). ' +
