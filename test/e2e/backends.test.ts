@@ -245,6 +245,8 @@ describe('the pool survives a restart', () => {
     expect((await admin(bridge, 'POST', '/admin/backends', { url: sims[2].url, labels: ['video'] })).status).toBe(201);
     expect((await admin(bridge, 'POST', `/admin/backends/${second.id}/drain`)).status).toBe(200);
     expect((await admin(bridge, 'DELETE', `/admin/backends/${first.id}`)).status).toBe(200);
+    // The added one is up once it has described itself.
+    await engineUntil(bridge.engine, () => bridge.engine.backendsInfo().every((b) => b.healthy));
     const before = (await admin(bridge, 'GET', '/admin/backends')).body;
     await bridge.stop();
 
