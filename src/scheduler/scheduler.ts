@@ -384,13 +384,20 @@ export class Scheduler {
   /** The backends as the plan sees them. */
   private timed(healthy: Backend[], head: Job | undefined): TimedBackend[] {
     const held = this.held();
+    // Each backend's executions, gathered once: a plan over many backends stays linear.
+    const on = new Map<Backend, Execution[]>();
+    for (const { execution: e } of this.executions.values()) {
+      const list = on.get(e.backend);
+      if (list) list.push(e);
+      else on.set(e.backend, [e]);
+    }
     return healthy.map((b) => {
       const ours = held.get(b) ?? 0;
       return {
         id: b.url,
         free: ours < this.slotsOf(b, head, held),
         idle: ours === 0 && b.queueRemaining === 0,
-        busySeconds: this.busySeconds(b),
+        busySeconds: this.busySeconds(b, on.get(b) ?? []),
         rate: this.estimates.rate(b.url)!,
         held: this.affinity.held(b.url),
         keeps: this.affinity.keptBy(b.url),
@@ -423,6 +430,7 @@ export class Scheduler {
     const healthy = this.backends.filter((b) => b.healthy);
     const timed = new Map(this.estimates.rate(healthy[0]?.url ?? '') !== undefined ? this.timed(healthy, job).map((t) => [t.id, t]) : []);
     const planJob = this.planJob(job, Date.now());
+    const held = this.held();
     return {
       jobId: job.id,
       at: Date.now(),
@@ -431,7 +439,6 @@ export class Scheduler {
       models: planJob.models ? [...planJob.models] : [],
       backends: this.backends.map((b) => {
         const t = timed.get(b.url);
-        const held = this.held();
         const runSeconds = this.estimates.seconds(b.url, planJob.units);
         const switchSeconds = this.affinity.switchSeconds(b.url, planJob.models ?? []);
         const verdict = this.options.routing && this.options.routing.enabled ? this.options.routing.verdict(this.options.routing.requirementsOf(job), b) : undefined;
@@ -482,14 +489,12 @@ export class Scheduler {
   }
 
   /** Expected seconds until the work on a backend (ours, and an estimate of others') is done. */
-  private busySeconds(backend: Backend): number {
+  private busySeconds(backend: Backend, executions: readonly Execution[]): number {
     const rate = this.estimates.rate(backend.url) ?? 0;
     let seconds = 0;
-    let ours = 0;
+    const ours = executions.length;
     const now = Date.now();
-    for (const { execution: e } of this.executions.values()) {
-      if (e.backend !== backend) continue;
-      ours++;
+    for (const e of executions) {
       const total = this.unitsOf(e.job) * rate;
       const elapsed = e.job.state === 'running' && e.job.startedAt ? (now - e.job.startedAt) / 1000 : 0;
       // A job past its estimate is expected to run about half as long again: the longer it
