@@ -7,29 +7,14 @@
 // (what restricting sampler jobs to half the pool costs in makespan).
 import { ComfySimulator } from '../src/sim/index.js';
 import type { SimOptions } from '../src/sim/index.js';
-import type { Engine } from '../src/engine/index.js';
 import type { ComfyPrompt } from '../src/comfy/protocol.js';
 import type { Benchmark, BenchOptions, BenchResult, Row } from './lib.js';
-import { benchDir, fmt, inProcessBridge, now, ratioText } from './lib.js';
+import { fmt, ratioText } from './lib.js';
+import { enginePool, runAll, samplerPrompt } from './engine-pool.js';
 
 const BACKENDS = 4;
 const STEPS = 10;
 const STEP_MS = 10;
-
-function samplerPrompt(seed: number): ComfyPrompt {
-  return {
-    '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd15.safetensors' } },
-    '5': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-    '6': { class_type: 'CLIPTextEncode', inputs: { text: `job ${seed}`, clip: ['4', 1] } },
-    '7': { class_type: 'CLIPTextEncode', inputs: { text: 'blurry', clip: ['4', 1] } },
-    '3': {
-      class_type: 'KSampler',
-      inputs: { seed, steps: STEPS, cfg: 7, sampler_name: 'euler', scheduler: 'normal', denoise: 1, model: ['4', 0], positive: ['6', 0], negative: ['7', 0], latent_image: ['5', 0] },
-    },
-    '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
-    '9': { class_type: 'PreviewImage', inputs: { images: ['8', 0] } },
-  };
-}
 
 function imagePrompt(seed: number): ComfyPrompt {
   return {
@@ -53,40 +38,16 @@ async function runVariant(variant: Variant, prompts: ComfyPrompt[]): Promise<Out
   const sims = await Promise.all(
     Array.from({ length: BACKENDS }, (_, i) => ComfySimulator.start({ name: `c${i}`, ...sim, ...(variant !== 'homogeneous' && i % 2 === 1 && { missingNodes: ['KSampler'] }) })),
   );
-  const dir = await benchDir(sims.map((s) => s.url), { HEALTH_INTERVAL: '0.05', MAX_JOBS_PER_CLIENT: '0' });
-  const bridge = await inProcessBridge(dir.env);
-  const engine: Engine = bridge.running!.engine;
+  const { engine, stop } = await enginePool(sims);
   try {
-    while (engine.healthyBackends().length < BACKENDS) await new Promise((r) => setTimeout(r, 10));
     if (variant === 'routing-off') engine.routing.enabled = false;
-    const open = new Set<string>();
-    let failed = 0;
-    let lastDone = 0;
-    const done = new Promise<void>((resolve) => {
-      const stop = engine.events.subscribe((e) => {
-        if (!('jobId' in e) || !open.has(e.jobId)) return;
-        if (e.kind === 'succeeded' || e.kind === 'failed' || e.kind === 'cancelled') {
-          if (e.kind !== 'succeeded') failed++;
-          open.delete(e.jobId);
-          lastDone = now();
-          if (open.size === 0) {
-            stop();
-            resolve();
-          }
-        }
-      });
-    });
-    const started = now();
-    for (const [i, prompt] of prompts.entries()) open.add((await engine.submit({ clientId: `bench-caps-${i % 20}`, prompt, door: 'bench' })).job.id);
-    await done;
+    const { seconds, failed } = await runAll(engine, prompts, (i) => `bench-caps-${i % 20}`);
     // Sent to a backend lacking KSampler: every prompt naming it that reached one of those.
     const lacking = sims.filter((_, i) => variant !== 'homogeneous' && i % 2 === 1);
     const misrouted = lacking.reduce((n, s) => n + s.receivedPrompts().filter((p) => Object.values(p.prompt as Record<string, { class_type: string }>).some((node) => node.class_type === 'KSampler')).length, 0);
-    return { seconds: (lastDone - started) / 1000, failed, misrouted };
+    return { seconds, failed, misrouted };
   } finally {
-    await bridge.stop();
-    await Promise.all(sims.map((s) => s.close()));
-    await dir.dispose();
+    await stop();
   }
 }
 
@@ -98,7 +59,7 @@ export const capabilities: Benchmark = {
     // A fixed interleaving: about half sampler jobs, half image jobs.
     let x = 4242;
     const rand = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const prompts = Array.from({ length: JOBS }, (_, i) => (rand() < 0.5 ? samplerPrompt(i) : imagePrompt(i)));
+    const prompts = Array.from({ length: JOBS }, (_, i) => (rand() < 0.5 ? samplerPrompt('sd15.safetensors', STEPS, i) : imagePrompt(i)));
     const samplers = prompts.filter((p) => '3' in p && p['3'].class_type === 'KSampler').length;
     const results = new Map<Variant, Outcome>();
     for (const variant of ['capabilities', 'routing-off', 'homogeneous'] as Variant[]) {

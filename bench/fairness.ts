@@ -9,7 +9,8 @@ import { ComfySimulator } from '../src/sim/index.js';
 import type { Engine, JobEvent } from '../src/engine/index.js';
 import type { ComfyPrompt } from '../src/comfy/protocol.js';
 import type { Benchmark, BenchOptions, BenchResult } from './lib.js';
-import { benchDir, fmt, inProcessBridge, median, percentile, ratioText, sleep } from './lib.js';
+import { fmt, median, percentile, ratioText, sleep } from './lib.js';
+import { enginePool } from './engine-pool.js';
 
 const BACKENDS = 4;
 const FLOOD = 500;
@@ -60,14 +61,8 @@ function events(engine: Engine, match: (e: JobEvent) => boolean): { seen: JobEve
  */
 async function measure(fair: boolean, spacingS: number): Promise<Run> {
   const sims = await Promise.all(Array.from({ length: BACKENDS }, (_, i) => ComfySimulator.start({ name: `fair${i}`, stepMs: 1, nodeMs: 0, previews: false })));
-  const dir = await benchDir(
-    sims.map((s) => s.url),
-    { HEALTH_INTERVAL: '0.05', MAX_JOBS_PER_CLIENT: '0', FAIR_SHARE: fair ? '1' : '0' },
-  );
-  const bridge = await inProcessBridge(dir.env);
-  const engine = bridge.running!.engine;
+  const { engine, stop } = await enginePool(sims, { FAIR_SHARE: fair ? '1' : '0' });
   try {
-    while (engine.healthyBackends().length < BACKENDS) await sleep(10);
     const starts = events(engine, (e) => e.kind === 'started');
     const ends = events(engine, (e) => e.kind === 'succeeded' && e.clientId === 'flood');
     await Promise.all(Array.from({ length: FLOOD }, (_, i) => engine.submit({ clientId: 'flood', prompt: sleepPrompt(`flood-${i}`) })));
@@ -95,9 +90,7 @@ async function measure(fair: boolean, spacingS: number): Promise<Run> {
     const jobSeconds = paced.length > 2 ? (BACKENDS * (paced[paced.length - 1] - paced[0])) / (paced.length - 1) / 1000 : durations.length ? median(durations) : JOB_S;
     return { waits, jobSeconds, runSeconds: durations.length ? median(durations) : NaN };
   } finally {
-    await bridge.stop();
-    await Promise.all(sims.map((s) => s.close()));
-    await dir.dispose();
+    await stop();
   }
 }
 

@@ -6,84 +6,29 @@ import type { SimOptions } from '../src/sim/index.js';
 import type { Engine } from '../src/engine/index.js';
 import type { ComfyPrompt } from '../src/comfy/protocol.js';
 import type { Benchmark, BenchOptions, BenchResult, Row } from './lib.js';
-import { benchDir, fmt, inProcessBridge, median, now, ratioText } from './lib.js';
+import { fmt, median, now, ratioText } from './lib.js';
+import { enginePool, runAll as runBatch, samplerPrompt } from './engine-pool.js';
+import type { EnginePool } from './engine-pool.js';
+
+interface Pool extends EnginePool {
+  sims: ComfySimulator[];
+}
+
+async function pool(n: number, sim: SimOptions): Promise<Pool> {
+  const sims = await Promise.all(Array.from({ length: n }, (_, i) => ComfySimulator.start({ name: `r${i}`, ...sim })));
+  return { sims, ...(await enginePool(sims)) };
+}
+
+/** Submit these prompts at once, from 50 clients named after `client`. */
+const runAll = (engine: Engine, prompts: ComfyPrompt[], client = 'bench-routing') => runBatch(engine, prompts, (i) => `${client}-${i % 50}`);
 
 const CHECKPOINTS = ['alpha.safetensors', 'beta.safetensors', 'gamma.safetensors'];
-
-function samplerPrompt(ckpt: string, steps: number, seed: number): ComfyPrompt {
-  return {
-    '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: ckpt } },
-    '5': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-    '6': { class_type: 'CLIPTextEncode', inputs: { text: `job ${seed}`, clip: ['4', 1] } },
-    '7': { class_type: 'CLIPTextEncode', inputs: { text: 'blurry', clip: ['4', 1] } },
-    '3': {
-      class_type: 'KSampler',
-      inputs: { seed, steps, cfg: 7, sampler_name: 'euler', scheduler: 'normal', denoise: 1, model: ['4', 0], positive: ['6', 0], negative: ['7', 0], latent_image: ['5', 0] },
-    },
-    '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
-    '9': { class_type: 'PreviewImage', inputs: { images: ['8', 0] } },
-  };
-}
 
 function sleepPrompt(seconds: number, tag: string): ComfyPrompt {
   return {
     '1': { class_type: 'TestSleep', inputs: { value: tag, seconds } },
     '2': { class_type: 'PreviewAny', inputs: { source: ['1', 0] } },
   };
-}
-
-interface Pool {
-  sims: ComfySimulator[];
-  engine: Engine;
-  stop(): Promise<void>;
-}
-
-async function pool(n: number, sim: SimOptions, env: Record<string, string> = {}): Promise<Pool> {
-  const sims = await Promise.all(Array.from({ length: n }, (_, i) => ComfySimulator.start({ name: `r${i}`, ...sim })));
-  const dir = await benchDir(
-    sims.map((s) => s.url),
-    { HEALTH_INTERVAL: '0.05', MAX_JOBS_PER_CLIENT: '0', ...env },
-  );
-  const bridge = await inProcessBridge(dir.env);
-  const engine = bridge.running!.engine;
-  while (engine.healthyBackends().length < n) await new Promise((r) => setTimeout(r, 10));
-  return {
-    sims,
-    engine,
-    stop: async () => {
-      await bridge.stop();
-      await Promise.all(sims.map((s) => s.close()));
-      await dir.dispose();
-    },
-  };
-}
-
-/** Submit these prompts at once; resolve with the time from the first submit to the last finish, and each job's start. */
-async function runAll(engine: Engine, prompts: ComfyPrompt[], client = 'bench-routing'): Promise<{ seconds: number; failed: number }> {
-  const open = new Set<string>();
-  let failed = 0;
-  let lastDone = 0;
-  const done = new Promise<void>((resolve) => {
-    const stop = engine.events.subscribe((e) => {
-      if (!('jobId' in e) || !open.has(e.jobId)) return;
-      if (e.kind === 'succeeded' || e.kind === 'failed' || e.kind === 'cancelled') {
-        if (e.kind !== 'succeeded') failed++;
-        open.delete(e.jobId);
-        lastDone = now();
-        if (open.size === 0) {
-          stop();
-          resolve();
-        }
-      }
-    });
-  });
-  const started = now();
-  for (const [i, prompt] of prompts.entries()) {
-    const { job } = await engine.submit({ clientId: `${client}-${i % 50}`, prompt, door: 'bench' });
-    open.add(job.id);
-  }
-  await done;
-  return { seconds: (lastDone - started) / 1000, failed };
 }
 
 type Planner = 'affinity' | 'no-affinity' | 'fewest-queued';
