@@ -4,18 +4,13 @@
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { backendsUp, postJson, startBridge, startSims } from '../e2e/harness.js';
 import type { TestBridge } from '../e2e/harness.js';
-import { Receiver, deliveryUntil, newSecret } from './receiver.js';
+import { Receivers, deliveryUntil, newSecret } from './receiver.js';
 import type { Behaviour } from './receiver.js';
 
 let sims: ComfySimulator[];
 let bridge: TestBridge;
-const receivers: Receiver[] = [];
-
-async function receiver(behaviour: Behaviour, host?: string): Promise<Receiver> {
-  const r = await Receiver.start(behaviour, host);
-  receivers.push(r);
-  return r;
-}
+const receivers = new Receivers();
+const receiver = (behaviour: Behaviour, host?: string) => receivers.start(behaviour, host);
 
 beforeAll(async () => {
   sims = await startSims(1);
@@ -28,7 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await bridge?.dispose();
-  await Promise.all(receivers.map((r) => r.close()));
+  await receivers.close();
   await Promise.all(sims.map((s) => s.close()));
 });
 

@@ -132,3 +132,18 @@ export function deliveryUntil(engine: Engine, pred: (d: Delivery) => boolean): P
     });
   });
 }
+
+/** The receivers a test file starts, closed together after it. */
+export class Receivers {
+  private readonly started: Receiver[] = [];
+
+  async start(behaviour: Behaviour, host?: string): Promise<Receiver> {
+    const r = await Receiver.start(behaviour, host);
+    this.started.push(r);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.started.map((r) => r.close()));
+  }
+}
