@@ -1,33 +1,27 @@
 // The fair-share order over two bridge processes on one Redis: the process that does not dispatch
 // computes the queue from the persisted job fields alone, and its positions are the dispatcher's,
 // also once turns have been taken (dispatch times) and whichever process accepted each job.
-import { LocalRedisServer } from '../../src/cluster/local-redis-server.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
-import { backendsUp, engineEvent, engineUntil, startBridge, startSims } from './harness.js';
-import type { TestBridge } from './harness.js';
+import { engineEvent, engineUntil, startBridgePair, startSims } from './harness.js';
+import type { BridgePair, TestBridge } from './harness.js';
 
 const ALICE = 'alice-key-0000000001';
 const BOB = 'bob-key-000000000002';
 
-let redis: LocalRedisServer;
+let pair: BridgePair;
 let sims: ComfySimulator[];
 let one: TestBridge;
 let two: TestBridge;
 
 beforeAll(async () => {
-  redis = await LocalRedisServer.start();
   sims = await startSims(1);
-  const env = { API_KEYS: `alice:${ALICE},bob:${BOB}`, REDIS_URL: redis.url, REDIS_PREFIX: 'fair-cluster:', BACKEND_PREFETCH: '0', CLUSTER_LEASE: '1' };
-  one = await startBridge(sims.map((s) => s.url), env);
-  two = await startBridge(sims.map((s) => s.url), env);
-  await Promise.all([backendsUp(one), backendsUp(two)]);
+  pair = await startBridgePair(sims.map((s) => s.url), { API_KEYS: `alice:${ALICE},bob:${BOB}`, REDIS_PREFIX: 'fair-cluster:', BACKEND_PREFETCH: '0', CLUSTER_LEASE: '1' });
+  ({ one, two } = pair);
 });
 
 afterAll(async () => {
-  await two?.dispose();
-  await one?.dispose();
+  await pair?.dispose();
   await Promise.all((sims ?? []).map((s) => s.close()));
-  await redis?.close();
 });
 
 async function submit(bridge: TestBridge, key: string, clientId: string, seconds: number): Promise<void> {

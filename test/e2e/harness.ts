@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { LocalRedisServer } from '../../src/cluster/local-redis-server.js';
 import { ComfySimulator } from '../../src/sim/index.js';
 import type { SimOptions } from '../../src/sim/index.js';
 import { loadConfig } from '../../src/config.js';
@@ -27,6 +28,34 @@ export interface TestBridge extends Running {
   stop(): Promise<void>;
   /** Stop and remove its files. */
   dispose(): Promise<void>;
+}
+
+/** Two bridges in this process on one throwaway redis-server: a cluster of two, both serving. */
+export interface BridgePair {
+  redis: LocalRedisServer;
+  one: TestBridge;
+  two: TestBridge;
+  /** Stops the bridges, then Redis (the simulators are the caller's). */
+  dispose(): Promise<void>;
+}
+
+export async function startBridgePair(servers: string[], env: Record<string, string>): Promise<BridgePair> {
+  const redis = await LocalRedisServer.start();
+  const started: TestBridge[] = [];
+  const dispose = async () => {
+    for (const b of [...started].reverse()) await b.dispose();
+    await redis.close();
+  };
+  try {
+    const shared = { REDIS_URL: redis.url, ...env };
+    for (let i = 0; i < 2; i++) started.push(await startBridge(servers, shared));
+    const [one, two] = started;
+    await Promise.all([backendsUp(one), backendsUp(two)]);
+    return { redis, one, two, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
 }
 
 /** Start a bridge over these backend URLs, with the shipped workflows plus the test fixtures. */

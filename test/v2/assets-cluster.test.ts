@@ -4,36 +4,30 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LocalRedisServer } from '../../src/cluster/local-redis-server.js';
 import { encodeSolidPng } from '../../src/sim/png.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
 import { assetsOf } from '../../src/v2/assets.js';
-import { backendsUp, engineUntil, startBridge, startSims } from '../e2e/harness.js';
-import type { TestBridge } from '../e2e/harness.js';
+import { engineUntil, startBridgePair, startSims } from '../e2e/harness.js';
+import type { BridgePair, TestBridge } from '../e2e/harness.js';
 
 const ALICE = 'alice-key-0000000001';
 
-let redis: LocalRedisServer;
+let pair: BridgePair;
 let sims: ComfySimulator[];
 let shared: string;
 let one: TestBridge;
 let two: TestBridge;
 
 beforeAll(async () => {
-  redis = await LocalRedisServer.start();
   sims = await startSims(2);
   shared = await mkdtemp(path.join(tmpdir(), 'assets-cluster-'));
-  const env = { API_KEYS: `alice:${ALICE}`, REDIS_URL: redis.url, REDIS_PREFIX: 'assets-cluster:', UPLOAD_DIR: path.join(shared, 'uploads') };
-  one = await startBridge(sims.map((s) => s.url), env);
-  two = await startBridge(sims.map((s) => s.url), env);
-  await Promise.all([backendsUp(one), backendsUp(two)]);
+  pair = await startBridgePair(sims.map((s) => s.url), { API_KEYS: `alice:${ALICE}`, REDIS_PREFIX: 'assets-cluster:', UPLOAD_DIR: path.join(shared, 'uploads') });
+  ({ one, two } = pair);
 });
 
 afterAll(async () => {
-  await two?.dispose();
-  await one?.dispose();
+  await pair?.dispose();
   await Promise.all((sims ?? []).map((s) => s.close()));
-  await redis?.close();
   await rm(shared, { recursive: true, force: true });
 });
 

@@ -1,32 +1,27 @@
 // The v2 API on two bridge processes sharing one Redis (a real redis-server): an Idempotency-Key
 // claimed on one process holds on the other, so two identical requests at once make one job; a
 // job made through one is seen, followed and cancelled through the other.
-import { LocalRedisServer } from '../../src/cluster/local-redis-server.js';
 import type { ComfySimulator } from '../../src/sim/index.js';
-import { SseReader, backendsUp, call, engineUntil, imageGraph, jobWhen, sleepGraph, startBridge, startSims, submit } from './harness.js';
+import { SseReader, call, engineUntil, imageGraph, jobWhen, sleepGraph, startSims, submit } from './harness.js';
+import { startBridgePair } from '../e2e/harness.js';
+import type { BridgePair } from '../e2e/harness.js';
 import type { TestBridge } from './harness.js';
 
-let redis: LocalRedisServer;
+let pair: BridgePair;
 let sim: ComfySimulator;
 let one: TestBridge;
 let two: TestBridge;
 
 beforeAll(async () => {
-  redis = await LocalRedisServer.start();
   [sim] = await startSims(1);
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: `v2-test-${process.pid}:`, BACKEND_PREFETCH: '0' };
-  one = await startBridge([sim.url], env);
-  two = await startBridge([sim.url], env);
-  await backendsUp(one);
-  await backendsUp(two);
+  pair = await startBridgePair([sim.url], { REDIS_PREFIX: `v2-test-${process.pid}:`, BACKEND_PREFETCH: '0' });
+  ({ one, two } = pair);
   await engineUntil(one.engine, () => one.engine.isDispatcher || two.engine.isDispatcher);
 }, 60_000);
 
 afterAll(async () => {
-  await two?.dispose();
-  await one?.dispose();
+  await pair?.dispose();
   await sim?.close();
-  await redis?.close();
 });
 
 test('two identical requests at once, one to each process, make one job', async () => {
