@@ -373,7 +373,7 @@ export class TestCluster {
       HEALTH_INTERVAL: '0.2',
       // A test's websocket that closes must not cancel work behind the test's back.
       DISCONNECT_GRACE: '30',
-      LOG_LEVEL: 'info',
+      LOG_LEVEL: process.env.CLUSTER_TEST_LOG_LEVEL ?? 'info',
       LOG_FORMAT: 'json',
     });
     Object.assign(env, this.env, overrides);
